@@ -1,0 +1,169 @@
+// dwconv: the forward kernels. One template serves both layouts: a "row" is
+// everything at fixed (plane, h) that is contiguous in memory (NCHW: the W
+// columns of one channel; NHWC: the W*C elements of one image row), and a
+// thread owns V adjacent output elements of a row and R output rows.
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/vector_access.cuh"
+#include "dwconv/numeric.cuh"
+#include "dwconv/problem.hpp"
+
+namespace dwconv {
+namespace detail {
+
+/// Geometry of one launch, computed once on the host (forward_plan.cuh).
+struct ForwardParams {
+  int64_t planes;                            // NCHW: n*c; NHWC: n
+  int64_t h, out_h;                          // input / output rows per plane
+  int64_t w, c;                              // input width, channels
+  int64_t cols;                              // output elements per row
+  int64_t in_row_pitch, out_row_pitch;       // elements between rows
+  int64_t in_plane_pitch, out_plane_pitch;   // elements between planes
+  int64_t units_per_plane;                   // row units (R rows each) per plane
+  int64_t row_blocks, col_blocks, tiles;     // block tiles: planes x row_blocks x col_blocks
+  int k, stride_h, stride_w, dilation_h, pad_top, pad_left;
+  int row_step;      // distance between a thread's consecutive output rows
+  int col_threads_log2;  // log2 of the threads of a block that share a row
+};
+
+// Where a thread's first output element reads its input, and which channel
+// its lane 0 belongs to.
+template <Layout L>
+struct ColumnMap {
+  int64_t in_offset;  // within an input row
+  int64_t channel;
+  bool in_bounds;  // false: the column lies in the left/right zero padding
+};
+
+template <Layout L>
+__device__ __forceinline__ ColumnMap<L> map_column(const ForwardParams& p, int64_t plane, int64_t j) {
+  ColumnMap<L> m;
+  if constexpr (L == Layout::NCHW) {
+    const int64_t wi = j * p.stride_w - p.pad_left;
+    m.in_offset = wi;
+    m.channel = plane % p.c;
+    m.in_bounds = wi >= 0 && wi < p.w;
+  } else {
+    const int64_t wo = j / p.c;
+    const int64_t ch = j - wo * p.c;
+    const int64_t wi = wo * p.stride_w - p.pad_left;
+    m.in_offset = wi * p.c + ch;
+    m.channel = ch;
+    m.in_bounds = wi >= 0 && wi < p.w;
+  }
+  return m;
+}
+
+/// Forward kernel. T: element type; L: layout; R output rows and V output
+/// elements per thread; K: kernel height, or 0 for the runtime-K path; M:
+/// (stride_h / gcd(stride_h, dilation_h)), the window step between a
+/// thread's output rows in units of dilation_h (used when K > 0).
+///
+/// With K > 0, input row hi0 + i * dilation_h (i < (R-1)*M + K) is loaded once
+/// and feeds every (row r, tap k) with r*M + k == i. With K == 0 each row
+/// loops over the taps that land inside the input.
+template <class T, Layout L, int Threads, int R, int V, int K, int M>
+__global__ void __launch_bounds__(Threads)
+    forward_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
+                   const T* __restrict__ bias, T* __restrict__ y) {
+  using Traits = NumericTraits<T>;
+  using A = typename Traits::Accum;
+  // In NHWC every vector lane is a channel of its own; in NCHW a row is one
+  // channel.
+  constexpr int kWLanes = L == Layout::NHWC ? V : 1;
+  constexpr int kWindow = K > 0 ? (R - 1) * M + K : 1;
+  static_assert(K >= 0 && (K == 0 || M >= 1), "static kernels need a window step");
+
+  const int col_thread = threadIdx.x & ((1 << p.col_threads_log2) - 1);
+  const int unit_thread = threadIdx.x >> p.col_threads_log2;
+  const int units_per_block = Threads >> p.col_threads_log2;
+
+  for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
+    const int64_t col_block = tile % p.col_blocks;
+    const int64_t rest = tile / p.col_blocks;
+    const int64_t row_block = rest % p.row_blocks;
+    const int64_t plane = rest / p.row_blocks;
+
+    const int64_t j = ((col_block << p.col_threads_log2) + col_thread) * V;
+    const int64_t unit = row_block * units_per_block + unit_thread;
+    if (j >= p.cols || unit >= p.units_per_plane) continue;
+    const int64_t q = p.row_step;
+    const int64_t ho0 = (unit / q) * (R * q) + unit % q;
+
+    const ColumnMap<L> col = map_column<L>(p, plane, j);
+    const T* x_col = x + plane * p.in_plane_pitch + col.in_offset;
+    T* y_col = y + plane * p.out_plane_pitch + j;
+    const int64_t hi0 = ho0 * p.stride_h - p.pad_top;
+
+    A b[kWLanes];
+#pragma unroll
+    for (int v = 0; v < kWLanes; ++v) b[v] = bias ? Traits::to_accum(bias[col.channel + v]) : A(0);
+
+    if constexpr (K > 0) {
+      A wr[K][kWLanes];
+#pragma unroll
+      for (int k = 0; k < K; ++k)
+#pragma unroll
+        for (int v = 0; v < kWLanes; ++v) wr[k][v] = Traits::to_accum(w[(col.channel + v) * K + k]);
+
+      A acc[R][V];
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[r][v] = b[v % kWLanes];
+
+#pragma unroll
+      for (int i = 0; i < kWindow; ++i) {
+        const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
+        A xv[V];
+        if (col.in_bounds && hi >= 0 && hi < p.h) {
+          load_vector<T, V>(x_col + hi * p.in_row_pitch, xv);
+        } else {
+#pragma unroll
+          for (int v = 0; v < V; ++v) xv[v] = A(0);
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const int k = i - r * M;
+          if (k >= 0 && k < K) {
+#pragma unroll
+            for (int v = 0; v < V; ++v) acc[r][v] += wr[k][v % kWLanes] * xv[v];
+          }
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int64_t ho = ho0 + r * q;
+        if (ho < p.out_h) store_vector<T, V>(y_col + ho * p.out_row_pitch, acc[r]);
+      }
+    } else {
+      const int64_t dh = p.dilation_h;
+      for (int r = 0; r < R; ++r) {
+        const int64_t ho = ho0 + r;  // the runtime-K path walks consecutive rows
+        if (ho >= p.out_h) break;
+        A acc[V];
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[v] = b[v % kWLanes];
+        const int64_t base = ho * p.stride_h - p.pad_top;
+        // Only the taps whose row lies inside the input: K may be huge.
+        const int64_t k_lo = base < 0 ? (-base + dh - 1) / dh : 0;
+        const int64_t last = p.h - 1 - base;
+        const int64_t k_hi = last < 0 ? -1 : (last / dh < p.k - 1 ? last / dh : p.k - 1);
+        if (col.in_bounds) {
+          for (int64_t k = k_lo; k <= k_hi; ++k) {
+            A xv[V];
+            load_vector<T, V>(x_col + (base + k * dh) * p.in_row_pitch, xv);
+#pragma unroll
+            for (int v = 0; v < V; ++v) acc[v] += Traits::to_accum(w[(col.channel + v % kWLanes) * p.k + k]) * xv[v];
+          }
+        }
+        store_vector<T, V>(y_col + ho * p.out_row_pitch, acc);
+      }
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace dwconv

@@ -1,0 +1,109 @@
+// dwconv: host-side choice of kernel and launch geometry for a forward call.
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/dispatch.cuh"
+#include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/policy.cuh"
+#include "dwconv/problem.hpp"
+
+namespace dwconv {
+namespace detail {
+
+/// Which kernel a call runs. Tests read it to prove every specialization ran.
+struct KernelChoice {
+  int static_k = 0;      // 0: runtime-K kernel
+  int stride_ratio = 0;  // window step M of the static kernel (1 or 2); 0 for runtime K
+  int row_step = 1;      // distance between a thread's output rows
+  int vec_elems = 1;     // elements per access: the policy's, or 1 (scalar path)
+  int threads = 0, rows_per_thread = 0;
+};
+
+inline int64_t gcd64(int64_t a, int64_t b) {
+  while (b != 0) {
+    const int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+inline bool aligned_to(const void* ptr, int64_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
+
+// Every V-element output access maps to one aligned V-element input access
+// that lies wholly inside the input row or wholly in its zero padding.
+template <class T>
+bool vectorizable(const Problem& p, const void* x, const void* y, int vec) {
+  if (vec == 1) return true;
+  if (!aligned_to(x, vec * int64_t(sizeof(T))) || !aligned_to(y, vec * int64_t(sizeof(T)))) return false;
+  if (p.layout == Layout::NHWC) return p.c % vec == 0;
+  return p.stride_w == 1 && p.w % vec == 0 && p.out_w() % vec == 0 && p.pad_left % vec == 0;
+}
+
+template <class T, class Policy>
+KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
+  KernelChoice choice;
+  const int64_t g = gcd64(p.stride_h, p.dilation_h);
+  const int ratio = int(p.stride_h / g);
+  auto take_policy = [&](auto k_const) {
+    dispatch_layout(p.layout, [&](auto layout_const) {
+      using P = typename ResolvePolicy<Policy, T, decltype(k_const)::value, decltype(layout_const)::value>::type;
+      choice.threads = P::kThreads;
+      choice.rows_per_thread = P::kRowsPerThread;
+      choice.vec_elems = vectorizable<T>(p, x, y, P::kVecElems) ? P::kVecElems : 1;
+    });
+  };
+  if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
+    choice.static_k = p.k;
+    choice.stride_ratio = ratio;
+    choice.row_step = int(p.dilation_h / g);
+  } else {
+    take_policy(std::integral_constant<int, 0>{});
+  }
+  return choice;
+}
+
+inline int log2_ceil(int64_t v) {
+  int l = 0;
+  while ((int64_t(1) << l) < v) ++l;
+  return l;
+}
+
+inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& choice) {
+  ForwardParams f{};
+  const int64_t ho = p.out_h(), wo = p.out_w();
+  const bool nchw = p.layout == Layout::NCHW;
+  f.planes = nchw ? p.n * p.c : p.n;
+  f.h = p.h;
+  f.out_h = ho;
+  f.w = p.w;
+  f.c = p.c;
+  f.cols = nchw ? wo : wo * p.c;
+  f.in_row_pitch = nchw ? p.w : p.w * p.c;
+  f.out_row_pitch = f.cols;
+  f.in_plane_pitch = f.in_row_pitch * p.h;
+  f.out_plane_pitch = f.out_row_pitch * ho;
+  f.k = p.k;
+  f.stride_h = p.stride_h;
+  f.stride_w = p.stride_w;
+  f.dilation_h = p.dilation_h;
+  f.pad_top = p.pad_top;
+  f.pad_left = p.pad_left;
+  f.row_step = choice.row_step;
+
+  const int64_t col_groups = (f.cols + choice.vec_elems - 1) / choice.vec_elems;
+  const int threads_log2 = log2_ceil(choice.threads);
+  const int col_log2 = log2_ceil(col_groups) < threads_log2 ? log2_ceil(col_groups) : threads_log2;
+  f.col_threads_log2 = col_log2;
+  const int64_t units_per_block = int64_t(choice.threads) >> col_log2;
+  const int64_t rows_per_tile = int64_t(choice.rows_per_thread) * choice.row_step;
+  f.units_per_plane = (ho + rows_per_tile - 1) / rows_per_tile * choice.row_step;
+  f.row_blocks = (f.units_per_plane + units_per_block - 1) / units_per_block;
+  f.col_blocks = (col_groups + (int64_t(1) << col_log2) - 1) >> col_log2;
+  f.tiles = f.planes * f.row_blocks * f.col_blocks;
+  return f;
+}
+
+}  // namespace detail
+}  // namespace dwconv

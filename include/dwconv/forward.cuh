@@ -1,0 +1,122 @@
+// dwconv: the public forward entry points.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "dwconv/detail/dispatch.cuh"
+#include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/forward_plan.cuh"
+#include "dwconv/numeric.cuh"
+#include "dwconv/policy.cuh"
+#include "dwconv/problem.hpp"
+#include "dwconv/status.hpp"
+
+namespace dwconv {
+namespace detail {
+
+inline bool ranges_overlap(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
+  if (a == nullptr || b == nullptr || a_bytes == 0 || b_bytes == 0) return false;
+  const uintptr_t a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
+  return a0 < b0 + uintptr_t(b_bytes) && b0 < a0 + uintptr_t(a_bytes);
+}
+
+template <class T>
+Status check_pointer(const char* name, const T* ptr, bool required) {
+  if (ptr == nullptr) {
+    if (required) return Status::error(StatusCode::kNullPointer, "%s must not be null", name);
+    return Status();
+  }
+  if (reinterpret_cast<uintptr_t>(ptr) % alignof(T) != 0)
+    return Status::error(StatusCode::kUnsupported, "%s = %p is not aligned to its %d-byte element type", name,
+                         static_cast<const void*>(ptr), int(alignof(T)));
+  return Status();
+}
+
+template <class T, Layout L, class P, int K>
+auto select_forward_kernel(const KernelChoice& c) {
+  constexpr int kThreads = P::kThreads, kRows = P::kRowsPerThread, kVec = P::kVecElems;
+  if constexpr (K == 0) {
+    return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kRows, 1, 0, 1>
+                            : forward_kernel<T, L, kThreads, kRows, kVec, 0, 1>;
+  } else {
+    if (c.stride_ratio == 1)
+      return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kRows, 1, K, 1>
+                              : forward_kernel<T, L, kThreads, kRows, kVec, K, 1>;
+    return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kRows, 1, K, 2>
+                            : forward_kernel<T, L, kThreads, kRows, kVec, K, 2>;
+  }
+}
+
+template <class T, class Policy>
+Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T* y, cudaStream_t stream) {
+  const KernelChoice choice = choose_kernel<T, Policy>(p, x, y);
+  const ForwardParams params = make_forward_params(p, choice);
+  const unsigned grid = unsigned(params.tiles < INT_MAX ? params.tiles : INT_MAX);
+  auto launch = [&](auto k_const) {
+    dispatch_layout(p.layout, [&](auto layout_const) {
+      constexpr int K = decltype(k_const)::value;
+      constexpr Layout L = decltype(layout_const)::value;
+      using P = typename ResolvePolicy<Policy, T, K, L>::type;
+      select_forward_kernel<T, L, P, K>(choice)<<<grid, P::kThreads, 0, stream>>>(params, x, w, bias, y);
+    });
+  };
+  if (choice.static_k == 0 || !dispatch_static_k(choice.static_k, launch)) launch(std::integral_constant<int, 0>{});
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess)
+    return Status::error(StatusCode::kCudaError, "forward kernel launch failed: %s (%s)", cudaGetErrorName(err),
+                         cudaGetErrorString(err));
+  return Status();
+}
+
+}  // namespace detail
+
+/// Checks that forward() can run `p` on these pointers, touching no memory
+/// and no GPU state. Returns the Status forward() would return before launch.
+/// x, w and y must be non-null (x and y may be null when p.n == 0); bias may
+/// be null; each pointer must be aligned to sizeof(T); y must not overlap x,
+/// w or bias.
+template <class T>
+Status can_implement(const Problem& p, const T* x, const T* w, const T* bias, const T* y) {
+  static_assert(is_supported_type_v<T>, "dwconv supports float, double, __half and __nv_bfloat16");
+  Status s = validate(p);
+  if (!s.ok()) return s;
+  const bool has_data = p.n > 0;
+  if (!(s = detail::check_pointer("x", x, has_data)).ok()) return s;
+  if (!(s = detail::check_pointer("w", w, true)).ok()) return s;
+  if (!(s = detail::check_pointer("bias", bias, false)).ok()) return s;
+  if (!(s = detail::check_pointer("y", y, has_data)).ok()) return s;
+  const int64_t e = int64_t(sizeof(T));
+  const int64_t y_bytes = p.y_elements() * e;
+  if (detail::ranges_overlap(y, y_bytes, x, p.x_elements() * e))
+    return Status::error(StatusCode::kAliasing, "y = %p (%lld bytes) overlaps x = %p (%lld bytes)", (const void*)y,
+                         (long long)y_bytes, (const void*)x, (long long)(p.x_elements() * e));
+  if (detail::ranges_overlap(y, y_bytes, w, p.w_elements() * e))
+    return Status::error(StatusCode::kAliasing, "y = %p (%lld bytes) overlaps w = %p (%lld bytes)", (const void*)y,
+                         (long long)y_bytes, (const void*)w, (long long)(p.w_elements() * e));
+  if (detail::ranges_overlap(y, y_bytes, bias, p.c * e))
+    return Status::error(StatusCode::kAliasing, "y = %p (%lld bytes) overlaps bias = %p (%lld bytes)",
+                         (const void*)y, (long long)y_bytes, (const void*)bias, (long long)(p.c * e));
+  return Status();
+}
+
+/// y = conv(x, w) + bias on `stream`, as torch.nn.Conv2d(C, C, (K, 1),
+/// groups=C, ...) with the problem's stride, padding and dilation.
+///
+/// x: [N, C, H, W] or [N, H, W, C] (p.layout), y: [N, C, Ho, Wo] or
+/// [N, Ho, Wo, C] with Ho = p.out_h(), Wo = p.out_w(); w: [C, K]; bias: [C] or
+/// null. All device pointers, elements of T in {float, double, __half,
+/// __nv_bfloat16}; half types accumulate in float. Asynchronous: returns
+/// after the launch, never allocates, synchronizes or prints. Any argument
+/// that can_implement() rejects returns its Status and nothing is launched.
+/// `Policy` is DefaultPolicy (the tuned table) or a TilePolicy.
+template <class T, class Policy = DefaultPolicy>
+Status forward(const Problem& p, const T* x, const T* w, const T* bias, T* y, cudaStream_t stream = 0) {
+  Status s = can_implement<T>(p, x, w, bias, y);
+  if (!s.ok() || p.n == 0) return s;
+  return detail::launch_forward<T, Policy>(p, x, w, bias, y, stream);
+}
+
+}  // namespace dwconv

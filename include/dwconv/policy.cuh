@@ -1,0 +1,62 @@
+// dwconv: tiling policies as types, and the default table per (dtype, K,
+// layout). Kernels derive all geometry from a policy; nothing else sets it.
+#pragma once
+
+#include "dwconv/numeric.cuh"
+#include "dwconv/problem.hpp"
+
+namespace dwconv {
+
+/// A forward tiling: a block of `Threads` threads, each owning `VecElems`
+/// adjacent output elements along the contiguous axis (one 16-byte or
+/// narrower access) and `RowsPerThread` output rows, walked with a register
+/// window so that each input row is loaded once per thread.
+template <int Threads, int RowsPerThread, int VecElems>
+struct TilePolicy {
+  static constexpr int kThreads = Threads;
+  static constexpr int kRowsPerThread = RowsPerThread;
+  static constexpr int kVecElems = VecElems;
+  static_assert(Threads >= 32 && Threads <= 1024 && (Threads & (Threads - 1)) == 0,
+                "Threads must be a power of two in [32, 1024]");
+  static_assert(RowsPerThread >= 1 && RowsPerThread <= 64, "RowsPerThread must be in [1, 64]");
+  static_assert(VecElems >= 1 && VecElems <= 16 && (VecElems & (VecElems - 1)) == 0,
+                "VecElems must be a power of two in [1, 16]");
+};
+
+/// Tag: let dwconv pick the policy from its table for each (T, K, layout).
+struct DefaultPolicy {};
+
+namespace detail {
+
+constexpr int pow2_floor(int v) {
+  int p = 1;
+  while (p * 2 <= v) p *= 2;
+  return p;
+}
+constexpr int min_int(int a, int b) { return a < b ? a : b; }
+constexpr int max_int(int a, int b) { return a > b ? a : b; }
+
+// The default table. Register budget per thread: about 64 accumulators
+// (rows x vector) and, in NHWC where every vector lane is its own channel,
+// about 64 weights (K x vector). K == 0 stands for the runtime-K kernel.
+template <class T, int K, Layout L>
+struct DefaultTilePolicy {
+  static constexpr int kFullVec = kVecElems16<T>;
+  static constexpr int kWeightLanes = K == 0 ? kFullVec : max_int(1, pow2_floor(64 / K));
+  static constexpr int kVec = L == Layout::NHWC ? min_int(kFullVec, kWeightLanes) : kFullVec;
+  static constexpr int kAccumRegs = sizeof(typename NumericTraits<T>::Accum) == 8 ? 32 : 64;
+  static constexpr int kRows = K == 0 ? 4 : min_int(16, max_int(4, kAccumRegs / kVec));
+  using type = TilePolicy<128, kRows, kVec>;
+};
+
+template <class Policy, class T, int K, Layout L>
+struct ResolvePolicy {
+  using type = Policy;
+};
+template <class T, int K, Layout L>
+struct ResolvePolicy<DefaultPolicy, T, K, L> {
+  using type = typename DefaultTilePolicy<T, K, L>::type;
+};
+
+}  // namespace detail
+}  // namespace dwconv

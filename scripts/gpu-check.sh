@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The GPU machine's one-call check: configure, build, the whole ctest suite,
+# compute-sanitizer (memcheck, racecheck, initcheck, synccheck), the
+# benchmark and the PyTorch comparison. Logs and JSON go to $OUT; a short
+# table is printed last.
+#
+# usage: scripts/gpu-check.sh [steps]   steps: any of test,sanitize,bench,compare (default: all)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+STEPS=${1:-test,sanitize,bench,compare}
+has() { [[ ",$STEPS," == *",$1,"* ]]; }
+export PATH=/usr/local/cuda/bin:$PATH
+status=0
+summary=()
+
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/device.txt" 2>&1
+cat "$OUT/device.txt"
+
+cmake --preset gpu > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+cmake --build --preset gpu -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E 'error|Error' "$OUT/build.log" | head -40; exit 1; }
+B=build/gpu
+
+if has test; then
+  # The >2^31-element tests need most of the card: run them one at a time.
+  ctest --test-dir $B -j 8 -E OffsetsBeyondInt32 --output-on-failure > "$OUT/ctest.log" 2>&1; rc1=$?
+  ctest --test-dir $B -R OffsetsBeyondInt32 --output-on-failure >> "$OUT/ctest.log" 2>&1; rc2=$?
+  grep -h '^\[ seed \]' $B/Testing/Temporary/LastTest.log >> "$OUT/ctest.log" 2>/dev/null
+  summary+=("ctest: $(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tr '\n' ' ')")
+  [[ $rc1 -ne 0 || $rc2 -ne 0 ]] && status=1 && grep -E 'Failed|\*\*\*' "$OUT/ctest.log" | head -20
+fi
+
+if has sanitize; then
+  pids=()
+  for tool in memcheck racecheck initcheck synccheck; do
+    (
+      for t in float half; do
+        DWCONV_TEST_CASES=40 compute-sanitizer --tool $tool --error-exitcode 9 \
+          $B/tests/forward_gpu_test_$t --gtest_filter='-*OffsetsBeyondInt32' > "$OUT/san_${tool}_$t.log" 2>&1
+        echo "$tool $t rc=$?"
+      done
+    ) > "$OUT/san_$tool.rc" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  cat "$OUT"/san_*.rc > "$OUT/sanitizers.txt"
+  for f in "$OUT"/san_*_*.log; do
+    tail -3 "$f" | grep -E 'ERROR SUMMARY' | sed "s|^|$(basename "$f" .log): |" >> "$OUT/sanitizers.txt"
+  done
+  rm -f "$OUT"/san_*.rc
+  # Keep only the summaries unless something failed.
+  if grep -q 'rc=[1-9]' "$OUT/sanitizers.txt"; then status=1; else rm -f "$OUT"/san_*_*.log; fi
+  summary+=("sanitizers: $(grep -c 'rc=0' "$OUT/sanitizers.txt") of 8 clean")
+fi
+
+if has bench; then
+  $B/bench/forward_bench --benchmark_out="$OUT/bench.json" --benchmark_out_format=json \
+    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.1s \
+    ${BENCH_FILTER:+--benchmark_filter=$BENCH_FILTER} > "$OUT/bench.log" 2>&1 || status=1
+fi
+
+if has compare; then
+  PYTHONUNBUFFERED=1 python3 bench/compare_torch.py $B/bench/libdwconv_capi.so --json "$OUT/compare.json" \
+    > "$OUT/compare.txt" 2>&1 || status=1
+fi
+
+echo "==== summary ===="
+for s in "${summary[@]}"; do echo "$s"; done
+[[ -f "$OUT/sanitizers.txt" ]] && cat "$OUT/sanitizers.txt"
+if [[ -f "$OUT/bench.json" ]]; then
+  python3 scripts/bench_table.py "$OUT/bench.json"
+fi
+[[ -f "$OUT/compare.txt" ]] && tail -60 "$OUT/compare.txt"
+exit $status

@@ -1,0 +1,293 @@
+// GPU tests of forward() for one element type (DWCONV_TEST_TYPE, one binary
+// per type so the four compile in parallel): random edge-biased problems
+// against the reference, every kernel specialization, offsets past 2^31, and
+// streams. Skipped, not failed, without a GPU.
+#include <dwconv/dwconv.cuh>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "device_buffer.cuh"
+#include "testbed.hpp"
+
+#ifndef DWCONV_TEST_TYPE
+#error "define DWCONV_TEST_TYPE to float, double, __half or __nv_bfloat16"
+#endif
+
+namespace dwconv {
+namespace {
+
+using T = DWCONV_TEST_TYPE;
+using Traits = NumericTraits<T>;
+using testbed::DeviceBuffer;
+
+// Where each operand sits inside its allocation: 0 keeps the allocation's
+// 256-byte alignment, 1 shifts by one element (an "odd" pointer).
+struct Offsets {
+  int x = 0, w = 0, b = 0, y = 0;
+};
+
+struct CaseOptions {
+  bool has_bias = true;
+  bool integers = true;
+  Offsets offsets;
+  cudaStream_t stream = nullptr;
+};
+
+// Guard elements after y: they must keep their poison.
+constexpr int kGuard = 16;
+
+// Runs one problem on the GPU and compares it with the reference. Returns ""
+// when it matches, else what differed.
+std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& o,
+                     detail::KernelChoice* choice = nullptr) {
+  std::vector<T> x(size_t(p.x_elements())), w(size_t(p.w_elements())), b(size_t(p.c));
+  const int amp = testbed::integer_amplitude<T>(p.k);
+  testbed::fill_random(x, rng, o.integers, amp);
+  testbed::fill_random(w, rng, o.integers, amp);
+  testbed::fill_random(b, rng, o.integers, amp);
+
+  const size_t e = sizeof(T);
+  DeviceBuffer dx((x.size() + 1) * e), dw((w.size() + 1) * e), db((b.size() + 1) * e),
+      dy((size_t(p.y_elements()) + 1 + kGuard) * e);
+  T* xp = dx.as<T>() + o.offsets.x;
+  T* wp = dw.as<T>() + o.offsets.w;
+  T* bp = db.as<T>() + o.offsets.b;
+  T* yp = dy.as<T>() + o.offsets.y;
+  if (!x.empty() && cudaMemcpy(xp, x.data(), x.size() * e, cudaMemcpyHostToDevice) != cudaSuccess) return "copy x";
+  if (cudaMemcpy(wp, w.data(), w.size() * e, cudaMemcpyHostToDevice) != cudaSuccess) return "copy w";
+  if (cudaMemcpy(bp, b.data(), b.size() * e, cudaMemcpyHostToDevice) != cudaSuccess) return "copy b";
+  // All-ones bytes are a NaN in every supported type: unwritten outputs show.
+  if (cudaMemset(dy.as<T>(), 0xFF, dy.bytes()) != cudaSuccess) return "poison y";
+
+  if (choice) *choice = detail::choose_kernel<T, DefaultPolicy>(p, xp, yp);
+  const Status s = forward<T>(p, xp, wp, o.has_bias ? bp : nullptr, yp, o.stream);
+  if (!s.ok()) return std::string("forward failed: ") + s.message();
+  if (cudaStreamSynchronize(o.stream) != cudaSuccess) return "kernel failed: " + std::string(cudaGetErrorString(cudaGetLastError()));
+
+  std::vector<T> got(size_t(p.y_elements()) + kGuard);
+  if (cudaMemcpy(got.data(), yp, got.size() * e, cudaMemcpyDeviceToHost) != cudaSuccess) return "copy y";
+  for (int g = 0; g < kGuard; ++g) {
+    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(&got[size_t(p.y_elements()) + g]);
+    for (size_t i = 0; i < e; ++i)
+      if (bytes[i] != 0xFF) return "write past the end of y (guard element " + std::to_string(g) + ")";
+  }
+  got.resize(size_t(p.y_elements()));
+  return testbed::compare<T>(p, x, w, b, o.has_bias, got, o.integers);
+}
+
+class ForwardGpu : public ::testing::Test {
+ protected:
+  void SetUp() override { DWCONV_REQUIRE_GPU(); }
+};
+
+void random_problems(Layout layout) {
+  const uint64_t seed = testbed::test_seed();
+  const int cases = testbed::test_cases(600);
+  std::printf("[ seed ] %s %s: DWCONV_TEST_SEED=%llu, %d cases\n", Traits::kName, to_string(layout),
+              (unsigned long long)seed, cases);
+  std::mt19937_64 rng(seed);
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  std::map<std::tuple<int, int, int>, int> seen;  // (static_k, stride_ratio, vec) -> count
+  int failures = 0;
+  for (int i = 0; i < cases && failures < 5; ++i) {
+    const Problem p = testbed::random_problem(rng, layout);
+    CaseOptions o;
+    o.has_bias = rng() % 2 == 0;
+    o.integers = rng() % 2 == 0;
+    o.offsets = {int(rng() % 4 == 0), int(rng() % 4 == 0), int(rng() % 4 == 0), int(rng() % 4 == 0)};
+    o.stream = (i % 3 == 0) ? nullptr : stream;
+    detail::KernelChoice c;
+    const std::string err = run_case(p, rng, o, &c);
+    ++seen[{c.static_k, c.stride_ratio, c.vec_elems}];
+    if (!err.empty()) {
+      ++failures;
+      ADD_FAILURE() << "case " << i << " (seed " << seed << "): " << testbed::describe(p) << " bias=" << o.has_bias
+                    << " integers=" << o.integers << " offsets=" << o.offsets.x << o.offsets.w << o.offsets.b
+                    << o.offsets.y << "\n"
+                    << err;
+    }
+  }
+  cudaStreamDestroy(stream);
+  std::printf("[ kernels ] %zu distinct (K, stride ratio, vector) choices exercised\n", seen.size());
+}
+
+TEST_F(ForwardGpu, RandomProblemsNCHW) { random_problems(Layout::NCHW); }
+TEST_F(ForwardGpu, RandomProblemsNHWC) { random_problems(Layout::NHWC); }
+
+// Every compiled specialization runs at least once: each static K with
+// window steps 1 and 2, vector and scalar access, both layouts, and the
+// runtime-K kernel in both access widths.
+TEST_F(ForwardGpu, EverySpecialization) {
+  std::mt19937_64 rng(12345);
+  std::set<std::tuple<int, int, int, int>> covered;
+  std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));
+  ks.push_back(2);  // not in the table: runtime K
+  ks.push_back(16);
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int k : ks)
+      for (int stride_h : {1, 2, 3})
+        for (bool vector : {true, false}) {
+          Problem p;
+          p.layout = layout;
+          p.n = 2;
+          p.c = 16;
+          p.k = k;
+          p.h = 3 * k + 20;
+          p.w = vector ? 48 : 37;
+          p.stride_h = stride_h;
+          p.pad_top = k / 2;
+          p.pad_bottom = k / 2;
+          CaseOptions o;
+          o.offsets.y = vector ? 0 : 1;
+          detail::KernelChoice c;
+          const std::string err = run_case(p, rng, o, &c);
+          EXPECT_EQ(err, "") << testbed::describe(p);
+          const bool static_k = std::find(std::begin(detail::kStaticKernelHeights),
+                                          std::end(detail::kStaticKernelHeights), k) != std::end(detail::kStaticKernelHeights);
+          EXPECT_EQ(c.static_k, static_k && stride_h <= 2 ? k : 0) << testbed::describe(p);
+          EXPECT_EQ(c.vec_elems > 1, vector) << testbed::describe(p);
+          covered.insert({layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems});
+        }
+  // 2 layouts x (7 static K x 2 ratios + runtime K) x 2 widths.
+  EXPECT_EQ(covered.size(), size_t(2 * (std::size(detail::kStaticKernelHeights) * 2 + 1) * 2));
+}
+
+// Dilation that the stride divides walks rows dilation apart (row_step > 1).
+TEST_F(ForwardGpu, DilationRowSteps) {
+  std::mt19937_64 rng(7);
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int dil : {2, 3, 4})
+      for (int stride_h : {1, 2}) {
+        Problem p;
+        p.layout = layout;
+        p.n = 1;
+        p.c = 8;
+        p.k = 3;
+        p.h = 57;
+        p.w = 40;
+        p.stride_h = stride_h;
+        p.dilation_h = dil;
+        p.pad_top = p.pad_bottom = dil;
+        detail::KernelChoice c;
+        EXPECT_EQ(run_case(p, rng, CaseOptions{}, &c), "") << testbed::describe(p);
+        EXPECT_EQ(c.static_k, 3);
+      }
+}
+
+TEST_F(ForwardGpu, ExplicitPolicy) {
+  Problem p;
+  p.n = 2;
+  p.c = 5;
+  p.h = 33;
+  p.w = 19;
+  p.k = 5;
+  p.pad_top = p.pad_bottom = 2;
+  std::mt19937_64 rng(3);
+  std::vector<T> x(size_t(p.x_elements())), w(size_t(p.w_elements())), b(size_t(p.c));
+  testbed::fill_random(x, rng, true, 3);
+  testbed::fill_random(w, rng, true, 3);
+  DeviceBuffer dx(x.size() * sizeof(T)), dw(w.size() * sizeof(T)), dy(size_t(p.y_elements()) * sizeof(T));
+  DWCONV_CUDA_CHECK(cudaMemcpy(dx.as<T>(), x.data(), dx.bytes(), cudaMemcpyHostToDevice));
+  DWCONV_CUDA_CHECK(cudaMemcpy(dw.as<T>(), w.data(), dw.bytes(), cudaMemcpyHostToDevice));
+  DWCONV_CUDA_CHECK(cudaMemset(dy.as<T>(), 0xFF, dy.bytes()));
+  const Status s = forward<T, TilePolicy<64, 3, 1>>(p, dx.as<T>(), dw.as<T>(), nullptr, dy.as<T>());
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<T> got(size_t(p.y_elements()));
+  DWCONV_CUDA_CHECK(cudaMemcpy(got.data(), dy.as<T>(), dy.bytes(), cudaMemcpyDeviceToHost));
+  EXPECT_EQ(testbed::compare<T>(p, x, w, b, false, got, true), "");
+}
+
+// A value of x that the host can recompute: small integers, exact in T.
+__host__ __device__ inline int pattern(int64_t i) { return int((uint64_t(i) * 2654435761u >> 7) % 7) - 3; }
+
+__global__ void fill_pattern(T* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    x[i] = Traits::from_accum(typename Traits::Accum(pattern(i)));
+}
+
+// Offsets past 2^31 elements: the last channel (NCHW) or last rows (NHWC)
+// live beyond int32 range. Checked on sampled outputs near the end.
+TEST_F(ForwardGpu, OffsetsBeyondInt32) {
+  for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
+    Problem p;
+    p.layout = layout;
+    p.n = 1;
+    p.c = 8;
+    p.h = 32771;
+    p.w = 8192;
+    p.k = 3;
+    p.pad_top = p.pad_bottom = 1;
+    ASSERT_GT(p.x_elements(), int64_t(1) << 31);
+    size_t free_bytes = 0, total = 0;
+    DWCONV_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+    const size_t need = size_t(p.x_elements() + p.y_elements()) * sizeof(T);
+    if (need + (size_t(1) << 30) > free_bytes) GTEST_SKIP() << "needs " << need << " bytes of device memory";
+    DeviceBuffer dx(size_t(p.x_elements()) * sizeof(T)), dy(size_t(p.y_elements()) * sizeof(T));
+    fill_pattern<<<4096, 256>>>(dx.as<T>(), p.x_elements());
+    DWCONV_CUDA_CHECK(cudaGetLastError());
+    const T w_host[24] = {Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
+                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
+                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
+                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
+                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
+                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
+                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
+                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1)};
+    DeviceBuffer dw(sizeof(w_host));
+    DWCONV_CUDA_CHECK(cudaMemcpy(dw.as<T>(), w_host, sizeof(w_host), cudaMemcpyHostToDevice));
+    DWCONV_CUDA_CHECK(cudaMemset(dy.as<T>(), 0xFF, dy.bytes()));
+    const Status s = forward<T>(p, dx.as<T>(), dw.as<T>(), nullptr, dy.as<T>());
+    ASSERT_TRUE(s.ok()) << s.message();
+    DWCONV_CUDA_CHECK(cudaDeviceSynchronize());
+    // Sample: the last 3 rows of the last channel at a few columns, and
+    // random points in the upper half of the tensor.
+    std::mt19937_64 rng(11);
+    std::vector<std::tuple<int64_t, int64_t, int64_t>> points;  // (c, ho, wo)
+    for (int64_t ho = p.h - 3; ho < p.h; ++ho)
+      for (int64_t wo : {int64_t(0), int64_t(1), int64_t(4095), p.w - 1}) points.emplace_back(p.c - 1, ho, wo);
+    for (int i = 0; i < 200; ++i)
+      points.emplace_back(p.c / 2 + int64_t(rng() % (p.c / 2)), int64_t(rng() % p.h), int64_t(rng() % p.w));
+    for (auto [c, ho, wo] : points) {
+      double expect = 0;
+      for (int k = 0; k < 3; ++k) {
+        const int64_t hi = ho - 1 + k;
+        if (hi >= 0 && hi < p.h) expect += double(k == 0 ? 1 : k == 1 ? 2 : -1) * pattern(element_offset(layout, 0, c, hi, wo, p.c, p.h, p.w));
+      }
+      T got;
+      const int64_t off = element_offset(layout, 0, c, ho, wo, p.c, p.out_h(), p.out_w());
+      DWCONV_CUDA_CHECK(cudaMemcpy(&got, dy.as<T>() + off, sizeof(T), cudaMemcpyDeviceToHost));
+      ASSERT_EQ(testbed::as_double(got), expect) << to_string(layout) << " c=" << c << " ho=" << ho << " wo=" << wo
+                                                 << " offset=" << off;
+    }
+  }
+}
+
+// Two streams at once, each with its own problem: results land on the
+// stream given, with no hidden synchronization needed.
+TEST_F(ForwardGpu, ConcurrentStreams) {
+  std::mt19937_64 rng(5);
+  cudaStream_t s1, s2;
+  DWCONV_CUDA_CHECK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
+  DWCONV_CUDA_CHECK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
+  Problem p = testbed::random_problem(rng, Layout::NCHW);
+  Problem q = testbed::random_problem(rng, Layout::NHWC);
+  CaseOptions a, b;
+  a.stream = s1;
+  b.stream = s2;
+  EXPECT_EQ(run_case(p, rng, a), "") << testbed::describe(p);
+  EXPECT_EQ(run_case(q, rng, b), "") << testbed::describe(q);
+  cudaStreamDestroy(s1);
+  cudaStreamDestroy(s2);
+}
+
+}  // namespace
+}  // namespace dwconv
