@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Short table of a forward_bench JSON: % of floor per case for dwconv and
-the naive baseline (medians of repetitions), and the geometric mean."""
+"""Short table of a forward_bench JSON: % of floor per case for dwconv's
+default policy, the best explicit policy, the naive baseline and the graph-
+captured call (medians of repetitions), and the geometric mean."""
 import json
 import math
 import sys
@@ -12,22 +13,30 @@ def main(path):
     for b in data["benchmarks"]:
         if b.get("aggregate_name", "median") != "median" or "floor_pct" not in b:
             continue
-        name = b.get("run_name", b["name"])
-        impl, rest = name.split("/", 1)
-        key = rest.rsplit("/default", 1)[0]
-        rows.setdefault(key, {})[impl] = b
-    print(f"device: {data['context'].get('device', '?')}, copy {float(data['context'].get('copy_bandwidth_GBps', 0)):.0f} GB/s")
-    print(f"{'dtype/layout/case':52} {'dwconv%':>8} {'us':>9} {'naive%':>7}")
+        parts = b.get("run_name", b["name"]).split("/")
+        impl, key = parts[0], "/".join(parts[1:4])
+        policy = parts[4] if len(parts) > 4 else ""
+        rows.setdefault(key, {}).setdefault(impl, {})[policy] = b
+    ctx = data["context"]
+    print(f"device: {ctx.get('device', '?')}, copy {float(ctx.get('copy_bandwidth_GBps', 0)):.0f} GB/s")
+    print(f"{'dtype/layout/case':50} {'default%':>8} {'us':>8} {'best explicit policy':>24} {'naive%':>7} {'graph_us':>8}")
     pcts = []
+    nan = float("nan")
     for key, r in rows.items():
-        d, nv = r.get("forward"), r.get("naive")
+        fwd = r.get("forward", {})
+        d = fwd.get("default")
+        explicit = [(v["floor_pct"], k) for k, v in fwd.items() if k != "default"]
+        best = max(explicit) if explicit else (nan, "")
+        nv = r.get("naive", {}).get("")
+        gr = r.get("forward_graph", {}).get("default")
         if d:
             pcts.append(d["floor_pct"])
-        print(f"{key:52} {d['floor_pct'] if d else float('nan'):8.1f} {d['us'] if d else float('nan'):9.2f} "
-              f"{nv['floor_pct'] if nv else float('nan'):7.1f}")
+        print(f"{key:50} {d['floor_pct'] if d else nan:8.1f} {d['us'] if d else nan:8.2f} "
+              f"{best[1]:>16} {best[0]:6.1f}% {nv['floor_pct'] if nv else nan:7.1f} {gr['us'] if gr else nan:8.2f}")
     if pcts:
         gm = math.exp(sum(math.log(p) for p in pcts) / len(pcts))
-        print(f"dwconv geomean {gm:.1f}% of floor; min {min(pcts):.1f}%; below 90%: {sum(p < 90 for p in pcts)} of {len(pcts)}")
+        print(f"dwconv default: geomean {gm:.1f}% of floor; min {min(pcts):.1f}%; below 90%: "
+              f"{sum(p < 90 for p in pcts)} of {len(pcts)}")
 
 
 if __name__ == "__main__":

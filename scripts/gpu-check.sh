@@ -56,7 +56,7 @@ fi
 
 if has bench; then
   $B/bench/forward_bench --benchmark_out="$OUT/bench.json" --benchmark_out_format=json \
-    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.1s \
+    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.05s \
     ${BENCH_FILTER:+--benchmark_filter=$BENCH_FILTER} > "$OUT/bench.log" 2>&1 || status=1
 fi
 

@@ -1,0 +1,25 @@
+// dwconv benchmarks: facts measured once per run and shared by every
+// benchmark in the binary.
+#pragma once
+
+#include <string>
+
+namespace dwconv {
+namespace bench {
+
+struct Context {
+  double copy_bandwidth = 0;  // bytes/s, read + write, 1 GiB device-to-device copy
+  int l2_bytes = 0;
+};
+
+inline Context& context() {
+  static Context c;
+  return c;
+}
+
+void register_float();
+void register_half();
+void register_bfloat16();
+
+}  // namespace bench
+}  // namespace dwconv

@@ -1,0 +1,37 @@
+// The forward benchmark binary: measures the copy bandwidth that defines the
+// floor, then runs every registered benchmark.
+#include <benchmark/benchmark.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <string>
+
+#include "bench_context.hpp"
+#include "floor.cuh"
+
+int main(int argc, char** argv) {
+  using namespace dwconv::bench;
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::fprintf(stderr, "forward_bench: no CUDA device\n");
+    return 1;
+  }
+  cudaDeviceProp prop;
+  cudaGetDeviceProperties(&prop, 0);
+  context().l2_bytes = prop.l2CacheSize;
+  context().copy_bandwidth = copy_bandwidth();
+  if (context().copy_bandwidth <= 0) {
+    std::fprintf(stderr, "forward_bench: copy bandwidth measurement failed\n");
+    return 1;
+  }
+  benchmark::AddCustomContext("device", prop.name);
+  benchmark::AddCustomContext("copy_bandwidth_GBps", std::to_string(context().copy_bandwidth / 1e9));
+  register_float();
+  register_half();
+  register_bfloat16();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
