@@ -66,6 +66,9 @@ std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& 
   if (cudaMemcpy(bp, b.data(), b.size() * e, cudaMemcpyHostToDevice) != cudaSuccess) return "copy b";
   // All-ones bytes are a NaN in every supported type: unwritten outputs show.
   if (cudaMemset(dy.as<T>(), 0xFF, dy.bytes()) != cudaSuccess) return "poison y";
+  // The copies and the memset run on the legacy default stream, which a
+  // non-blocking stream does not wait for.
+  if (cudaDeviceSynchronize() != cudaSuccess) return "synchronize before forward";
 
   if (choice) *choice = detail::choose_kernel<T, DefaultPolicy>(p, xp, yp);
   const Status s = forward<T>(p, xp, wp, o.has_bias ? bp : nullptr, yp, o.stream);
