@@ -180,7 +180,6 @@ void register_type(const std::string& dtype) {
   register_policy<T, DefaultPolicy>(dtype, true);
   register_policy<T, TilePolicy<128, 8, kV>>(dtype, false);
   register_policy<T, TilePolicy<128, 32, kV / 2>>(dtype, false);
-  register_policy<T, TilePolicy<256, 16, kV>>(dtype, false);
 }
 
 }  // namespace

@@ -127,41 +127,53 @@ TEST_F(ForwardGpu, RandomProblemsNCHW) { random_problems(Layout::NCHW); }
 TEST_F(ForwardGpu, RandomProblemsNHWC) { random_problems(Layout::NHWC); }
 
 // Every compiled specialization runs at least once: each static K with
-// window steps 1 and 2, vector and scalar access, both layouts, and the
-// runtime-K kernel in both access widths.
+// window steps 1 and 2 through vector access, scalar access and (NCHW) the
+// shared-memory staged kernel, both layouts, and the runtime-K kernel in
+// both access widths.
 TEST_F(ForwardGpu, EverySpecialization) {
   std::mt19937_64 rng(12345);
-  std::set<std::tuple<int, int, int, int>> covered;
+  enum Path { kVector, kScalar, kWideScalar };
+  std::set<std::tuple<int, int, int, int, bool>> covered;
   std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));
   ks.push_back(2);  // not in the table: runtime K
   ks.push_back(16);
   for (Layout layout : {Layout::NCHW, Layout::NHWC})
     for (int k : ks)
       for (int stride_h : {1, 2, 3})
-        for (bool vector : {true, false}) {
+        for (Path path : {kVector, kScalar, kWideScalar}) {
           Problem p;
           p.layout = layout;
           p.n = 2;
           p.c = 16;
           p.k = k;
           p.h = 3 * k + 20;
-          p.w = vector ? 48 : 37;
+          p.w = path == kVector ? 48 : 37;
+          if (path == kWideScalar) {
+            // Rows too wide for a staged tile in shared memory.
+            p.n = 1;
+            p.c = 2;
+            p.h = k + 6;
+            p.w = 12001;
+          }
           p.stride_h = stride_h;
           p.pad_top = k / 2;
           p.pad_bottom = k / 2;
           CaseOptions o;
-          o.offsets.y = vector ? 0 : 1;
+          o.offsets.y = path == kVector ? 0 : 1;
           detail::KernelChoice c;
           const std::string err = run_case(p, rng, o, &c);
           EXPECT_EQ(err, "") << testbed::describe(p);
           const bool static_k = std::find(std::begin(detail::kStaticKernelHeights),
                                           std::end(detail::kStaticKernelHeights), k) != std::end(detail::kStaticKernelHeights);
           EXPECT_EQ(c.static_k, static_k && stride_h <= 2 ? k : 0) << testbed::describe(p);
-          EXPECT_EQ(c.vec_elems > 1, vector) << testbed::describe(p);
-          covered.insert({layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems});
+          EXPECT_EQ(c.vec_elems > 1, path == kVector) << testbed::describe(p);
+          EXPECT_EQ(c.staged, layout == Layout::NCHW && c.static_k > 0 && path == kScalar) << testbed::describe(p);
+          covered.insert({layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems, c.staged});
         }
-  // 2 layouts x (7 static K x 2 ratios + runtime K) x 2 widths.
-  EXPECT_EQ(covered.size(), size_t(2 * (std::size(detail::kStaticKernelHeights) * 2 + 1) * 2));
+  // NCHW: 7 static K x 2 ratios x (vector, staged, scalar) + runtime K x 2 widths;
+  // NHWC: 7 x 2 x (vector, scalar) + 2.
+  const size_t static_ks = std::size(detail::kStaticKernelHeights);
+  EXPECT_EQ(covered.size(), static_ks * 2 * 3 + 2 + static_ks * 2 * 2 + 2);
 }
 
 // Dilation that the stride divides walks rows dilation apart (row_step > 1).

@@ -9,6 +9,7 @@
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/forward_plan.cuh"
+#include "dwconv/detail/forward_staged_kernel.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
@@ -50,21 +51,43 @@ auto select_forward_kernel(const KernelChoice& c) {
   }
 }
 
+// Launches `kernel`, first raising its shared-memory limit when the tile
+// needs more than the default 48 KiB.
+template <class Kernel, class T>
+cudaError_t launch(Kernel kernel, unsigned grid, int threads, int smem, cudaStream_t stream, const ForwardParams& params,
+                   const T* x, const T* w, const T* bias, T* y) {
+  if (smem > 48 * 1024) {
+    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (err != cudaSuccess) return err;
+  }
+  kernel<<<grid, threads, smem, stream>>>(params, x, w, bias, y);
+  return cudaGetLastError();
+}
+
 template <class T, class Policy>
 Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T* y, cudaStream_t stream) {
   const KernelChoice choice = choose_kernel<T, Policy>(p, x, y);
   const ForwardParams params = make_forward_params(p, choice);
   const unsigned grid = unsigned(params.tiles < INT_MAX ? params.tiles : INT_MAX);
-  auto launch = [&](auto k_const) {
+  cudaError_t err = cudaSuccess;
+  auto run = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       constexpr int K = decltype(k_const)::value;
       constexpr Layout L = decltype(layout_const)::value;
       using P = typename ResolvePolicy<Policy, T, K, L>::type;
-      select_forward_kernel<T, L, P, K>(choice)<<<grid, P::kThreads, 0, stream>>>(params, x, w, bias, y);
+      if constexpr (K > 0 && L == Layout::NCHW && P::kVecElems > 1) {
+        if (choice.staged) {
+          constexpr int kT = P::kThreads, kR = P::kRowsPerThread, kV = P::kVecElems;
+          auto kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kV, K, 1>
+                                                 : forward_staged_nchw_kernel<T, kT, kR, kV, K, 2>;
+          err = launch(kernel, grid, kT, choice.smem_bytes, stream, params, x, w, bias, y);
+          return;
+        }
+      }
+      err = launch(select_forward_kernel<T, L, P, K>(choice), grid, P::kThreads, 0, stream, params, x, w, bias, y);
     });
   };
-  if (choice.static_k == 0 || !dispatch_static_k(choice.static_k, launch)) launch(std::integral_constant<int, 0>{});
-  const cudaError_t err = cudaGetLastError();
+  if (choice.static_k == 0 || !dispatch_static_k(choice.static_k, run)) run(std::integral_constant<int, 0>{});
   if (err != cudaSuccess)
     return Status::error(StatusCode::kCudaError, "forward kernel launch failed: %s (%s)", cudaGetErrorName(err),
                          cudaGetErrorString(err));

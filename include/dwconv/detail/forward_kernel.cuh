@@ -26,6 +26,8 @@ struct ForwardParams {
   int k, stride_h, stride_w, dilation_h, pad_top, pad_left;
   int row_step;      // distance between a thread's consecutive output rows
   int col_threads_log2;  // log2 of the threads of a block that share a row
+  int tile_rows;         // staged kernel: output rows per tile (a multiple of R * row_step)
+  int smem_in_elems;     // staged kernel: shared elements for the input band
 };
 
 // Where a thread's first output element reads its input, and which channel
@@ -56,6 +58,45 @@ __device__ __forceinline__ ColumnMap<L> map_column(const ForwardParams& p, int64
   return m;
 }
 
+/// Weights of K taps for kWLanes consecutive channels from `channel`, as
+/// accumulators: w is [C, K].
+template <class T, int K, int kWLanes, class A>
+__device__ __forceinline__ void load_weights(const T* __restrict__ w, int64_t channel, A (&wr)[K][kWLanes]) {
+#pragma unroll
+  for (int k = 0; k < K; ++k)
+#pragma unroll
+    for (int v = 0; v < kWLanes; ++v) wr[k][v] = NumericTraits<T>::to_accum(w[(channel + v) * K + k]);
+}
+
+/// The register window shared by every static-K kernel: R output rows of V
+/// lanes, fed by (R-1)*M + K input rows. load(i, xv) fills window row i (zeros
+/// where it lies in the padding); store(r, acc) takes finished row r. Lane v
+/// uses weight lane v % kWLanes.
+template <class A, int R, int V, int K, int M, int kWLanes, class Load, class Store>
+__device__ __forceinline__ void window_rows(const A (&wr)[K][kWLanes], const A (&b)[kWLanes], Load&& load,
+                                            Store&& store) {
+  A acc[R][V];
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[r][v] = b[v % kWLanes];
+#pragma unroll
+  for (int i = 0; i < (R - 1) * M + K; ++i) {
+    A xv[V];
+    load(i, xv);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int k = i - r * M;
+      if (k >= 0 && k < K) {
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[r][v] += wr[k][v % kWLanes] * xv[v];
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) store(r, acc[r]);
+}
+
 /// Forward kernel. T: element type; L: layout; R output rows and V output
 /// elements per thread; K: kernel height, or 0 for the runtime-K path; M:
 /// (stride_h / gcd(stride_h, dilation_h)), the window step between a
@@ -73,7 +114,6 @@ __global__ void __launch_bounds__(Threads)
   // In NHWC every vector lane is a channel of its own; in NCHW a row is one
   // channel.
   constexpr int kWLanes = L == Layout::NHWC ? V : 1;
-  constexpr int kWindow = K > 0 ? (R - 1) * M + K : 1;
   static_assert(K >= 0 && (K == 0 || M >= 1), "static kernels need a window step");
 
   const int col_thread = threadIdx.x & ((1 << p.col_threads_log2) - 1);
@@ -103,41 +143,22 @@ __global__ void __launch_bounds__(Threads)
 
     if constexpr (K > 0) {
       A wr[K][kWLanes];
+      load_weights<T, K, kWLanes>(w, col.channel, wr);
+      window_rows<A, R, V, K, M, kWLanes>(
+          wr, b,
+          [&](int i, A(&xv)[V]) {
+            const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
+            if (col.in_bounds && hi >= 0 && hi < p.h) {
+              load_vector<T, V>(x_col + hi * p.in_row_pitch, xv);
+            } else {
 #pragma unroll
-      for (int k = 0; k < K; ++k)
-#pragma unroll
-        for (int v = 0; v < kWLanes; ++v) wr[k][v] = Traits::to_accum(w[(col.channel + v) * K + k]);
-
-      A acc[R][V];
-#pragma unroll
-      for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int v = 0; v < V; ++v) acc[r][v] = b[v % kWLanes];
-
-#pragma unroll
-      for (int i = 0; i < kWindow; ++i) {
-        const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
-        A xv[V];
-        if (col.in_bounds && hi >= 0 && hi < p.h) {
-          load_vector<T, V>(x_col + hi * p.in_row_pitch, xv);
-        } else {
-#pragma unroll
-          for (int v = 0; v < V; ++v) xv[v] = A(0);
-        }
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const int k = i - r * M;
-          if (k >= 0 && k < K) {
-#pragma unroll
-            for (int v = 0; v < V; ++v) acc[r][v] += wr[k][v % kWLanes] * xv[v];
-          }
-        }
-      }
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const int64_t ho = ho0 + r * q;
-        if (ho < p.out_h) store_vector<T, V>(y_col + ho * p.out_row_pitch, acc[r]);
-      }
+              for (int v = 0; v < V; ++v) xv[v] = A(0);
+            }
+          },
+          [&](int r, const A(&acc)[V]) {
+            const int64_t ho = ho0 + r * q;
+            if (ho < p.out_h) store_vector<T, V>(y_col + ho * p.out_row_pitch, acc);
+          });
     } else {
       const int64_t dh = p.dilation_h;
       for (int r = 0; r < R; ++r) {

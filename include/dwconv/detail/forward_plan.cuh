@@ -18,7 +18,20 @@ struct KernelChoice {
   int row_step = 1;      // distance between a thread's output rows
   int vec_elems = 1;     // elements per access: the policy's, or 1 (scalar path)
   int threads = 0, rows_per_thread = 0;
+  // NCHW rows that vectors cannot walk: the shared-memory staged kernel
+  // (forward_staged_kernel.cuh) with tiles of staged_tile_rows output rows.
+  bool staged = false;
+  int staged_tile_rows = 0;
+  int staged_in_elems = 0;  // input band capacity, elements
+  int smem_bytes = 0;
 };
+
+/// Shared memory a staged tile may use. Above 48 KiB the kernel is opted in
+/// at launch; 96 KiB leaves room for two tiles per multiprocessor.
+inline constexpr int64_t kStagedSmemBudget = 96 * 1024;
+/// The staged kernel sizes its tiles for at least this many blocks, so that
+/// small problems still spread over the whole GPU.
+inline constexpr int64_t kStagedMinTiles = 512;
 
 inline int64_t gcd64(int64_t a, int64_t b) {
   while (b != 0) {
@@ -41,23 +54,53 @@ bool vectorizable(const Problem& p, const void* x, const void* y, int vec) {
   return p.stride_w == 1 && p.w % vec == 0 && p.out_w() % vec == 0 && p.pad_left % vec == 0;
 }
 
+inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// Plans a staged tile for an NCHW problem whose rows are not vectorizable;
+// leaves choice.staged false when one unit of rows does not fit.
+template <class T>
+void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
+  const int64_t unit_rows = int64_t(choice.rows_per_thread) * choice.row_step;
+  const int64_t ho = p.out_h(), wo = p.out_w();
+  auto in_elems = [&](int64_t tile_rows) {
+    int64_t rows = (tile_rows - 1) * p.stride_h + int64_t(p.dilation_h) * (p.k - 1) + 1;
+    if (rows > p.h) rows = p.h;
+    return round_up(rows * p.w + full_vec, full_vec);
+  };
+  auto bytes = [&](int64_t tile_rows) { return (in_elems(tile_rows) + tile_rows * wo + full_vec) * int64_t(sizeof(T)); };
+  if (bytes(unit_rows) > kStagedSmemBudget) return;
+  const int64_t limit = round_up(ho, unit_rows) < 256 ? round_up(ho, unit_rows) : 256;
+  int64_t tile = unit_rows;
+  while (tile + unit_rows <= limit && bytes(tile + unit_rows) <= kStagedSmemBudget) tile += unit_rows;
+  const int64_t planes = p.n * p.c;
+  const int64_t for_tiles = (ho * planes / kStagedMinTiles) / unit_rows * unit_rows;
+  if (tile > for_tiles) tile = for_tiles > unit_rows ? for_tiles : unit_rows;
+  choice.staged = true;
+  choice.staged_tile_rows = int(tile);
+  choice.staged_in_elems = int(in_elems(tile));
+  choice.smem_bytes = int(bytes(tile));
+}
+
 template <class T, class Policy>
 KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   KernelChoice choice;
   const int64_t g = gcd64(p.stride_h, p.dilation_h);
   const int ratio = int(p.stride_h / g);
+  int full_vec = 1;
   auto take_policy = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using P = typename ResolvePolicy<Policy, T, decltype(k_const)::value, decltype(layout_const)::value>::type;
       choice.threads = P::kThreads;
       choice.rows_per_thread = P::kRowsPerThread;
       choice.vec_elems = vectorizable<T>(p, x, y, P::kVecElems) ? P::kVecElems : 1;
+      full_vec = P::kVecElems;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
     choice.static_k = p.k;
     choice.stride_ratio = ratio;
     choice.row_step = int(p.dilation_h / g);
+    if (p.layout == Layout::NCHW && full_vec > 1 && choice.vec_elems == 1) plan_staged<T>(p, full_vec, choice);
   } else {
     take_policy(std::integral_constant<int, 0>{});
   }
@@ -102,6 +145,13 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   f.row_blocks = (f.units_per_plane + units_per_block - 1) / units_per_block;
   f.col_blocks = (col_groups + (int64_t(1) << col_log2) - 1) >> col_log2;
   f.tiles = f.planes * f.row_blocks * f.col_blocks;
+  if (choice.staged) {
+    f.tile_rows = choice.staged_tile_rows;
+    f.smem_in_elems = choice.staged_in_elems;
+    f.row_blocks = (ho + f.tile_rows - 1) / f.tile_rows;
+    f.col_blocks = 1;
+    f.tiles = f.planes * f.row_blocks;
+  }
   return f;
 }
 

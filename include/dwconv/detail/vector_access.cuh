@@ -31,3 +31,43 @@ __device__ __forceinline__ void store_vector(T* ptr, const A (&in)[V]) {
 
 }  // namespace detail
 }  // namespace dwconv
+
+namespace dwconv {
+namespace detail {
+
+/// Phase of `ptr` within a V-element vector: (address / sizeof(T)) % V.
+template <class T, int V>
+__device__ __forceinline__ int vector_phase(const T* ptr) {
+  return int((reinterpret_cast<uintptr_t>(ptr) / sizeof(T)) % V);
+}
+
+/// Block-wide copy of `len` contiguous elements between global and shared
+/// memory, 16-byte vectors for the body and single elements for the
+/// unaligned head and tail. Shared element i sits at index phase + i, where
+/// phase = vector_phase(global), so both sides of each vector are aligned
+/// (shared memory is 16-byte aligned). kToShared picks the direction.
+template <bool kToShared, class T, int V>
+__device__ __forceinline__ void block_copy(T* global, T* shared, int len, int phase) {
+  int head = (V - phase) % V;
+  if (head > len) head = len;
+  const int vectors = (len - head) / V;
+  const int tail = head + vectors * V;
+  for (int i = threadIdx.x; i < head; i += blockDim.x) {
+    if constexpr (kToShared) shared[phase + i] = global[i];
+    else global[i] = shared[phase + i];
+  }
+  using Vec = AlignedVector<T, V>;
+  Vec* gv = reinterpret_cast<Vec*>(global + head);
+  Vec* sv = reinterpret_cast<Vec*>(shared + phase + head);
+  for (int i = threadIdx.x; i < vectors; i += blockDim.x) {
+    if constexpr (kToShared) sv[i] = gv[i];
+    else gv[i] = sv[i];
+  }
+  for (int i = tail + threadIdx.x; i < len; i += blockDim.x) {
+    if constexpr (kToShared) shared[phase + i] = global[i];
+    else global[i] = shared[phase + i];
+  }
+}
+
+}  // namespace detail
+}  // namespace dwconv
