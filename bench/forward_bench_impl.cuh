@@ -151,7 +151,7 @@ std::string policy_name() {
   if constexpr (std::is_same_v<Policy, DefaultPolicy>) return "default";
   else
     return "T" + std::to_string(Policy::kThreads) + "_R" + std::to_string(Policy::kRowsPerThread) + "_V" +
-           std::to_string(Policy::kVecElems);
+           std::to_string(Policy::kVecElems) + (Policy::kStagedNchw ? "" : "_unstaged");
 }
 
 template <class T, class Policy>
@@ -178,6 +178,8 @@ template <class T>
 void register_type(const std::string& dtype) {
   constexpr int kV = kVecElems16<T>;
   register_policy<T, DefaultPolicy>(dtype, true);
+  using Default = typename detail::DefaultTilePolicy<T, 3, Layout::NCHW>::type;
+  register_policy<T, TilePolicy<128, Default::kRowsPerThread, kV, false>>(dtype, false);
   register_policy<T, TilePolicy<128, 8, kV>>(dtype, false);
   register_policy<T, TilePolicy<128, 32, kV / 2>>(dtype, false);
 }

@@ -167,13 +167,16 @@ TEST_F(ForwardGpu, EverySpecialization) {
                                           std::end(detail::kStaticKernelHeights), k) != std::end(detail::kStaticKernelHeights);
           EXPECT_EQ(c.static_k, static_k && stride_h <= 2 ? k : 0) << testbed::describe(p);
           EXPECT_EQ(c.vec_elems > 1, path == kVector) << testbed::describe(p);
-          EXPECT_EQ(c.staged, layout == Layout::NCHW && c.static_k > 0 && path == kScalar) << testbed::describe(p);
+          EXPECT_EQ(c.staged, detail::kDefaultStagedNchw<T> && layout == Layout::NCHW && c.static_k > 0 &&
+                                  path == kScalar)
+              << testbed::describe(p);
           covered.insert({layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems, c.staged});
         }
-  // NCHW: 7 static K x 2 ratios x (vector, staged, scalar) + runtime K x 2 widths;
-  // NHWC: 7 x 2 x (vector, scalar) + 2.
+  // NCHW: 7 static K x 2 ratios x (vector, staged if the table stages, scalar)
+  // + runtime K x 2 widths; NHWC: 7 x 2 x (vector, scalar) + 2.
   const size_t static_ks = std::size(detail::kStaticKernelHeights);
-  EXPECT_EQ(covered.size(), static_ks * 2 * 3 + 2 + static_ks * 2 * 2 + 2);
+  const size_t nchw_paths = detail::kDefaultStagedNchw<T> ? 3 : 2;
+  EXPECT_EQ(covered.size(), static_ks * 2 * nchw_paths + 2 + static_ks * 2 * 2 + 2);
 }
 
 // Dilation that the stride divides walks rows dilation apart (row_step > 1).

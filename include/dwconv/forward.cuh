@@ -75,7 +75,7 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
       constexpr int K = decltype(k_const)::value;
       constexpr Layout L = decltype(layout_const)::value;
       using P = typename ResolvePolicy<Policy, T, K, L>::type;
-      if constexpr (K > 0 && L == Layout::NCHW && P::kVecElems > 1) {
+      if constexpr (K > 0 && L == Layout::NCHW && P::kVecElems > 1 && P::kStagedNchw) {
         if (choice.staged) {
           constexpr int kT = P::kThreads, kR = P::kRowsPerThread, kV = P::kVecElems;
           auto kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kV, K, 1>

@@ -10,12 +10,16 @@ namespace dwconv {
 /// A forward tiling: a block of `Threads` threads, each owning `VecElems`
 /// adjacent output elements along the contiguous axis (one 16-byte or
 /// narrower access) and `RowsPerThread` output rows, walked with a register
-/// window so that each input row is loaded once per thread.
-template <int Threads, int RowsPerThread, int VecElems>
+/// window so that each input row is loaded once per thread. `StagedNchw`:
+/// NCHW rows that vectors cannot walk (padding or stride along W, widths off
+/// the vector) go through the shared-memory staged kernel (true) or scalar
+/// accesses (false).
+template <int Threads, int RowsPerThread, int VecElems, bool StagedNchw = true>
 struct TilePolicy {
   static constexpr int kThreads = Threads;
   static constexpr int kRowsPerThread = RowsPerThread;
   static constexpr int kVecElems = VecElems;
+  static constexpr bool kStagedNchw = StagedNchw;
   static_assert(Threads >= 32 && Threads <= 1024 && (Threads & (Threads - 1)) == 0,
                 "Threads must be a power of two in [32, 1024]");
   static_assert(RowsPerThread >= 1 && RowsPerThread <= 64, "RowsPerThread must be in [1, 64]");
@@ -27,6 +31,11 @@ struct TilePolicy {
 struct DefaultPolicy {};
 
 namespace detail {
+
+/// Whether the default table sends NCHW rows that vectors cannot walk through
+/// the shared-memory staged kernel, per element type.
+template <class T>
+inline constexpr bool kDefaultStagedNchw = true;
 
 constexpr int pow2_floor(int v) {
   int p = 1;
@@ -51,7 +60,7 @@ struct DefaultTilePolicy {
       L == Layout::NHWC ? min_int(kFullVec, kWeightLanes) : (kTallNchw ? kFullVec / 2 : kFullVec);
   static constexpr int kAccumRegs = sizeof(typename NumericTraits<T>::Accum) == 8 ? 32 : 64;
   static constexpr int kRows = K == 0 ? 4 : kTallNchw ? 32 : min_int(16, max_int(4, kAccumRegs / kVec));
-  using type = TilePolicy<128, kRows, kVec>;
+  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>>;
 };
 
 template <class Policy, class T, int K, Layout L>

@@ -26,9 +26,9 @@ struct KernelChoice {
   int smem_bytes = 0;
 };
 
-/// Shared memory a staged tile may use. Above 48 KiB the kernel is opted in
-/// at launch; 96 KiB leaves room for two tiles per multiprocessor.
-inline constexpr int64_t kStagedSmemBudget = 96 * 1024;
+/// Shared memory a staged tile may use: 48 KiB leaves room for four tiles per
+/// multiprocessor, whose loads overlap each other's compute.
+inline constexpr int64_t kStagedSmemBudget = 48 * 1024;
 /// The staged kernel sizes its tiles for at least this many blocks, so that
 /// small problems still spread over the whole GPU.
 inline constexpr int64_t kStagedMinTiles = 512;
@@ -87,6 +87,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   const int64_t g = gcd64(p.stride_h, p.dilation_h);
   const int ratio = int(p.stride_h / g);
   int full_vec = 1;
+  bool staged_allowed = false;
   auto take_policy = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using P = typename ResolvePolicy<Policy, T, decltype(k_const)::value, decltype(layout_const)::value>::type;
@@ -94,13 +95,15 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
       choice.rows_per_thread = P::kRowsPerThread;
       choice.vec_elems = vectorizable<T>(p, x, y, P::kVecElems) ? P::kVecElems : 1;
       full_vec = P::kVecElems;
+      staged_allowed = P::kStagedNchw;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
     choice.static_k = p.k;
     choice.stride_ratio = ratio;
     choice.row_step = int(p.dilation_h / g);
-    if (p.layout == Layout::NCHW && full_vec > 1 && choice.vec_elems == 1) plan_staged<T>(p, full_vec, choice);
+    if (p.layout == Layout::NCHW && staged_allowed && full_vec > 1 && choice.vec_elems == 1)
+      plan_staged<T>(p, full_vec, choice);
   } else {
     take_policy(std::integral_constant<int, 0>{});
   }

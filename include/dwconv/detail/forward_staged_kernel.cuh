@@ -51,6 +51,7 @@ __global__ void __launch_bounds__(Threads)
     const int out_phase = vector_phase<T, V>(gy);
 
     block_copy<true, T, V>(gx, s_in, in_len, in_phase);
+    copy_async_wait_all();
     __syncthreads();
 
     A wr[K][1];

@@ -41,11 +41,33 @@ __device__ __forceinline__ int vector_phase(const T* ptr) {
   return int((reinterpret_cast<uintptr_t>(ptr) / sizeof(T)) % V);
 }
 
+// One 16-byte global -> shared copy that does not hold the thread while in
+// flight (cp.async, sm_80 and newer), so a thread can have its whole share of
+// a tile outstanding at once.
+__device__ __forceinline__ void copy_async_16(void* shared, const void* global) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(global));
+#else
+  *reinterpret_cast<uint4*>(shared) = *reinterpret_cast<const uint4*>(global);
+#endif
+}
+
+/// Waits for this thread's copy_async_16 calls; a __syncthreads() must follow
+/// before other threads read the data.
+__device__ __forceinline__ void copy_async_wait_all() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
+#endif
+}
+
 /// Block-wide copy of `len` contiguous elements between global and shared
 /// memory, 16-byte vectors for the body and single elements for the
 /// unaligned head and tail. Shared element i sits at index phase + i, where
 /// phase = vector_phase(global), so both sides of each vector are aligned
-/// (shared memory is 16-byte aligned). kToShared picks the direction.
+/// (shared memory is 16-byte aligned). kToShared picks the direction; the
+/// global -> shared body is asynchronous: call copy_async_wait_all() and
+/// __syncthreads() before reading it.
 template <bool kToShared, class T, int V>
 __device__ __forceinline__ void block_copy(T* global, T* shared, int len, int phase) {
   int head = (V - phase) % V;
@@ -59,8 +81,9 @@ __device__ __forceinline__ void block_copy(T* global, T* shared, int len, int ph
   using Vec = AlignedVector<T, V>;
   Vec* gv = reinterpret_cast<Vec*>(global + head);
   Vec* sv = reinterpret_cast<Vec*>(shared + phase + head);
+#pragma unroll 4
   for (int i = threadIdx.x; i < vectors; i += blockDim.x) {
-    if constexpr (kToShared) sv[i] = gv[i];
+    if constexpr (kToShared) copy_async_16(sv + i, gv + i);
     else gv[i] = sv[i];
   }
   for (int i = tail + threadIdx.x; i < len; i += blockDim.x) {
