@@ -41,15 +41,23 @@ __device__ __forceinline__ int vector_phase(const T* ptr) {
   return int((reinterpret_cast<uintptr_t>(ptr) / sizeof(T)) % V);
 }
 
-// One 16-byte global -> shared copy that does not hold the thread while in
-// flight (cp.async, sm_80 and newer), so a thread can have its whole share of
-// a tile outstanding at once.
-__device__ __forceinline__ void copy_async_16(void* shared, const void* global) {
+// One global -> shared copy of kBytes (4, 8 or 16, aligned to kBytes) that
+// does not hold the thread while in flight (cp.async, sm_80 and newer), so a
+// thread can have its whole share of a tile outstanding at once.
+template <int kBytes>
+__device__ __forceinline__ void copy_async(void* shared, const void* global) {
+  static_assert(kBytes == 4 || kBytes == 8 || kBytes == 16, "cp.async copies 4, 8 or 16 bytes");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(global));
+  if constexpr (kBytes == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(global) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(s), "l"(global), "n"(kBytes) : "memory");
 #else
-  *reinterpret_cast<uint4*>(shared) = *reinterpret_cast<const uint4*>(global);
+  struct alignas(kBytes) Chunk {
+    unsigned char b[kBytes];
+  };
+  *reinterpret_cast<Chunk*>(shared) = *reinterpret_cast<const Chunk*>(global);
 #endif
 }
 
@@ -83,7 +91,7 @@ __device__ __forceinline__ void block_copy(T* global, T* shared, int len, int ph
   Vec* sv = reinterpret_cast<Vec*>(shared + phase + head);
 #pragma unroll 4
   for (int i = threadIdx.x; i < vectors; i += blockDim.x) {
-    if constexpr (kToShared) copy_async_16(sv + i, gv + i);
+    if constexpr (kToShared) copy_async<int(sizeof(Vec))>(sv + i, gv + i);
     else gv[i] = sv[i];
   }
   for (int i = tail + threadIdx.x; i < len; i += blockDim.x) {
