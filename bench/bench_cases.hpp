@@ -2,9 +2,8 @@
 // benchmark binary and (as text) by compare_torch.py.
 #pragma once
 
-#include <dwconv/problem.hpp>
-
 #include <cstdio>
+#include <dwconv/problem.hpp>
 #include <string>
 
 namespace dwconv {
@@ -18,8 +17,8 @@ struct Case {
 // (N, C, H, W, K, stride, pad, dilation, bias); stride and padding apply to
 // both axes, as nn.Conv2d(padding=p, stride=s).
 inline constexpr Case kCases[] = {
-    {64, 8, 512, 512, 3, 1, 0, 1, false},  {64, 8, 512, 512, 3, 1, 1, 1, true},
-    {32, 256, 56, 56, 3, 1, 1, 1, true},   {16, 512, 128, 128, 7, 1, 3, 1, false},
+    {64, 8, 512, 512, 3, 1, 0, 1, false},   {64, 8, 512, 512, 3, 1, 1, 1, true},
+    {32, 256, 56, 56, 3, 1, 1, 1, true},    {16, 512, 128, 128, 7, 1, 3, 1, false},
     {32, 128, 256, 256, 5, 2, 2, 1, false}, {32, 64, 256, 256, 3, 1, 2, 2, false},
     {8, 64, 512, 512, 31, 1, 15, 1, false}, {4, 32, 4096, 256, 9, 1, 4, 1, false},
     {1, 32, 64, 64, 3, 1, 1, 1, true},
@@ -41,8 +40,8 @@ inline Problem to_problem(const Case& k, Layout layout) {
 
 inline std::string case_name(const Case& k) {
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%dx%dx%dx%d_k%d_s%d_p%d_d%d%s", k.n, k.c, k.h, k.w, k.k, k.stride, k.pad,
-                k.dilation, k.bias ? "_bias" : "");
+  std::snprintf(buf, sizeof buf, "%dx%dx%dx%d_k%d_s%d_p%d_d%d%s", k.n, k.c, k.h, k.w, k.k, k.stride, k.pad, k.dilation,
+                k.bias ? "_bias" : "");
   return buf;
 }
 

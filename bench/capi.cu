@@ -1,9 +1,8 @@
 // A C ABI over dwconv::forward for the PyTorch comparison (ctypes): one
 // entry point, dtype as a code. Returns the StatusCode; the message goes to
 // `message` (capacity bytes) when given.
-#include <dwconv/dwconv.cuh>
-
 #include <cstdio>
+#include <dwconv/dwconv.cuh>
 
 namespace {
 

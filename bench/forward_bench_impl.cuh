@@ -8,9 +8,9 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
-#include <dwconv/dwconv.cuh>
 
 #include <algorithm>
+#include <dwconv/dwconv.cuh>
 #include <string>
 #include <vector>
 
@@ -148,7 +148,8 @@ void run(benchmark::State& state, Problem p, bool bias, Impl impl) {
 
 template <class Policy>
 std::string policy_name() {
-  if constexpr (std::is_same_v<Policy, DefaultPolicy>) return "default";
+  if constexpr (std::is_same_v<Policy, DefaultPolicy>)
+    return "default";
   else
     return "T" + std::to_string(Policy::kThreads) + "_R" + std::to_string(Policy::kRowsPerThread) + "_V" +
            std::to_string(Policy::kVecElems) + (Policy::kStagedNchw ? "" : "_unstaged");
@@ -161,7 +162,8 @@ void register_policy(const std::string& dtype, bool with_baselines) {
       const Problem p = to_problem(c, layout);
       const std::string tail = dtype + "/" + to_string(layout) + "/" + case_name(c);
       auto add = [&](const std::string& name, Impl impl) {
-        benchmark::RegisterBenchmark(name.c_str(), [p, c, impl](benchmark::State& s) { run<T, Policy>(s, p, c.bias, impl); })
+        benchmark::RegisterBenchmark(name.c_str(),
+                                     [p, c, impl](benchmark::State& s) { run<T, Policy>(s, p, c.bias, impl); })
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
       };
@@ -187,4 +189,3 @@ void register_type(const std::string& dtype) {
 }  // namespace
 }  // namespace bench
 }  // namespace dwconv
-

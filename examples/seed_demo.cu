@@ -2,10 +2,9 @@
 // dwconv::forward on the GPU, checks sampled channels against the reference,
 // and prints the time and the percentage of the copy floor. Without a GPU it
 // says so and runs the reference on a small problem instead.
-#include <dwconv/dwconv.cuh>
-
 #include <cmath>
 #include <cstdio>
+#include <dwconv/dwconv.cuh>
 #include <random>
 #include <vector>
 
@@ -28,13 +27,13 @@ int run_without_gpu(const char* why) {
   return 0;
 }
 
-#define DEMO_CHECK(expr)                                                                      \
-  do {                                                                                        \
-    const cudaError_t e_ = (expr);                                                            \
-    if (e_ != cudaSuccess) {                                                                  \
-      std::printf("seed_demo: %s failed: %s\n", #expr, cudaGetErrorString(e_));               \
-      return 1;                                                                               \
-    }                                                                                         \
+#define DEMO_CHECK(expr)                                                        \
+  do {                                                                          \
+    const cudaError_t e_ = (expr);                                              \
+    if (e_ != cudaSuccess) {                                                    \
+      std::printf("seed_demo: %s failed: %s\n", #expr, cudaGetErrorString(e_)); \
+      return 1;                                                                 \
+    }                                                                           \
   } while (0)
 
 }  // namespace
@@ -65,8 +64,8 @@ int main() {
   DEMO_CHECK(cudaMemcpy(dw, w.data(), w.size() * sizeof(float), cudaMemcpyHostToDevice));
 
   dwconv::Status status;
-  const double ms = dwconv::bench::median_ms([&](int) { status = dwconv::forward<float>(p, dx, dw, nullptr, dy); },
-                                             5, 50);
+  const double ms =
+      dwconv::bench::median_ms([&](int) { status = dwconv::forward<float>(p, dx, dw, nullptr, dy); }, 5, 50);
   if (!status.ok()) {
     std::printf("seed_demo: forward failed: %s\n", status.message());
     return 1;

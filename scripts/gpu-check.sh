@@ -49,8 +49,13 @@ if has sanitize; then
     tail -3 "$f" | grep -E 'ERROR SUMMARY' | sed "s|^|$(basename "$f" .log): |" >> "$OUT/sanitizers.txt"
   done
   rm -f "$OUT"/san_*.rc
-  # Keep only the summaries unless something failed.
-  if grep -q 'rc=[1-9]' "$OUT/sanitizers.txt"; then status=1; else rm -f "$OUT"/san_*_*.log; fi
+  # One file back (the device tool returns at most 8): the summaries, and the
+  # head of each log when something failed.
+  if grep -q 'rc=[1-9]' "$OUT/sanitizers.txt"; then
+    status=1
+    for f in "$OUT"/san_*_*.log; do { echo "==== $(basename "$f")"; head -60 "$f"; } >> "$OUT/sanitizers.txt"; done
+  fi
+  rm -f "$OUT"/san_*_*.log
   summary+=("sanitizers: $(grep -c 'rc=0' "$OUT/sanitizers.txt") of 8 clean")
 fi
 

@@ -19,15 +19,15 @@ inline std::string gpu_unavailable_reason() {
   return "";
 }
 
-#define DWCONV_REQUIRE_GPU()                                                                \
-  do {                                                                                      \
-    const std::string why = ::dwconv::testbed::gpu_unavailable_reason();                    \
-    if (!why.empty()) GTEST_SKIP() << "GPU test skipped: " << why;                          \
+#define DWCONV_REQUIRE_GPU()                                             \
+  do {                                                                   \
+    const std::string why = ::dwconv::testbed::gpu_unavailable_reason(); \
+    if (!why.empty()) GTEST_SKIP() << "GPU test skipped: " << why;       \
   } while (0)
 
-#define DWCONV_CUDA_CHECK(expr)                                                             \
-  do {                                                                                      \
-    const cudaError_t dwconv_err_ = (expr);                                                 \
+#define DWCONV_CUDA_CHECK(expr)                                                              \
+  do {                                                                                       \
+    const cudaError_t dwconv_err_ = (expr);                                                  \
     ASSERT_EQ(dwconv_err_, cudaSuccess) << #expr << ": " << cudaGetErrorString(dwconv_err_); \
   } while (0)
 

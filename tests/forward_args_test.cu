@@ -1,9 +1,9 @@
 // Argument checks of forward(): every rejection happens before any GPU work
 // and writes nothing, so these run on machines without a GPU. The "device"
 // buffers here are host arrays that a correct rejection never touches.
-#include <dwconv/dwconv.cuh>
 #include <gtest/gtest.h>
 
+#include <dwconv/dwconv.cuh>
 #include <string>
 #include <vector>
 
@@ -47,7 +47,8 @@ TYPED_TEST(ForwardArgs, InvalidProblemFields) {
   auto& t = *this;
   Problem q = t.p;
   q.k = 0;
-  t.expect_rejected(q, t.x.data(), t.w.data(), nullptr, t.y.data(), StatusCode::kInvalidProblem, "k must be >= 1, got 0");
+  t.expect_rejected(q, t.x.data(), t.w.data(), nullptr, t.y.data(), StatusCode::kInvalidProblem,
+                    "k must be >= 1, got 0");
   q = t.p;
   q.stride_h = 0;
   t.expect_rejected(q, t.x.data(), t.w.data(), nullptr, t.y.data(), StatusCode::kInvalidProblem, "stride_h");
@@ -79,8 +80,7 @@ TYPED_TEST(ForwardArgs, NullPointers) {
   auto& t = *this;
   t.expect_rejected(t.p, nullptr, t.w.data(), nullptr, t.y.data(), StatusCode::kNullPointer, "x must not be null");
   t.expect_rejected(t.p, t.x.data(), nullptr, nullptr, t.y.data(), StatusCode::kNullPointer, "w must not be null");
-  t.expect_rejected(t.p, t.x.data(), t.w.data(), t.b.data(), nullptr, StatusCode::kNullPointer,
-                    "y must not be null");
+  t.expect_rejected(t.p, t.x.data(), t.w.data(), t.b.data(), nullptr, StatusCode::kNullPointer, "y must not be null");
 }
 
 TYPED_TEST(ForwardArgs, Aliasing) {

@@ -2,11 +2,11 @@
 // per type so the four compile in parallel): random edge-biased problems
 // against the reference, every kernel specialization, offsets past 2^31, and
 // streams. Skipped, not failed, without a GPU.
-#include <dwconv/dwconv.cuh>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <dwconv/dwconv.cuh>
 #include <map>
 #include <random>
 #include <set>
@@ -73,7 +73,8 @@ std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& 
   if (choice) *choice = detail::choose_kernel<T, DefaultPolicy>(p, xp, yp);
   const Status s = forward<T>(p, xp, wp, o.has_bias ? bp : nullptr, yp, o.stream);
   if (!s.ok()) return std::string("forward failed: ") + s.message();
-  if (cudaStreamSynchronize(o.stream) != cudaSuccess) return "kernel failed: " + std::string(cudaGetErrorString(cudaGetLastError()));
+  if (cudaStreamSynchronize(o.stream) != cudaSuccess)
+    return "kernel failed: " + std::string(cudaGetErrorString(cudaGetLastError()));
 
   std::vector<T> got(size_t(p.y_elements()) + kGuard);
   if (cudaMemcpy(got.data(), yp, got.size() * e, cudaMemcpyDeviceToHost) != cudaSuccess) return "copy y";
@@ -163,12 +164,13 @@ TEST_F(ForwardGpu, EverySpecialization) {
           detail::KernelChoice c;
           const std::string err = run_case(p, rng, o, &c);
           EXPECT_EQ(err, "") << testbed::describe(p);
-          const bool static_k = std::find(std::begin(detail::kStaticKernelHeights),
-                                          std::end(detail::kStaticKernelHeights), k) != std::end(detail::kStaticKernelHeights);
+          const bool static_k =
+              std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
+              std::end(detail::kStaticKernelHeights);
           EXPECT_EQ(c.static_k, static_k && stride_h <= 2 ? k : 0) << testbed::describe(p);
           EXPECT_EQ(c.vec_elems > 1, path == kVector) << testbed::describe(p);
-          EXPECT_EQ(c.staged, detail::kDefaultStagedNchw<T> && layout == Layout::NCHW && c.static_k > 0 &&
-                                  path == kScalar)
+          EXPECT_EQ(c.staged,
+                    detail::kDefaultStagedNchw<T> && layout == Layout::NCHW && c.static_k > 0 && path == kScalar)
               << testbed::describe(p);
           covered.insert({layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems, c.staged});
         }
@@ -252,14 +254,13 @@ TEST_F(ForwardGpu, OffsetsBeyondInt32) {
     DeviceBuffer dx(size_t(p.x_elements()) * sizeof(T)), dy(size_t(p.y_elements()) * sizeof(T));
     fill_pattern<<<4096, 256>>>(dx.as<T>(), p.x_elements());
     DWCONV_CUDA_CHECK(cudaGetLastError());
-    const T w_host[24] = {Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
-                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
-                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
-                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
-                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
-                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
-                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1),
-                          Traits::from_double(1), Traits::from_double(2), Traits::from_double(-1)};
+    const T w_host[24] = {
+        Traits::from_double(1),  Traits::from_double(2),  Traits::from_double(-1), Traits::from_double(1),
+        Traits::from_double(2),  Traits::from_double(-1), Traits::from_double(1),  Traits::from_double(2),
+        Traits::from_double(-1), Traits::from_double(1),  Traits::from_double(2),  Traits::from_double(-1),
+        Traits::from_double(1),  Traits::from_double(2),  Traits::from_double(-1), Traits::from_double(1),
+        Traits::from_double(2),  Traits::from_double(-1), Traits::from_double(1),  Traits::from_double(2),
+        Traits::from_double(-1), Traits::from_double(1),  Traits::from_double(2),  Traits::from_double(-1)};
     DeviceBuffer dw(sizeof(w_host));
     DWCONV_CUDA_CHECK(cudaMemcpy(dw.as<T>(), w_host, sizeof(w_host), cudaMemcpyHostToDevice));
     DWCONV_CUDA_CHECK(cudaMemset(dy.as<T>(), 0xFF, dy.bytes()));
@@ -278,13 +279,14 @@ TEST_F(ForwardGpu, OffsetsBeyondInt32) {
       double expect = 0;
       for (int k = 0; k < 3; ++k) {
         const int64_t hi = ho - 1 + k;
-        if (hi >= 0 && hi < p.h) expect += double(k == 0 ? 1 : k == 1 ? 2 : -1) * pattern(element_offset(layout, 0, c, hi, wo, p.c, p.h, p.w));
+        if (hi >= 0 && hi < p.h)
+          expect += double(k == 0 ? 1 : k == 1 ? 2 : -1) * pattern(element_offset(layout, 0, c, hi, wo, p.c, p.h, p.w));
       }
       T got;
       const int64_t off = element_offset(layout, 0, c, ho, wo, p.c, p.out_h(), p.out_w());
       DWCONV_CUDA_CHECK(cudaMemcpy(&got, dy.as<T>() + off, sizeof(T), cudaMemcpyDeviceToHost));
-      ASSERT_EQ(testbed::as_double(got), expect) << to_string(layout) << " c=" << c << " ho=" << ho << " wo=" << wo
-                                                 << " offset=" << off;
+      ASSERT_EQ(testbed::as_double(got), expect)
+          << to_string(layout) << " c=" << c << " ho=" << ho << " wo=" << wo << " offset=" << off;
     }
   }
 }

@@ -1,8 +1,8 @@
 // Host tests: output-size math and validation of every field.
-#include <dwconv/problem.hpp>
 #include <gtest/gtest.h>
 
 #include <climits>
+#include <dwconv/problem.hpp>
 #include <string>
 
 namespace dwconv {
@@ -16,15 +16,13 @@ struct SizeCase {
 
 // Expected values from PyTorch's documented Conv2d output formula.
 constexpr SizeCase kHeightCases[] = {
-    {5, 3, 1, 0, 0, 1, 3},          {5, 3, 1, 1, 1, 1, 5},      {4, 3, 1, 0, 0, 1, 2},
-    {3, 3, 1, 0, 0, 1, 1},          {2, 3, 1, 1, 1, 1, 2},      {7, 3, 2, 0, 0, 1, 3},
-    {7, 3, 2, 1, 1, 1, 4},          {8, 3, 2, 1, 1, 1, 4},      {10, 3, 1, 2, 2, 2, 10},
-    {10, 5, 1, 0, 0, 2, 2},         {9, 3, 3, 0, 0, 3, 1},      {1, 1, 1, 0, 0, 1, 1},
-    {1, 5, 1, 2, 2, 1, 1},          {1, 5, 1, 2, 2, 3, 0},      {56, 3, 1, 1, 1, 1, 56},
-    {512, 31, 1, 15, 15, 1, 512},   {256, 5, 2, 2, 2, 1, 128},  {256, 3, 1, 2, 2, 2, 256},
-    {4096, 9, 1, 4, 4, 1, 4096},    {13, 4, 3, 0, 3, 1, 5},     {13, 4, 3, 3, 0, 1, 5},
-    {6, 7, 4, 5, 1, 2, 0},          {100, 17, 5, 3, 8, 3, 13},  {3, 2, 7, 0, 0, 1, 1},
-    {1, 63, 1, 31, 31, 1, 1},       {2, 32, 1, 15, 16, 1, 2},
+    {5, 3, 1, 0, 0, 1, 3},     {5, 3, 1, 1, 1, 1, 5},     {4, 3, 1, 0, 0, 1, 2},       {3, 3, 1, 0, 0, 1, 1},
+    {2, 3, 1, 1, 1, 1, 2},     {7, 3, 2, 0, 0, 1, 3},     {7, 3, 2, 1, 1, 1, 4},       {8, 3, 2, 1, 1, 1, 4},
+    {10, 3, 1, 2, 2, 2, 10},   {10, 5, 1, 0, 0, 2, 2},    {9, 3, 3, 0, 0, 3, 1},       {1, 1, 1, 0, 0, 1, 1},
+    {1, 5, 1, 2, 2, 1, 1},     {1, 5, 1, 2, 2, 3, 0},     {56, 3, 1, 1, 1, 1, 56},     {512, 31, 1, 15, 15, 1, 512},
+    {256, 5, 2, 2, 2, 1, 128}, {256, 3, 1, 2, 2, 2, 256}, {4096, 9, 1, 4, 4, 1, 4096}, {13, 4, 3, 0, 3, 1, 5},
+    {13, 4, 3, 3, 0, 1, 5},    {6, 7, 4, 5, 1, 2, 0},     {100, 17, 5, 3, 8, 3, 13},   {3, 2, 7, 0, 0, 1, 1},
+    {1, 63, 1, 31, 31, 1, 1},  {2, 32, 1, 15, 16, 1, 2},
 };
 
 Problem base() {
@@ -46,8 +44,8 @@ TEST(ProblemSize, OutputHeightMatchesPyTorchFormula) {
     p.pad_top = s.pad_top;
     p.pad_bottom = s.pad_bottom;
     p.dilation_h = s.dilation;
-    EXPECT_EQ(p.out_h(), s.expected) << "h=" << s.h << " k=" << s.k << " s=" << s.stride << " pads=" << s.pad_top
-                                     << "," << s.pad_bottom << " d=" << s.dilation;
+    EXPECT_EQ(p.out_h(), s.expected) << "h=" << s.h << " k=" << s.k << " s=" << s.stride << " pads=" << s.pad_top << ","
+                                     << s.pad_bottom << " d=" << s.dilation;
     EXPECT_EQ(validate(p).ok(), s.expected > 0) << validate(p).message();
   }
 }

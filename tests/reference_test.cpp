@@ -1,7 +1,7 @@
 // Host tests: the reference against hand-computed tiny problems.
-#include <dwconv/reference.hpp>
 #include <gtest/gtest.h>
 
+#include <dwconv/reference.hpp>
 #include <vector>
 
 namespace dwconv {

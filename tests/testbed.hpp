@@ -3,15 +3,14 @@
 // the reference with per-dtype tolerances.
 #pragma once
 
-#include <dwconv/numeric.cuh>
-#include <dwconv/problem.hpp>
-#include <dwconv/reference.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dwconv/numeric.cuh>
+#include <dwconv/problem.hpp>
+#include <dwconv/reference.hpp>
 #include <random>
 #include <sstream>
 #include <string>
@@ -23,8 +22,8 @@ namespace testbed {
 inline std::string describe(const Problem& p) {
   std::ostringstream os;
   os << to_string(p.layout) << " n=" << p.n << " c=" << p.c << " h=" << p.h << " w=" << p.w << " k=" << p.k
-     << " stride=(" << p.stride_h << "," << p.stride_w << ") dil_h=" << p.dilation_h << " pad(t,b,l,r)=("
-     << p.pad_top << "," << p.pad_bottom << "," << p.pad_left << "," << p.pad_right << ")";
+     << " stride=(" << p.stride_h << "," << p.stride_w << ") dil_h=" << p.dilation_h << " pad(t,b,l,r)=(" << p.pad_top
+     << "," << p.pad_bottom << "," << p.pad_left << "," << p.pad_right << ")";
   return os.str();
 }
 
@@ -143,8 +142,8 @@ std::string compare(const Problem& p, const std::vector<T>& x, const std::vector
     }
     if (!ok && bad++ < 5) os << "  y[" << i << "] = " << g << ", reference " << r << "\n";
   }
-  if (bad) os << "  " << bad << " of " << ref.size() << " outputs differ (" << (exact ? "bitwise" : "tolerance")
-              << ")\n";
+  if (bad)
+    os << "  " << bad << " of " << ref.size() << " outputs differ (" << (exact ? "bitwise" : "tolerance") << ")\n";
   return os.str();
 }
 

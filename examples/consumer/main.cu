@@ -1,9 +1,8 @@
 // The smallest program that uses dwconv from its installed package: one
 // forward on the GPU (when there is one), checked against the reference.
-#include <dwconv/dwconv.cuh>
-
 #include <cmath>
 #include <cstdio>
+#include <dwconv/dwconv.cuh>
 #include <vector>
 
 int main() {

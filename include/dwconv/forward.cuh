@@ -54,8 +54,8 @@ auto select_forward_kernel(const KernelChoice& c) {
 // Launches `kernel`, first raising its shared-memory limit when the tile
 // needs more than the default 48 KiB.
 template <class Kernel, class T>
-cudaError_t launch(Kernel kernel, unsigned grid, int threads, int smem, cudaStream_t stream, const ForwardParams& params,
-                   const T* x, const T* w, const T* bias, T* y) {
+cudaError_t launch(Kernel kernel, unsigned grid, int threads, int smem, cudaStream_t stream,
+                   const ForwardParams& params, const T* x, const T* w, const T* bias, T* y) {
   if (smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err != cudaSuccess) return err;
@@ -120,8 +120,8 @@ Status can_implement(const Problem& p, const T* x, const T* w, const T* bias, co
     return Status::error(StatusCode::kAliasing, "y = %p (%lld bytes) overlaps w = %p (%lld bytes)", (const void*)y,
                          (long long)y_bytes, (const void*)w, (long long)(p.w_elements() * e));
   if (detail::ranges_overlap(y, y_bytes, bias, p.c * e))
-    return Status::error(StatusCode::kAliasing, "y = %p (%lld bytes) overlaps bias = %p (%lld bytes)",
-                         (const void*)y, (long long)y_bytes, (const void*)bias, (long long)(p.c * e));
+    return Status::error(StatusCode::kAliasing, "y = %p (%lld bytes) overlaps bias = %p (%lld bytes)", (const void*)y,
+                         (long long)y_bytes, (const void*)bias, (long long)(p.c * e));
   return Status();
 }
 

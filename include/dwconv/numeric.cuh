@@ -59,9 +59,8 @@ struct NumericTraits<__nv_bfloat16> {
 
 /// True for the four element types dwconv is built for.
 template <class T>
-inline constexpr bool is_supported_type_v =
-    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, __half> ||
-    std::is_same_v<T, __nv_bfloat16>;
+inline constexpr bool is_supported_type_v = std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                                            std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
 
 /// Elements in one 16-byte vector access.
 template <class T>

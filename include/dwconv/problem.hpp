@@ -94,8 +94,7 @@ inline Status validate(const Problem& p) {
   if (p.pad_bottom < 0)
     return Status::error(StatusCode::kInvalidProblem, "pad_bottom must be >= 0, got %d", p.pad_bottom);
   if (p.pad_left < 0) return Status::error(StatusCode::kInvalidProblem, "pad_left must be >= 0, got %d", p.pad_left);
-  if (p.pad_right < 0)
-    return Status::error(StatusCode::kInvalidProblem, "pad_right must be >= 0, got %d", p.pad_right);
+  if (p.pad_right < 0) return Status::error(StatusCode::kInvalidProblem, "pad_right must be >= 0, got %d", p.pad_right);
   if (p.layout != Layout::NCHW && p.layout != Layout::NHWC)
     return Status::error(StatusCode::kUnsupported, "layout must be NCHW or NHWC, got %d", int(p.layout));
 

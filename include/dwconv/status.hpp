@@ -43,7 +43,8 @@ class [[nodiscard]] Status {
 #if defined(__GNUC__)
   __attribute__((format(printf, 2, 3)))
 #endif
-  static Status error(StatusCode code, const char* format, ...) noexcept {
+  static Status
+  error(StatusCode code, const char* format, ...) noexcept {
     Status s;
     s.code_ = code;
     va_list args;

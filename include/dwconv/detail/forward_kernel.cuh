@@ -15,16 +15,16 @@ namespace detail {
 
 /// Geometry of one launch, computed once on the host (forward_plan.cuh).
 struct ForwardParams {
-  int64_t planes;                            // NCHW: n*c; NHWC: n
-  int64_t h, out_h;                          // input / output rows per plane
-  int64_t w, c;                              // input width, channels
-  int64_t cols;                              // output elements per row
-  int64_t in_row_pitch, out_row_pitch;       // elements between rows
-  int64_t in_plane_pitch, out_plane_pitch;   // elements between planes
-  int64_t units_per_plane;                   // row units (R rows each) per plane
-  int64_t row_blocks, col_blocks, tiles;     // block tiles: planes x row_blocks x col_blocks
+  int64_t planes;                           // NCHW: n*c; NHWC: n
+  int64_t h, out_h;                         // input / output rows per plane
+  int64_t w, c;                             // input width, channels
+  int64_t cols;                             // output elements per row
+  int64_t in_row_pitch, out_row_pitch;      // elements between rows
+  int64_t in_plane_pitch, out_plane_pitch;  // elements between planes
+  int64_t units_per_plane;                  // row units (R rows each) per plane
+  int64_t row_blocks, col_blocks, tiles;    // block tiles: planes x row_blocks x col_blocks
   int k, stride_h, stride_w, dilation_h, pad_top, pad_left;
-  int row_step;      // distance between a thread's consecutive output rows
+  int row_step;          // distance between a thread's consecutive output rows
   int col_threads_log2;  // log2 of the threads of a block that share a row
   int tile_rows;         // staged kernel: output rows per tile (a multiple of R * row_step)
   int smem_in_elems;     // staged kernel: shared elements for the input band
@@ -107,8 +107,8 @@ __device__ __forceinline__ void window_rows(const A (&wr)[K][kWLanes], const A (
 /// loops over the taps that land inside the input.
 template <class T, Layout L, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
-    forward_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
-                   const T* __restrict__ bias, T* __restrict__ y) {
+    forward_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+                   T* __restrict__ y) {
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   // In NHWC every vector lane is a channel of its own; in NCHW a row is one

@@ -67,7 +67,9 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
     if (rows > p.h) rows = p.h;
     return round_up(rows * p.w + full_vec, full_vec);
   };
-  auto bytes = [&](int64_t tile_rows) { return (in_elems(tile_rows) + tile_rows * wo + full_vec) * int64_t(sizeof(T)); };
+  auto bytes = [&](int64_t tile_rows) {
+    return (in_elems(tile_rows) + tile_rows * wo + full_vec) * int64_t(sizeof(T));
+  };
   if (bytes(unit_rows) > kStagedSmemBudget) return;
   const int64_t limit = round_up(ho, unit_rows) < 256 ? round_up(ho, unit_rows) : 256;
   int64_t tile = unit_rows;

@@ -83,20 +83,26 @@ __device__ __forceinline__ void block_copy(T* global, T* shared, int len, int ph
   const int vectors = (len - head) / V;
   const int tail = head + vectors * V;
   for (int i = threadIdx.x; i < head; i += blockDim.x) {
-    if constexpr (kToShared) shared[phase + i] = global[i];
-    else global[i] = shared[phase + i];
+    if constexpr (kToShared)
+      shared[phase + i] = global[i];
+    else
+      global[i] = shared[phase + i];
   }
   using Vec = AlignedVector<T, V>;
   Vec* gv = reinterpret_cast<Vec*>(global + head);
   Vec* sv = reinterpret_cast<Vec*>(shared + phase + head);
 #pragma unroll 4
   for (int i = threadIdx.x; i < vectors; i += blockDim.x) {
-    if constexpr (kToShared) copy_async<int(sizeof(Vec))>(sv + i, gv + i);
-    else gv[i] = sv[i];
+    if constexpr (kToShared)
+      copy_async<int(sizeof(Vec))>(sv + i, gv + i);
+    else
+      gv[i] = sv[i];
   }
   for (int i = tail + threadIdx.x; i < len; i += blockDim.x) {
-    if constexpr (kToShared) shared[phase + i] = global[i];
-    else global[i] = shared[phase + i];
+    if constexpr (kToShared)
+      shared[phase + i] = global[i];
+    else
+      global[i] = shared[phase + i];
   }
 }
 
