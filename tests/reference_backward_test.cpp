@@ -13,19 +13,9 @@
 namespace dwconv {
 namespace {
 
-Problem column(int64_t h, int k) {
-  Problem p;
-  p.n = 1;
-  p.c = 1;
-  p.h = h;
-  p.w = 1;
-  p.k = k;
-  return p;
-}
-
 TEST(ReferenceBackward, InputGradientByHand) {
   // y[0] = x0*w0 + x1*w1 + x2*w2, y[1] = x1*w0 + x2*w1 + x3*w2.
-  const Problem p = column(4, 3);
+  const Problem p = testbed::column_problem(4, 3);
   const std::vector<double> w = {1, 10, 100}, dy = {1, 2};
   std::vector<double> dx(4, -1);
   reference::backward_input<double>(p, dy.data(), w.data(), dx.data());
@@ -33,7 +23,7 @@ TEST(ReferenceBackward, InputGradientByHand) {
 }
 
 TEST(ReferenceBackward, WeightAndBiasGradientByHand) {
-  Problem p = column(4, 3);
+  Problem p = testbed::column_problem(4, 3);
   p.pad_top = p.pad_bottom = 1;  // y rows read x rows -1..4
   const std::vector<double> x = {1, 2, 3, 4}, dy = {1, 1, 1, 1};
   std::vector<double> dw(3, -1), db(1, -1);
@@ -44,7 +34,7 @@ TEST(ReferenceBackward, WeightAndBiasGradientByHand) {
 }
 
 TEST(ReferenceBackward, StrideLeavesUnreadInputsAtZero) {
-  Problem p = column(5, 1);
+  Problem p = testbed::column_problem(5, 1);
   p.stride_h = 2;  // outputs read rows 0, 2, 4
   const std::vector<double> w = {3}, dy = {1, 2, 3};
   std::vector<double> dx(5, -1);

@@ -4,18 +4,10 @@
 #include <dwconv/reference.hpp>
 #include <vector>
 
+#include "testbed.hpp"
+
 namespace dwconv {
 namespace {
-
-Problem column(int64_t h, int k) {
-  Problem p;
-  p.n = 1;
-  p.c = 1;
-  p.h = h;
-  p.w = 1;
-  p.k = k;
-  return p;
-}
 
 std::vector<float> run(const Problem& p, const std::vector<float>& x, const std::vector<float>& w,
                        const std::vector<float>* bias = nullptr) {
@@ -29,17 +21,17 @@ const std::vector<float> kW = {1, 10, 100};
 
 TEST(Reference, ValidCorrelationNoFlip) {
   // y[i] = x[i]*1 + x[i+1]*10 + x[i+2]*100: cross-correlation, as PyTorch.
-  EXPECT_EQ(run(column(4, 3), kX, kW), (std::vector<float>{321, 432}));
+  EXPECT_EQ(run(testbed::column_problem(4, 3), kX, kW), (std::vector<float>{321, 432}));
 }
 
 TEST(Reference, ZeroPaddingTopAndBottom) {
-  Problem p = column(4, 3);
+  Problem p = testbed::column_problem(4, 3);
   p.pad_top = p.pad_bottom = 1;
   EXPECT_EQ(run(p, kX, kW), (std::vector<float>{210, 321, 432, 43}));
 }
 
 TEST(Reference, StrideAndDilation) {
-  Problem p = column(4, 3);
+  Problem p = testbed::column_problem(4, 3);
   p.pad_top = p.pad_bottom = 2;
   p.stride_h = 2;
   p.dilation_h = 2;
@@ -48,7 +40,7 @@ TEST(Reference, StrideAndDilation) {
 }
 
 TEST(Reference, KernelTallerThanInput) {
-  Problem p = column(2, 5);
+  Problem p = testbed::column_problem(2, 5);
   p.pad_top = 2;
   p.pad_bottom = 1;
   // padded rows: 0 0 x0 x1 0 -> one output, taps w2*x0 + w3*x1
@@ -89,7 +81,7 @@ TEST(Reference, ChannelsUseTheirOwnWeightsInBothLayouts) {
 }
 
 TEST(Reference, EmptyBatchWritesNothing) {
-  Problem p = column(4, 3);
+  Problem p = testbed::column_problem(4, 3);
   p.n = 0;
   float y = -1.f;
   reference::forward<float>(p, nullptr, kW.data(), nullptr, &y);
@@ -97,7 +89,7 @@ TEST(Reference, EmptyBatchWritesNothing) {
 }
 
 TEST(Reference, HalfTypesRoundOnce) {
-  Problem p = column(3, 3);
+  Problem p = testbed::column_problem(3, 3);
   // 1 + 2^-11 + 2^-11 is 1 + 2^-10 exactly, representable in half, though a
   // half accumulator would round each partial sum back to 1.
   const __half x[3] = {__float2half(1.f), __float2half(1.f / 2048), __float2half(1.f / 2048)};

@@ -39,6 +39,17 @@ inline int test_cases(int fallback) {
   return fallback;
 }
 
+/// One channel of one image: an H x 1 column and a kernel of height k.
+inline Problem column_problem(int64_t h, int k) {
+  Problem p;
+  p.n = 1;
+  p.c = 1;
+  p.h = h;
+  p.w = 1;
+  p.k = k;
+  return p;
+}
+
 inline constexpr int kEdgeKernelHeights[] = {1, 2, 3, 4, 5, 7, 9, 15, 16, 17, 31, 32, 63};
 
 /// A random valid problem, biased toward edges: H < K, outputs of one row or
