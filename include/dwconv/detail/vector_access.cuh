@@ -61,7 +61,7 @@ __device__ __forceinline__ void copy_async(void* shared, const void* global) {
 #endif
 }
 
-/// Waits for this thread's copy_async_16 calls; a __syncthreads() must follow
+/// Waits for this thread's copy_async calls; a __syncthreads() must follow
 /// before other threads read the data.
 __device__ __forceinline__ void copy_async_wait_all() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
