@@ -1,26 +1,14 @@
-// A C ABI over dwconv::forward for the PyTorch comparison (ctypes): one
-// entry point, dtype as a code. Returns the StatusCode; the message goes to
-// `message` (capacity bytes) when given.
+// A C ABI over dwconv's entry points for the PyTorch comparison (ctypes):
+// dtype as a code (0 float, 1 half, 2 bfloat16, 3 double), the problem as
+// plain integers. Each returns the StatusCode; the message goes to `message`
+// (capacity bytes) when given.
 #include <cstdio>
 #include <dwconv/dwconv.cuh>
 
 namespace {
 
-template <class T>
-int call(const dwconv::Problem& p, const void* x, const void* w, const void* b, void* y, cudaStream_t s, char* msg,
-         int cap) {
-  const dwconv::Status st = dwconv::forward<T>(p, static_cast<const T*>(x), static_cast<const T*>(w),
-                                               static_cast<const T*>(b), static_cast<T*>(y), s);
-  if (msg && cap > 0) std::snprintf(msg, size_t(cap), "%s", st.message());
-  return int(st.code());
-}
-
-}  // namespace
-
-extern "C" __attribute__((visibility("default"))) int dwconv_forward(
-    int dtype, int layout, long long n, long long c, long long h, long long w, int k, int stride_h, int stride_w,
-    int dilation_h, int pad_top, int pad_bottom, int pad_left, int pad_right, const void* x, const void* weight,
-    const void* bias, void* y, void* stream, char* message, int capacity) {
+dwconv::Problem make_problem(int layout, long long n, long long c, long long h, long long w, int k, int stride_h,
+                             int stride_w, int dilation_h, int pad_top, int pad_bottom, int pad_left, int pad_right) {
   dwconv::Problem p;
   p.n = n;
   p.c = c;
@@ -35,14 +23,69 @@ extern "C" __attribute__((visibility("default"))) int dwconv_forward(
   p.pad_left = pad_left;
   p.pad_right = pad_right;
   p.layout = static_cast<dwconv::Layout>(layout);
-  const auto s = static_cast<cudaStream_t>(stream);
+  return p;
+}
+
+int report(const dwconv::Status& st, char* msg, int cap) {
+  if (msg && cap > 0) std::snprintf(msg, size_t(cap), "%s", st.message());
+  return int(st.code());
+}
+
+// Calls f(T{}) for the dtype code's element type.
+template <class F>
+int with_dtype(int dtype, char* msg, int cap, F&& f) {
   switch (dtype) {
-    case 0: return call<float>(p, x, weight, bias, y, s, message, capacity);
-    case 1: return call<__half>(p, x, weight, bias, y, s, message, capacity);
-    case 2: return call<__nv_bfloat16>(p, x, weight, bias, y, s, message, capacity);
-    case 3: return call<double>(p, x, weight, bias, y, s, message, capacity);
+    case 0: return report(f(float{}), msg, cap);
+    case 1: return report(f(__half{}), msg, cap);
+    case 2: return report(f(__nv_bfloat16{}), msg, cap);
+    case 3: return report(f(double{}), msg, cap);
     default:
-      if (message && capacity > 0) std::snprintf(message, size_t(capacity), "dtype code must be 0..3, got %d", dtype);
+      if (msg && cap > 0) std::snprintf(msg, size_t(cap), "dtype code must be 0..3, got %d", dtype);
       return int(dwconv::StatusCode::kUnsupported);
   }
+}
+
+}  // namespace
+
+#define DWCONV_CAPI extern "C" __attribute__((visibility("default")))
+#define DWCONV_PROBLEM_ARGS                                                                                     \
+  int dtype, int layout, long long n, long long c, long long h, long long w, int k, int stride_h, int stride_w, \
+      int dilation_h, int pad_top, int pad_bottom, int pad_left, int pad_right
+#define DWCONV_PROBLEM \
+  make_problem(layout, n, c, h, w, k, stride_h, stride_w, dilation_h, pad_top, pad_bottom, pad_left, pad_right)
+
+DWCONV_CAPI int dwconv_forward(DWCONV_PROBLEM_ARGS, const void* x, const void* weight, const void* bias, void* y,
+                               void* stream, char* message, int capacity) {
+  const dwconv::Problem p = DWCONV_PROBLEM;
+  return with_dtype(dtype, message, capacity, [&](auto t) {
+    using T = decltype(t);
+    return dwconv::forward<T>(p, static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<const T*>(bias),
+                              static_cast<T*>(y), static_cast<cudaStream_t>(stream));
+  });
+}
+
+DWCONV_CAPI int dwconv_backward_input(DWCONV_PROBLEM_ARGS, const void* dy, const void* weight, void* dx, void* stream,
+                                      char* message, int capacity) {
+  const dwconv::Problem p = DWCONV_PROBLEM;
+  return with_dtype(dtype, message, capacity, [&](auto t) {
+    using T = decltype(t);
+    return dwconv::backward_input<T>(p, static_cast<const T*>(dy), static_cast<const T*>(weight), static_cast<T*>(dx),
+                                     static_cast<cudaStream_t>(stream));
+  });
+}
+
+// workspace null: *workspace_bytes receives the size.
+DWCONV_CAPI int dwconv_backward_weight(DWCONV_PROBLEM_ARGS, const void* x, const void* dy, void* dw, void* dbias,
+                                       void* workspace, unsigned long long* workspace_bytes, void* stream,
+                                       char* message, int capacity) {
+  const dwconv::Problem p = DWCONV_PROBLEM;
+  return with_dtype(dtype, message, capacity, [&](auto t) {
+    using T = decltype(t);
+    size_t bytes = workspace_bytes ? size_t(*workspace_bytes) : 0;
+    const dwconv::Status s = dwconv::backward_weight<T>(
+        p, static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dw), static_cast<T*>(dbias), workspace,
+        workspace_bytes ? &bytes : nullptr, static_cast<cudaStream_t>(stream));
+    if (workspace_bytes) *workspace_bytes = bytes;
+    return s;
+  });
 }

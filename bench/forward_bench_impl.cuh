@@ -16,6 +16,7 @@
 
 #include "bench_cases.hpp"
 #include "bench_context.hpp"
+#include "bench_timing.cuh"
 #include "floor.cuh"
 #include "naive_forward.cuh"
 
@@ -24,46 +25,20 @@ namespace bench {
 namespace {
 
 template <class T>
-__global__ void fill_random_kernel(T* p, int64_t n, uint32_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    uint32_t h = uint32_t(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    // Uniform in [-1, 1), never all zero.
-    p[i] = NumericTraits<T>::from_accum(typename NumericTraits<T>::Accum(float(h >> 8) * (2.0f / 16777216.0f) - 1.0f));
-  }
-}
-
-template <class T>
 struct Buffers {
+  DeviceArena<T> arena;
   std::vector<T*> x, y;
   T* w = nullptr;
   T* b = nullptr;
   bool ok = true;
   Buffers(const Problem& p, int sets) {
-    auto alloc = [&](int64_t elems, uint32_t seed, bool fill) -> T* {
-      T* ptr = nullptr;
-      if (cudaMalloc(&ptr, size_t(elems) * sizeof(T)) != cudaSuccess) {
-        ok = false;
-        return nullptr;
-      }
-      if (fill) fill_random_kernel<T><<<1024, 256>>>(ptr, elems, seed);
-      return ptr;
-    };
-    for (int s = 0; s < sets && ok; ++s) {
-      x.push_back(alloc(p.x_elements(), 17u + s, true));
-      y.push_back(alloc(p.y_elements(), 0, false));
+    for (int s = 0; s < sets; ++s) {
+      x.push_back(arena.alloc(p.x_elements(), 17u + s));
+      y.push_back(arena.alloc(p.y_elements(), 0));
     }
-    w = alloc(p.w_elements(), 5u, true);
-    b = alloc(p.c, 7u, true);
-    ok = ok && cudaDeviceSynchronize() == cudaSuccess;
-  }
-  ~Buffers() {
-    for (T* p : x) cudaFree(p);
-    for (T* p : y) cudaFree(p);
-    cudaFree(w);
-    cudaFree(b);
+    w = arena.alloc(p.w_elements(), 5u);
+    b = arena.alloc(p.c, 7u);
+    ok = arena.ok();
   }
 };
 
@@ -71,21 +46,17 @@ struct Buffers {
 // without the host's launch cost (how PyTorch's CUDA graphs would run it).
 enum class Impl { kDwconv, kNaive, kGraph };
 
-struct NoPolicy {};
-
 template <class T, class Policy>
 void run(benchmark::State& state, Problem p, bool bias, Impl impl) {
   const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
-  // Enough sets that a pass over them exceeds twice the L2.
-  const int sets = int(std::min<double>(64, std::max<double>(2, 2.0 * context().l2_bytes / bytes + 1)));
+  const int sets = rotation_sets(bytes);
   Buffers<T> buf(p, sets);
   if (!buf.ok) {
     state.SkipWithError("out of device memory");
     return;
   }
   const double floor_s = bytes / context().copy_bandwidth;
-  // Batch calls so each timed region lasts >= ~200 us: event overhead stays small.
-  const int batch = int(std::max(1.0, 200e-6 / floor_s));
+  const int batch = batch_calls(floor_s);
   int turn = 0;
   auto call = [&]() -> bool {
     const int s = turn++ % sets;
@@ -111,39 +82,10 @@ void run(benchmark::State& state, Problem p, bool bias, Impl impl) {
     cudaGraphDestroy(g);
     cudaGraphLaunch(graph, stream);
   }
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  double total_s = 0;
-  int64_t calls = 0;
-  bool ok = true;
-  for (auto _ : state) {
-    cudaEventRecord(start, stream);
-    if (graph)
-      ok = cudaGraphLaunch(graph, stream) == cudaSuccess && ok;
-    else
-      for (int i = 0; i < batch; ++i) ok = call() && ok;
-    cudaEventRecord(stop, stream);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms * 1e-3);  // the batch; counters below are per call
-    total_s += ms * 1e-3;
-    calls += batch;
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  const bool ok = time_batches(state, bytes, floor_s, batch, call, graph, stream);
   if (graph) cudaGraphExecDestroy(graph);
   if (stream) cudaStreamDestroy(stream);
-  if (!ok || cudaDeviceSynchronize() != cudaSuccess) {
-    state.SkipWithError("launch failed");
-    return;
-  }
-  const double per_call = total_s / double(calls);
-  state.counters["floor_pct"] = 100.0 * floor_s / per_call;
-  state.counters["GBps"] = bytes / per_call / 1e9;
-  state.counters["us"] = per_call * 1e6;
-  state.counters["copy_GBps"] = context().copy_bandwidth / 1e9;
+  if (!ok) state.SkipWithError("launch failed");
 }
 
 template <class Policy>

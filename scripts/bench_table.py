@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Short table of a forward_bench JSON: % of floor per case for dwconv's
-default policy, the best explicit policy, the naive baseline and the graph-
-captured call (medians of repetitions), and the geometric mean."""
+"""Short table of a dwconv_bench JSON: % of floor per case for dwconv's
+forward with its default policy, the best explicit policy, the naive
+baseline and the graph-captured call, then backward_input and
+backward_weight (medians of repetitions), and the geometric means."""
 import json
 import math
 import sys
@@ -37,6 +38,24 @@ def main(path):
         gm = math.exp(sum(math.log(p) for p in pcts) / len(pcts))
         print(f"dwconv default: geomean {gm:.1f}% of floor; min {min(pcts):.1f}%; below 90%: "
               f"{sum(p < 90 for p in pcts)} of {len(pcts)}")
+    back = [(k, r) for k, r in rows.items() if "backward_input" in r or "backward_weight" in r]
+    if back:
+        print(f"{'dtype/layout/case':50} {'dx%':>7} {'dx_us':>8} {'dw%':>7} {'dw_us':>8}")
+        got = {"backward_input": [], "backward_weight": []}
+        for key, r in back:
+            cells = []
+            for impl in got:
+                b = r.get(impl, {}).get("default")
+                if b:
+                    got[impl].append(b["floor_pct"])
+                cells.append(f"{b['floor_pct'] if b else nan:7.1f} {b['us'] if b else nan:8.2f}")
+            print(f"{key:50} {' '.join(cells)}")
+        for impl, target in (("backward_input", 85), ("backward_weight", 80)):
+            v = got[impl]
+            if v:
+                gm = math.exp(sum(math.log(p) for p in v) / len(v))
+                print(f"{impl}: geomean {gm:.1f}% of floor; min {min(v):.1f}%; below {target}%: "
+                      f"{sum(p < target for p in v)} of {len(v)}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@
 # table is printed last.
 #
 # usage: scripts/gpu-check.sh [steps]   steps: any of test,sanitize,bench,compare (default: all)
+# BENCH_FILTER: a --benchmark_filter regex; by default every benchmark but
+# the explicit-policy sweeps (names with /T<threads>_R<rows>), which
+# BENCH_FILTER=. brings back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-out}
@@ -35,11 +38,11 @@ if has sanitize; then
   pids=()
   for tool in memcheck racecheck initcheck synccheck; do
     (
-      for t in float half; do
+      for suite in forward backward; do for t in float half; do
         DWCONV_TEST_CASES=40 compute-sanitizer --tool $tool --error-exitcode 9 \
-          $B/tests/forward_gpu_test_$t --gtest_filter='-*OffsetsBeyondInt32' > "$OUT/san_${tool}_$t.log" 2>&1
-        echo "$tool $t rc=$?"
-      done
+          $B/tests/${suite}_gpu_test_$t --gtest_filter='-*OffsetsBeyondInt32' > "$OUT/san_${tool}_${suite}_$t.log" 2>&1
+        echo "$tool $suite $t rc=$?"
+      done; done
     ) > "$OUT/san_$tool.rc" &
     pids+=($!)
   done
@@ -56,13 +59,13 @@ if has sanitize; then
     for f in "$OUT"/san_*_*.log; do { echo "==== $(basename "$f")"; head -60 "$f"; } >> "$OUT/sanitizers.txt"; done
   fi
   rm -f "$OUT"/san_*_*.log
-  summary+=("sanitizers: $(grep -c 'rc=0' "$OUT/sanitizers.txt") of 8 clean")
+  summary+=("sanitizers: $(grep -c 'rc=0' "$OUT/sanitizers.txt") of 16 clean")
 fi
 
 if has bench; then
-  $B/bench/forward_bench --benchmark_out="$OUT/bench.json" --benchmark_out_format=json \
+  $B/bench/dwconv_bench --benchmark_out="$OUT/bench.json" --benchmark_out_format=json \
     --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.05s \
-    ${BENCH_FILTER:+--benchmark_filter=$BENCH_FILTER} > "$OUT/bench.log" 2>&1 || status=1
+    --benchmark_filter="${BENCH_FILTER:--/T[0-9]+_R}" > "$OUT/bench.log" 2>&1 || status=1
 fi
 
 if has compare; then

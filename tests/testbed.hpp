@@ -120,26 +120,21 @@ double as_double(T v) {
   return double(NumericTraits<T>::to_accum(v));
 }
 
-/// Compares a GPU result with the reference for the same inputs. Bitwise
-/// when `exact`; else within Tolerance<T>. Returns "" or a description of the
-/// first few mismatches. NaN (an unwritten output) never passes.
+/// Elementwise |v|, in T.
 template <class T>
-std::string compare(const Problem& p, const std::vector<T>& x, const std::vector<T>& w, const std::vector<T>& b,
-                    bool has_bias, const std::vector<T>& got, bool exact) {
-  std::vector<T> ref(size_t(p.y_elements()));
-  reference::forward<T>(p, x.data(), w.data(), has_bias ? b.data() : nullptr, ref.data());
-  std::vector<T> bound;
-  if (!exact) {
-    // The reference on |x|, |w|, |bias| gives sum |w*x| + |bias| per output.
-    auto abs_of = [](const std::vector<T>& v) {
-      std::vector<T> a(v.size());
-      for (size_t i = 0; i < v.size(); ++i) a[i] = NumericTraits<T>::from_double(std::fabs(as_double(v[i])));
-      return a;
-    };
-    const std::vector<T> ax = abs_of(x), aw = abs_of(w), ab = abs_of(b);
-    bound.resize(ref.size());
-    reference::forward<T>(p, ax.data(), aw.data(), has_bias ? ab.data() : nullptr, bound.data());
-  }
+std::vector<T> abs_of(const std::vector<T>& v) {
+  std::vector<T> a(v.size());
+  for (size_t i = 0; i < v.size(); ++i) a[i] = NumericTraits<T>::from_double(std::fabs(as_double(v[i])));
+  return a;
+}
+
+/// Compares `got` with `ref`: bitwise when `exact`, else |got - ref| <= rel *
+/// bound[i], where bound is the same computation on absolute values. Returns
+/// "" or a description of the first few mismatches naming `what`. NaN (an
+/// unwritten output) never passes.
+template <class T>
+std::string compare_values(const char* what, const std::vector<T>& ref, const std::vector<T>& bound, double rel,
+                           const std::vector<T>& got, bool exact) {
   std::ostringstream os;
   int bad = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -148,14 +143,31 @@ std::string compare(const Problem& p, const std::vector<T>& x, const std::vector
     if (exact) {
       ok = std::memcmp(&got[i], &ref[i], sizeof(T)) == 0;
     } else {
-      const double tol = Tolerance<T>::relative(p.k) * as_double(bound[i]) * 1.01 + 1e-30;
+      const double tol = rel * as_double(bound[i]) * 1.01 + 1e-30;
       ok = std::isfinite(g) && std::fabs(g - r) <= tol;
     }
-    if (!ok && bad++ < 5) os << "  y[" << i << "] = " << g << ", reference " << r << "\n";
+    if (!ok && bad++ < 5) os << "  " << what << "[" << i << "] = " << g << ", reference " << r << "\n";
   }
   if (bad)
-    os << "  " << bad << " of " << ref.size() << " outputs differ (" << (exact ? "bitwise" : "tolerance") << ")\n";
+    os << "  " << bad << " of " << ref.size() << " " << what << " values differ (" << (exact ? "bitwise" : "tolerance")
+       << ")\n";
   return os.str();
+}
+
+/// Compares a forward result with the reference for the same inputs. Bitwise
+/// when `exact`; else within Tolerance<T>.
+template <class T>
+std::string compare(const Problem& p, const std::vector<T>& x, const std::vector<T>& w, const std::vector<T>& b,
+                    bool has_bias, const std::vector<T>& got, bool exact) {
+  std::vector<T> ref(size_t(p.y_elements())), bound;
+  reference::forward<T>(p, x.data(), w.data(), has_bias ? b.data() : nullptr, ref.data());
+  if (!exact) {
+    // The reference on |x|, |w|, |bias| gives sum |w*x| + |bias| per output.
+    const std::vector<T> ax = abs_of(x), aw = abs_of(w), ab = abs_of(b);
+    bound.resize(ref.size());
+    reference::forward<T>(p, ax.data(), aw.data(), has_bias ? ab.data() : nullptr, bound.data());
+  }
+  return compare_values<T>("y", ref, bound, Tolerance<T>::relative(p.k), got, exact);
 }
 
 }  // namespace testbed

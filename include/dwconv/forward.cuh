@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdint>
 
+#include "dwconv/detail/arguments.cuh"
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/forward_plan.cuh"
@@ -17,24 +18,6 @@
 
 namespace dwconv {
 namespace detail {
-
-inline bool ranges_overlap(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
-  if (a == nullptr || b == nullptr || a_bytes == 0 || b_bytes == 0) return false;
-  const uintptr_t a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
-  return a0 < b0 + uintptr_t(b_bytes) && b0 < a0 + uintptr_t(a_bytes);
-}
-
-template <class T>
-Status check_pointer(const char* name, const T* ptr, bool required) {
-  if (ptr == nullptr) {
-    if (required) return Status::error(StatusCode::kNullPointer, "%s must not be null", name);
-    return Status();
-  }
-  if (reinterpret_cast<uintptr_t>(ptr) % alignof(T) != 0)
-    return Status::error(StatusCode::kUnsupported, "%s = %p is not aligned to its %d-byte element type", name,
-                         static_cast<const void*>(ptr), int(alignof(T)));
-  return Status();
-}
 
 template <class T, Layout L, class P, int K>
 auto select_forward_kernel(const KernelChoice& c) {
@@ -64,10 +47,15 @@ cudaError_t launch(Kernel kernel, unsigned grid, int threads, int smem, cudaStre
   return cudaGetLastError();
 }
 
+// Runs the forward kernels on `p`. backward_input reuses them for stride-1
+// problems with `flip_taps` (and a problem whose padding may be negative:
+// the kernels treat it as an offset, never as a size).
 template <class T, class Policy>
-Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T* y, cudaStream_t stream) {
+Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T* y, cudaStream_t stream,
+                      bool flip_taps = false) {
   const KernelChoice choice = choose_kernel<T, Policy>(p, x, y);
-  const ForwardParams params = make_forward_params(p, choice);
+  ForwardParams params = make_forward_params(p, choice);
+  params.flip_taps = flip_taps;
   const unsigned grid = unsigned(params.tiles < INT_MAX ? params.tiles : INT_MAX);
   cudaError_t err = cudaSuccess;
   auto run = [&](auto k_const) {
@@ -89,8 +77,8 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
   };
   if (choice.static_k == 0 || !dispatch_static_k(choice.static_k, run)) run(std::integral_constant<int, 0>{});
   if (err != cudaSuccess)
-    return Status::error(StatusCode::kCudaError, "forward kernel launch failed: %s (%s)", cudaGetErrorName(err),
-                         cudaGetErrorString(err));
+    return Status::error(StatusCode::kCudaError, "%s kernel launch failed: %s (%s)",
+                         flip_taps ? "backward_input" : "forward", cudaGetErrorName(err), cudaGetErrorString(err));
   return Status();
 }
 
@@ -113,16 +101,9 @@ Status can_implement(const Problem& p, const T* x, const T* w, const T* bias, co
   if (!(s = detail::check_pointer("y", y, has_data)).ok()) return s;
   const int64_t e = int64_t(sizeof(T));
   const int64_t y_bytes = p.y_elements() * e;
-  if (detail::ranges_overlap(y, y_bytes, x, p.x_elements() * e))
-    return Status::error(StatusCode::kAliasing, "y = %p (%lld bytes) overlaps x = %p (%lld bytes)", (const void*)y,
-                         (long long)y_bytes, (const void*)x, (long long)(p.x_elements() * e));
-  if (detail::ranges_overlap(y, y_bytes, w, p.w_elements() * e))
-    return Status::error(StatusCode::kAliasing, "y = %p (%lld bytes) overlaps w = %p (%lld bytes)", (const void*)y,
-                         (long long)y_bytes, (const void*)w, (long long)(p.w_elements() * e));
-  if (detail::ranges_overlap(y, y_bytes, bias, p.c * e))
-    return Status::error(StatusCode::kAliasing, "y = %p (%lld bytes) overlaps bias = %p (%lld bytes)", (const void*)y,
-                         (long long)y_bytes, (const void*)bias, (long long)(p.c * e));
-  return Status();
+  if (!(s = detail::check_disjoint("y", y, y_bytes, "x", x, p.x_elements() * e)).ok()) return s;
+  if (!(s = detail::check_disjoint("y", y, y_bytes, "w", w, p.w_elements() * e)).ok()) return s;
+  return detail::check_disjoint("y", y, y_bytes, "bias", bias, p.c * e);
 }
 
 /// y = conv(x, w) + bias on `stream`, as torch.nn.Conv2d(C, C, (K, 1),

@@ -28,7 +28,13 @@ struct ForwardParams {
   int col_threads_log2;  // log2 of the threads of a block that share a row
   int tile_rows;         // staged kernel: output rows per tile (a multiple of R * row_step)
   int smem_in_elems;     // staged kernel: shared elements for the input band
+  // Reads the taps of w in reverse order: backward_input runs a stride-1 dx
+  // as this forward with the flipped filter (backward_input_plan.cuh).
+  bool flip_taps;
 };
+
+/// Index in w's row of tap k: reversed when the launch flips the filter.
+__device__ __forceinline__ int tap_index(const ForwardParams& p, int k) { return p.flip_taps ? p.k - 1 - k : k; }
 
 // Where a thread's first output element reads its input, and which channel
 // its lane 0 belongs to.
@@ -61,11 +67,12 @@ __device__ __forceinline__ ColumnMap<L> map_column(const ForwardParams& p, int64
 /// Weights of K taps for kWLanes consecutive channels from `channel`, as
 /// accumulators: w is [C, K].
 template <class T, int K, int kWLanes, class A>
-__device__ __forceinline__ void load_weights(const T* __restrict__ w, int64_t channel, A (&wr)[K][kWLanes]) {
+__device__ __forceinline__ void load_weights(const ForwardParams& p, const T* __restrict__ w, int64_t channel,
+                                             A (&wr)[K][kWLanes]) {
 #pragma unroll
   for (int k = 0; k < K; ++k)
 #pragma unroll
-    for (int v = 0; v < kWLanes; ++v) wr[k][v] = NumericTraits<T>::to_accum(w[(channel + v) * K + k]);
+    for (int v = 0; v < kWLanes; ++v) wr[k][v] = NumericTraits<T>::to_accum(w[(channel + v) * K + tap_index(p, k)]);
 }
 
 /// The register window shared by every static-K kernel: R output rows of V
@@ -143,7 +150,7 @@ __global__ void __launch_bounds__(Threads)
 
     if constexpr (K > 0) {
       A wr[K][kWLanes];
-      load_weights<T, K, kWLanes>(w, col.channel, wr);
+      load_weights<T, K, kWLanes>(p, w, col.channel, wr);
       window_rows<A, R, V, K, M, kWLanes>(
           wr, b,
           [&](int i, A(&xv)[V]) {
@@ -177,7 +184,8 @@ __global__ void __launch_bounds__(Threads)
             A xv[V];
             load_vector<T, V>(x_col + (base + k * dh) * p.in_row_pitch, xv);
 #pragma unroll
-            for (int v = 0; v < V; ++v) acc[v] += Traits::to_accum(w[(col.channel + v % kWLanes) * p.k + k]) * xv[v];
+            for (int v = 0; v < V; ++v)
+              acc[v] += Traits::to_accum(w[(col.channel + v % kWLanes) * p.k + tap_index(p, int(k))]) * xv[v];
           }
         }
         store_vector<T, V>(y_col + ho * p.out_row_pitch, acc);

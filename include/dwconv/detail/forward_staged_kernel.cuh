@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(Threads)
 
     A wr[K][1];
     const int64_t channel = plane % p.c;
-    load_weights<T, K, 1>(w, channel, wr);
+    load_weights<T, K, 1>(p, w, channel, wr);
     const A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
 
     for (int item = threadIdx.x; item < units * wo_n; item += Threads) {

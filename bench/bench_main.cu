@@ -1,4 +1,4 @@
-// The forward benchmark binary: measures the copy bandwidth that defines the
+// The benchmark binary (forward and backward): measures the copy bandwidth that defines the
 // floor, then runs every registered benchmark.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   using namespace dwconv::bench;
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::fprintf(stderr, "forward_bench: no CUDA device\n");
+    std::fprintf(stderr, "dwconv_bench: no CUDA device\n");
     return 1;
   }
   cudaDeviceProp prop;
@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   context().l2_bytes = prop.l2CacheSize;
   context().copy_bandwidth = copy_bandwidth();
   if (context().copy_bandwidth <= 0) {
-    std::fprintf(stderr, "forward_bench: copy bandwidth measurement failed\n");
+    std::fprintf(stderr, "dwconv_bench: copy bandwidth measurement failed\n");
     return 1;
   }
   benchmark::AddCustomContext("device", prop.name);

@@ -1,0 +1,100 @@
+// Backward benchmarks for one element type: backward_input (floor |dy| +
+// |dx|) and backward_weight (floor |x| + |dy|; dw and dbias are a few
+// bytes) on every benchmark case, as a percentage of the memory floor.
+// Same timing as forward_bench_impl.cuh: CUDA events around batches,
+// operands rotated through sets larger than L2, random values.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <dwconv/dwconv.cuh>
+#include <string>
+#include <vector>
+
+#include "bench_cases.hpp"
+#include "bench_context.hpp"
+#include "bench_timing.cuh"
+
+namespace dwconv {
+namespace bench {
+namespace {
+
+template <class T>
+void run_backward_input(benchmark::State& state, Problem p) {
+  const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
+  const int sets = rotation_sets(bytes);
+  DeviceArena<T> arena;
+  std::vector<T*> dy, dx;
+  for (int s = 0; s < sets; ++s) {
+    dy.push_back(arena.alloc(p.y_elements(), 23u + s));
+    dx.push_back(arena.alloc(p.x_elements(), 0));
+  }
+  T* w = arena.alloc(p.w_elements(), 5u);
+  if (!arena.ok()) {
+    state.SkipWithError("out of device memory");
+    return;
+  }
+  const double floor_s = bytes / context().copy_bandwidth;
+  int turn = 0;
+  auto call = [&]() -> bool {
+    const int s = turn++ % sets;
+    return backward_input<T>(p, dy[s], w, dx[s]).ok();
+  };
+  for (int i = 0; i < 3; ++i) call();
+  if (!time_batches(state, bytes, floor_s, batch_calls(floor_s), call)) state.SkipWithError("launch failed");
+}
+
+template <class T>
+void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
+  const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
+  const int sets = rotation_sets(bytes);
+  DeviceArena<T> arena;
+  std::vector<T*> x, dy;
+  for (int s = 0; s < sets; ++s) {
+    x.push_back(arena.alloc(p.x_elements(), 29u + s));
+    dy.push_back(arena.alloc(p.y_elements(), 31u + s));
+  }
+  T* dw = arena.alloc(p.w_elements(), 0);
+  T* db = arena.alloc(p.c, 0);
+  size_t ws_bytes = 0;
+  if (!backward_weight<T>(p, x[0], dy[0], dw, db, nullptr, &ws_bytes).ok()) {
+    state.SkipWithError("workspace query failed");
+    return;
+  }
+  void* ws = arena.alloc(int64_t((ws_bytes + sizeof(T) - 1) / sizeof(T)), 0);
+  if (!arena.ok()) {
+    state.SkipWithError("out of device memory");
+    return;
+  }
+  const double floor_s = bytes / context().copy_bandwidth;
+  int turn = 0;
+  auto call = [&]() -> bool {
+    const int s = turn++ % sets;
+    return backward_weight<T>(p, x[s], dy[s], dw, bias ? db : nullptr, ws, &ws_bytes).ok();
+  };
+  for (int i = 0; i < 3; ++i) call();
+  if (!time_batches(state, bytes, floor_s, batch_calls(floor_s), call)) state.SkipWithError("launch failed");
+  state.counters["workspace_KiB"] = double(ws_bytes) / 1024.0;
+}
+
+template <class T>
+void register_backward(const std::string& dtype) {
+  for (const Case& c : kCases)
+    for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
+      const Problem p = to_problem(c, layout);
+      const std::string tail = dtype + "/" + to_string(layout) + "/" + case_name(c) + "/default";
+      benchmark::RegisterBenchmark(("backward_input/" + tail).c_str(),
+                                   [p](benchmark::State& s) { run_backward_input<T>(s, p); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+      const bool bias = c.bias;
+      benchmark::RegisterBenchmark(("backward_weight/" + tail).c_str(),
+                                   [p, bias](benchmark::State& s) { run_backward_weight<T>(s, p, bias); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
+}
+
+}  // namespace
+}  // namespace bench
+}  // namespace dwconv

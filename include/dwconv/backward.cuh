@@ -1,0 +1,219 @@
+// dwconv: the public backward entry points, dx and dw / dbias.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+
+#include "dwconv/detail/arguments.cuh"
+#include "dwconv/detail/backward_plan.cuh"
+#include "dwconv/detail/dispatch.cuh"
+#include "dwconv/forward.cuh"
+#include "dwconv/numeric.cuh"
+#include "dwconv/policy.cuh"
+#include "dwconv/problem.hpp"
+#include "dwconv/status.hpp"
+
+namespace dwconv {
+namespace detail {
+
+inline Status launch_status(const char* what, cudaError_t err) {
+  if (err == cudaSuccess) return Status();
+  return Status::error(StatusCode::kCudaError, "%s kernel launch failed: %s (%s)", what, cudaGetErrorName(err),
+                       cudaGetErrorString(err));
+}
+
+inline unsigned grid_for(int64_t blocks) { return unsigned(blocks < INT_MAX ? blocks : INT_MAX); }
+
+template <class T>
+Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream) {
+  constexpr int kVec = kVecElems16<T>;
+  const int vec = strided_dx_vectorizable<T>(p, dy, dx, kVec) ? kVec : 1;
+  const BackwardInputParams params = make_backward_input_params(p, vec);
+  const unsigned grid = grid_for((params.items + kStridedDxThreads - 1) / kStridedDxThreads);
+  dispatch_layout(p.layout, [&](auto layout_const) {
+    constexpr Layout L = decltype(layout_const)::value;
+    auto kernel = vec == 1 ? backward_input_strided_kernel<T, L, kStridedDxThreads, 1>
+                           : backward_input_strided_kernel<T, L, kStridedDxThreads, kVec>;
+    kernel<<<grid, kStridedDxThreads, 0, stream>>>(params, dy, w, dx);
+  });
+  return launch_status("backward_input", cudaGetLastError());
+}
+
+template <class T>
+Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
+                          cudaStream_t stream) {
+  using A = typename NumericTraits<T>::Accum;
+  // The policy's vector width for this K; vectors need the same row
+  // geometry as the forward's (x and dy in place of x and y).
+  WeightGradPlan plan = plan_weight_grad<T>(p, true);
+  if (!vectorizable<T>(p, x, dy, plan.vec_elems)) plan = plan_weight_grad<T>(p, false);
+  A* ws = static_cast<A*>(workspace);
+  const unsigned grid = grid_for(plan.params.tiles);
+  cudaError_t err = cudaSuccess;
+  auto run = [&](auto k_const) {
+    dispatch_layout(p.layout, [&](auto layout_const) {
+      constexpr int K = decltype(k_const)::value;
+      constexpr Layout L = decltype(layout_const)::value;
+      using P = typename DefaultWeightGradPolicy<T, K, L>::type;
+      constexpr int kT = P::kThreads, kR = P::kRowsPerThread, kV = P::kVecElems;
+      auto kernel = plan.vec_elems == 1 ? (plan.stride_ratio == 1 ? weight_grad_partial_kernel<T, L, kT, kR, 1, K, 1>
+                                                                  : weight_grad_partial_kernel<T, L, kT, kR, 1, K, 2>)
+                                        : (plan.stride_ratio == 1 ? weight_grad_partial_kernel<T, L, kT, kR, kV, K, 1>
+                                                                  : weight_grad_partial_kernel<T, L, kT, kR, kV, K, 2>);
+      if (!plan.per_tap) {
+        kernel<<<grid, kT, 0, stream>>>(plan.params, x, dy, ws);
+        err = cudaGetLastError();
+        return;
+      }
+      // One K = 1 launch per tap: tap k is a 1-tap problem whose input starts
+      // k * dilation_h rows lower.
+      for (int k = 0; k < p.k && err == cudaSuccess; ++k) {
+        WeightGradParams f = plan.params;
+        f.pad_top = int(int64_t(p.pad_top) - int64_t(k) * p.dilation_h);
+        f.tap_base = k;
+        f.write_bias = k == 0;
+        kernel<<<grid, kT, 0, stream>>>(f, x, dy, ws);
+        err = cudaGetLastError();
+      }
+    });
+  };
+  if (!dispatch_static_k(plan.static_k, run)) return Status::error(StatusCode::kUnsupported, "internal: no kernel");
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  constexpr int kReduceThreads = 256;
+  const int64_t pairs = p.c * plan.params.ws_taps;
+  weight_grad_reduce_kernel<T, kReduceThreads><<<grid_for((pairs + 7) / 8), kReduceThreads, 0, stream>>>(
+      ws, plan.params.slots, p.c, plan.params.ws_taps, dw, dbias);
+  return launch_status("backward_weight", cudaGetLastError());
+}
+
+}  // namespace detail
+
+/// Checks that backward_input() can run `p` on these pointers, touching no
+/// memory and no GPU state: dy, w and dx non-null (dy and dx may be null
+/// when p.n == 0), each aligned to sizeof(T), dx disjoint from dy and w.
+template <class T>
+Status can_implement_backward_input(const Problem& p, const T* dy, const T* w, const T* dx) {
+  static_assert(is_supported_type_v<T>, "dwconv supports float, double, __half and __nv_bfloat16");
+  Status s = validate(p);
+  if (!s.ok()) return s;
+  const bool has_data = p.n > 0;
+  if (!(s = detail::check_pointer("dy", dy, has_data)).ok()) return s;
+  if (!(s = detail::check_pointer("w", w, true)).ok()) return s;
+  if (!(s = detail::check_pointer("dx", dx, has_data)).ok()) return s;
+  const int64_t e = int64_t(sizeof(T));
+  const int64_t dx_bytes = p.x_elements() * e;
+  if (!(s = detail::check_disjoint("dx", dx, dx_bytes, "dy", dy, p.y_elements() * e)).ok()) return s;
+  return detail::check_disjoint("dx", dx, dx_bytes, "w", w, p.w_elements() * e);
+}
+
+/// dx = the gradient of forward() with respect to x, given dy = dL/dy, on
+/// `stream`: dx[n, c, h, w] = sum of w[c, k] * dy[n, c, ho, wo] over the
+/// (k, ho, wo) whose tap reads x[n, c, h, w]; zero where none does.
+///
+/// dy: the forward's y shape, w: [C, K], dx: x's shape, in p.layout; device
+/// pointers of T in {float, double, __half, __nv_bfloat16}, accumulated in
+/// float (double for double). Every element of dx is written exactly once
+/// (no atomics, no read of dx): results are deterministic. Asynchronous;
+/// never allocates, synchronizes or prints; arguments that
+/// can_implement_backward_input() rejects return its Status, launching
+/// nothing. Stride-1 problems run the forward kernels with the flipped filter,
+/// so `Policy` (DefaultPolicy or a TilePolicy) tiles them as it tiles
+/// forward(); strided problems gather per element.
+template <class T, class Policy = DefaultPolicy>
+Status backward_input(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream = 0) {
+  Status s = can_implement_backward_input<T>(p, dy, w, dx);
+  if (!s.ok() || p.n == 0) return s;
+  if (detail::dx_is_forward(p))
+    return detail::launch_forward<T, Policy>(detail::transposed_problem(p), dy, w, nullptr, dx, stream, true);
+  return detail::launch_backward_input_strided<T>(p, dy, w, dx, stream);
+}
+
+/// Bytes of workspace backward_weight() needs for `p` (at least 256, so a
+/// caller never mistakes a real workspace for the size query). The size
+/// depends on the problem alone, not on the pointers. Returns kInvalidProblem
+/// like validate() for a bad problem.
+template <class T>
+Status backward_weight_workspace_size(const Problem& p, size_t* bytes) {
+  static_assert(is_supported_type_v<T>, "dwconv supports float, double, __half and __nv_bfloat16");
+  if (bytes == nullptr) return Status::error(StatusCode::kNullPointer, "bytes must not be null");
+  Status s = validate(p);
+  if (!s.ok()) return s;
+  const int64_t need = p.n == 0 ? 0 : detail::weight_grad_workspace_bytes<T>(p);
+  *bytes = size_t(need > 256 ? need : 256);
+  return Status();
+}
+
+/// Checks that backward_weight() can run `p` on these pointers and this
+/// workspace, touching no memory: x, dy non-null unless p.n == 0; dw
+/// non-null; dbias may be null; workspace non-null with workspace_bytes at
+/// least backward_weight_workspace_size(); dw and dbias disjoint from x, dy,
+/// each other and the workspace; each pointer aligned to its element type.
+template <class T>
+Status can_implement_backward_weight(const Problem& p, const T* x, const T* dy, const T* dw, const T* dbias,
+                                     const void* workspace, size_t workspace_bytes) {
+  static_assert(is_supported_type_v<T>, "dwconv supports float, double, __half and __nv_bfloat16");
+  size_t need = 0;
+  Status s = backward_weight_workspace_size<T>(p, &need);
+  if (!s.ok()) return s;
+  const bool has_data = p.n > 0;
+  if (!(s = detail::check_pointer("x", x, has_data)).ok()) return s;
+  if (!(s = detail::check_pointer("dy", dy, has_data)).ok()) return s;
+  if (!(s = detail::check_pointer("dw", dw, true)).ok()) return s;
+  if (!(s = detail::check_pointer("dbias", dbias, false)).ok()) return s;
+  using A = typename NumericTraits<T>::Accum;
+  if (!(s = detail::check_pointer("workspace", static_cast<const A*>(workspace), true)).ok()) return s;
+  if (workspace_bytes < need)
+    return Status::error(StatusCode::kInvalidProblem, "workspace_bytes must be >= %zu for this problem, got %zu", need,
+                         workspace_bytes);
+  const int64_t e = int64_t(sizeof(T));
+  const int64_t dw_bytes = p.w_elements() * e, db_bytes = p.c * e, ws_bytes = int64_t(workspace_bytes);
+  const int64_t x_bytes = p.x_elements() * e, dy_bytes = p.y_elements() * e;
+  if (!(s = detail::check_disjoint("dw", dw, dw_bytes, "x", x, x_bytes)).ok()) return s;
+  if (!(s = detail::check_disjoint("dw", dw, dw_bytes, "dy", dy, dy_bytes)).ok()) return s;
+  if (!(s = detail::check_disjoint("dw", dw, dw_bytes, "workspace", workspace, ws_bytes)).ok()) return s;
+  if (!(s = detail::check_disjoint("dbias", dbias, db_bytes, "x", x, x_bytes)).ok()) return s;
+  if (!(s = detail::check_disjoint("dbias", dbias, db_bytes, "dy", dy, dy_bytes)).ok()) return s;
+  if (!(s = detail::check_disjoint("dbias", dbias, db_bytes, "workspace", workspace, ws_bytes)).ok()) return s;
+  if (!(s = detail::check_disjoint("dbias", dbias, db_bytes, "dw", dw, dw_bytes)).ok()) return s;
+  if (!(s = detail::check_disjoint("workspace", workspace, ws_bytes, "x", x, x_bytes)).ok()) return s;
+  return detail::check_disjoint("workspace", workspace, ws_bytes, "dy", dy, dy_bytes);
+}
+
+/// dw[c, k] = sum over n, ho, wo of dy[n, c, ho, wo] * x at tap k's input
+/// (zero padding reads zero), and dbias[c] = sum of dy[n, c, :, :], on
+/// `stream`; the gradients of forward() with respect to w and bias.
+///
+/// Two-phase, as CUB: with workspace == nullptr, sets *workspace_bytes (also
+/// backward_weight_workspace_size()) and returns, touching nothing else.
+/// Otherwise workspace must hold *workspace_bytes bytes of device memory
+/// that the call may overwrite until it completes on `stream`.
+///
+/// x: [N, C, H, W], dy: the forward's y shape (p.layout); dw: [C, K];
+/// dbias: [C] or null (not computed). Sums are formed in float (double for
+/// double) in an order fixed by the problem and the pointers' alignment:
+/// results are bitwise identical run to run. No atomics, so there is no
+/// faster non-deterministic mode to choose. p.n == 0 writes zeros to dw
+/// and dbias. Asynchronous; never allocates, synchronizes or prints;
+/// rejected arguments return their Status and launch nothing.
+template <class T>
+Status backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
+                       size_t* workspace_bytes, cudaStream_t stream = 0) {
+  if (workspace_bytes == nullptr) return Status::error(StatusCode::kNullPointer, "workspace_bytes must not be null");
+  if (workspace == nullptr) return backward_weight_workspace_size<T>(p, workspace_bytes);
+  Status s = can_implement_backward_weight<T>(p, x, dy, dw, dbias, workspace, *workspace_bytes);
+  if (!s.ok()) return s;
+  if (p.n == 0) {
+    cudaError_t err = cudaMemsetAsync(dw, 0, size_t(p.w_elements()) * sizeof(T), stream);
+    if (err == cudaSuccess && dbias) err = cudaMemsetAsync(dbias, 0, size_t(p.c) * sizeof(T), stream);
+    if (err != cudaSuccess)
+      return Status::error(StatusCode::kCudaError, "backward_weight zero fill failed: %s (%s)", cudaGetErrorName(err),
+                           cudaGetErrorString(err));
+    return Status();
+  }
+  return detail::launch_weight_grad<T>(p, x, dy, dw, dbias, workspace, stream);
+}
+
+}  // namespace dwconv

@@ -1,0 +1,177 @@
+// dwconv: host-side plans for the backward passes: the forward problem that
+// a stride-1 dx is, the strided dx geometry, and the dw tiling with its
+// workspace size.
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/backward_input_kernel.cuh"
+#include "dwconv/detail/backward_weight_kernel.cuh"
+#include "dwconv/detail/dispatch.cuh"
+#include "dwconv/detail/forward_plan.cuh"
+#include "dwconv/policy.cuh"
+#include "dwconv/problem.hpp"
+
+namespace dwconv {
+namespace detail {
+
+/// With stride 1 along both axes, dx[h] = sum_k w[K-1-k] dy[h - ((K-1) dh -
+/// pad_top) + k dh] and dx[w] reads dy[w + pad_left]: a forward convolution
+/// of dy (Ho x Wo) with the flipped filter, top padding (K-1) dh - pad_top
+/// and left padding -pad_left. Padding here may be negative; the forward
+/// kernels only use it as an offset, and the output size is exactly H x W.
+inline Problem transposed_problem(const Problem& p) {
+  Problem t = p;
+  t.h = p.out_h();
+  t.w = p.out_w();
+  const int span = p.dilation_h * (p.k - 1);
+  t.pad_top = span - p.pad_top;
+  t.pad_bottom = span - p.pad_bottom;
+  t.pad_left = -p.pad_left;
+  t.pad_right = -p.pad_right;
+  return t;
+}
+
+inline bool dx_is_forward(const Problem& p) { return p.stride_h == 1 && p.stride_w == 1; }
+
+/// Threads per block of the strided dx kernel.
+inline constexpr int kStridedDxThreads = 256;
+
+/// Whether the strided dx kernel may use V-element vectors: whole vectors
+/// inside each dx row, aligned dx and, in NHWC where a vector reads dy, dy.
+template <class T>
+bool strided_dx_vectorizable(const Problem& p, const void* dy, const void* dx, int vec) {
+  if (vec == 1) return true;
+  const int64_t bytes = vec * int64_t(sizeof(T));
+  if (p.layout == Layout::NCHW) return aligned_to(dx, bytes) && p.w % vec == 0;
+  return aligned_to(dx, bytes) && aligned_to(dy, bytes) && p.c % vec == 0;
+}
+
+inline BackwardInputParams make_backward_input_params(const Problem& p, int vec) {
+  BackwardInputParams b{};
+  const bool nchw = p.layout == Layout::NCHW;
+  b.planes = nchw ? p.n * p.c : p.n;
+  b.h = p.h;
+  b.w = p.w;
+  b.c = p.c;
+  b.out_h = p.out_h();
+  b.out_w = p.out_w();
+  b.cols = nchw ? p.w : p.w * p.c;
+  b.col_vecs = (b.cols + vec - 1) / vec;
+  b.items = b.planes * b.h * b.col_vecs;
+  b.dy_row_pitch = nchw ? b.out_w : b.out_w * p.c;
+  b.dy_plane_pitch = b.dy_row_pitch * b.out_h;
+  b.k = p.k;
+  b.stride_h = p.stride_h;
+  b.stride_w = p.stride_w;
+  b.dilation_h = p.dilation_h;
+  b.pad_top = p.pad_top;
+  b.pad_left = p.pad_left;
+  const int64_t g = gcd64(p.stride_h, p.dilation_h);
+  b.tap_step = int(p.stride_h / g);
+  b.row_step = int(p.dilation_h / g);
+  return b;
+}
+
+/// How a dw / dbias call runs: one launch of a static-K kernel, or (K not in
+/// the table, or a window step above 2) one K = 1 launch per tap.
+struct WeightGradPlan {
+  WeightGradParams params{};
+  int static_k = 0;      // kernel height of the launches: p.k, or 1 per tap
+  int stride_ratio = 1;  // window step M
+  int vec_elems = 1, threads = 0, rows_per_thread = 0;
+  bool per_tap = false;
+  int64_t workspace_bytes = 0;
+};
+
+/// Blocks the dw tiling aims for: enough to fill every multiprocessor
+/// several times, few enough that each block's reduction is a small share.
+inline constexpr int64_t kWeightGradTargetTiles = 2048;
+
+template <class T>
+WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
+  WeightGradPlan plan;
+  const int64_t g = gcd64(p.stride_h, p.dilation_h);
+  const int ratio = int(p.stride_h / g);
+  int row_step = int(p.dilation_h / g);
+  auto take = [&](auto k_const) {
+    dispatch_layout(p.layout, [&](auto layout_const) {
+      using P = typename DefaultWeightGradPolicy<T, decltype(k_const)::value, decltype(layout_const)::value>::type;
+      plan.threads = P::kThreads;
+      plan.rows_per_thread = P::kRowsPerThread;
+      plan.vec_elems = vector_access ? P::kVecElems : 1;
+    });
+  };
+  if (ratio <= 2 && dispatch_static_k(p.k, take)) {
+    plan.static_k = p.k;
+    plan.stride_ratio = ratio;
+  } else {
+    // Tap by tap: a K = 1 window whose rows step by the stride.
+    take(std::integral_constant<int, 1>{});
+    plan.static_k = 1;
+    plan.stride_ratio = 1;
+    plan.per_tap = true;
+    row_step = 1;
+  }
+
+  WeightGradParams& f = plan.params;
+  const bool nchw = p.layout == Layout::NCHW;
+  const int64_t ho = p.out_h(), wo = p.out_w();
+  f.planes = nchw ? p.n * p.c : p.n;
+  f.h = p.h;
+  f.out_h = ho;
+  f.w = p.w;
+  f.out_w = wo;
+  f.c = p.c;
+  f.x_row_pitch = nchw ? p.w : p.w * p.c;
+  f.dy_row_pitch = nchw ? wo : wo * p.c;
+  f.x_plane_pitch = f.x_row_pitch * p.h;
+  f.dy_plane_pitch = f.dy_row_pitch * ho;
+  f.cols = nchw ? wo : p.c;
+  f.k = plan.static_k;
+  f.stride_h = p.stride_h;
+  f.stride_w = p.stride_w;
+  f.dilation_h = plan.per_tap ? p.stride_h : p.dilation_h;
+  f.pad_top = p.pad_top;
+  f.pad_left = p.pad_left;
+  f.row_step = row_step;
+  f.ws_taps = p.k + 1;
+  f.tap_base = 0;
+  f.write_bias = true;
+
+  const int vec = plan.vec_elems;
+  const int64_t col_vecs = (f.cols + vec - 1) / vec;
+  const int threads_log2 = log2_ceil(plan.threads);
+  f.col_threads_log2 = log2_ceil(col_vecs) < threads_log2 ? log2_ceil(col_vecs) : threads_log2;
+  const int64_t row_threads = int64_t(plan.threads) >> f.col_threads_log2;
+  f.col_blocks = (col_vecs + (int64_t(1) << f.col_threads_log2) - 1) >> f.col_threads_log2;
+  f.pixel_blocks = nchw ? 1 : (wo + row_threads - 1) / row_threads;
+  const int64_t rows_per_unit = int64_t(plan.rows_per_thread) * row_step;
+  f.units_per_plane = (ho + rows_per_unit - 1) / rows_per_unit * row_step;
+
+  // Row chunks: whole planes per tile unless that leaves too few tiles.
+  const int64_t unit_threads = nchw ? row_threads : 1;  // threads sharing a chunk's units
+  const int64_t per_thread_max = (f.units_per_plane + unit_threads - 1) / unit_threads;
+  const int64_t base_tiles = f.planes * f.col_blocks * f.pixel_blocks;
+  int64_t per_thread = base_tiles * per_thread_max / kWeightGradTargetTiles;
+  if (per_thread < 1) per_thread = 1;
+  if (per_thread > per_thread_max) per_thread = per_thread_max;
+  f.units_per_chunk = per_thread * unit_threads;
+  f.row_chunks = (f.units_per_plane + f.units_per_chunk - 1) / f.units_per_chunk;
+  f.tiles = base_tiles * f.row_chunks;
+  f.slots = p.n * f.row_chunks * (nchw ? f.col_blocks : f.pixel_blocks);
+  plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
+  return plan;
+}
+
+/// Workspace a dw / dbias call on `p` needs, whatever its pointers' alignment
+/// (the vector and scalar tilings differ).
+template <class T>
+int64_t weight_grad_workspace_bytes(const Problem& p) {
+  const int64_t a = plan_weight_grad<T>(p, true).workspace_bytes;
+  const int64_t b = plan_weight_grad<T>(p, false).workspace_bytes;
+  return a > b ? a : b;
+}
+
+}  // namespace detail
+}  // namespace dwconv

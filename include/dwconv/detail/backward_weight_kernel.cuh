@@ -1,0 +1,232 @@
+// dwconv: the dw / dbias kernels. Phase one: each block sums dy * x over its
+// tile for every tap (and dy alone for the bias) and writes one partial sum
+// per (tile slot, channel, tap) into the caller's workspace. Phase two sums
+// each (channel, tap) over its slots. Both phases add in an order fixed by
+// the problem's geometry, never by timing, so results are bitwise identical
+// run to run; no atomics.
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/vector_access.cuh"
+#include "dwconv/numeric.cuh"
+#include "dwconv/problem.hpp"
+
+namespace dwconv {
+namespace detail {
+
+/// Geometry of the phase-one launch. A block tile is, in NCHW, one plane
+/// (n, c), a chunk of output rows and a block of columns; in NHWC, one image,
+/// a chunk of output rows, a block of output pixels (one per thread row) and
+/// a group of channels (the vector lanes along the contiguous axis).
+struct WeightGradParams {
+  int64_t planes;  // NCHW: n*c; NHWC: n
+  int64_t h, out_h, w, out_w, c;
+  int64_t x_row_pitch, dy_row_pitch;      // elements between rows
+  int64_t x_plane_pitch, dy_plane_pitch;  // elements between planes
+  int64_t cols;                           // NCHW: out_w columns; NHWC: c channels
+  int64_t units_per_plane;                // row units (R rows each) per plane
+  int64_t units_per_chunk;                // row units of one block tile
+  int64_t row_chunks;                     // row chunks per plane
+  int64_t col_blocks;                     // NCHW: column blocks; NHWC: channel groups
+  int64_t pixel_blocks;                   // NHWC: blocks of output pixels; NCHW: 1
+  int64_t slots;                          // partial sums per (channel, tap)
+  int64_t tiles;
+  int k, stride_h, stride_w, dilation_h, pad_top, pad_left;
+  int row_step;          // distance between a thread's consecutive output rows
+  int col_threads_log2;  // log2 of the threads of a block along cols
+  // Workspace: ws[(slot * c + channel) * ws_taps + tap]; this launch writes
+  // taps tap_base .. tap_base + K - 1, and the bias sum at ws_taps - 1 when
+  // write_bias (the runtime-K path launches once per tap).
+  int ws_taps, tap_base;
+  bool write_bias;
+};
+
+/// Sums `value` (one per lane) over the threads of the block that share a
+/// column thread, or over every thread and lane when kAll, in a fixed order;
+/// then calls out(ct, v, sum) on the threads that hold the sums (kAll: one
+/// call, ct = v = 0). `scratch`: Threads * V accumulators of shared memory.
+template <class A, int Threads, int V, bool kAll, class Out>
+__device__ __forceinline__ void block_sum(const A (&value)[V], int ct_log2, A* scratch, Out&& out) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  constexpr int kWarps = Threads / 32;
+  if constexpr (kAll) {
+    A s = value[0];
+#pragma unroll
+    for (int v = 1; v < V; ++v) s += value[v];
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (lane == 0) scratch[warp] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      A total = scratch[0];
+      for (int i = 1; i < kWarps; ++i) total += scratch[i];
+      out(0, 0, total);
+    }
+  } else {
+    const int ct_n = 1 << ct_log2;
+    A s[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      s[v] = value[v];
+      for (int off = 16; off >= ct_n; off >>= 1) s[v] += __shfl_xor_sync(0xffffffffu, s[v], off);
+    }
+    // Partial sums left: one per warp (ct_n < 32) or one per thread row.
+    const int parts = ct_n < 32 ? kWarps : Threads >> ct_log2;
+    const int part = ct_n < 32 ? warp : int(threadIdx.x) >> ct_log2;
+    const int ct = int(threadIdx.x) & (ct_n - 1);
+    if (ct_n >= 32 || lane < ct_n)
+#pragma unroll
+      for (int v = 0; v < V; ++v) scratch[(part * ct_n + ct) * V + v] = s[v];
+    __syncthreads();
+    for (int e = threadIdx.x; e < ct_n * V; e += Threads) {
+      A total = scratch[e];
+      for (int i = 1; i < parts; ++i) total += scratch[i * ct_n * V + e];
+      out(e / V, e % V, total);
+    }
+  }
+  __syncthreads();  // scratch is reused by the next call
+}
+
+/// Phase one. R rows and V lanes per thread; K taps (static); M: window step
+/// between a thread's rows in units of dilation_h, as in forward_kernel.
+template <class T, Layout L, int Threads, int R, int V, int K, int M>
+__global__ void __launch_bounds__(Threads)
+    weight_grad_partial_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
+                               typename NumericTraits<T>::Accum* __restrict__ ws) {
+  using Traits = NumericTraits<T>;
+  using A = typename Traits::Accum;
+  static_assert(K >= 1 && M >= 1, "static kernel heights only");
+  __shared__ A scratch[Threads * V];
+
+  const int ct_log2 = p.col_threads_log2;
+  const int ct = threadIdx.x & ((1 << ct_log2) - 1);
+  const int gt = threadIdx.x >> ct_log2;
+  constexpr bool kNchw = L == Layout::NCHW;
+  const int64_t row_threads = Threads >> ct_log2;
+
+  for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
+    const int64_t col_block = tile % p.col_blocks;
+    int64_t rest = tile / p.col_blocks;
+    const int64_t pixel_block = rest % p.pixel_blocks;
+    rest /= p.pixel_blocks;
+    const int64_t chunk = rest % p.row_chunks;
+    const int64_t plane = rest / p.row_chunks;
+
+    const int64_t j = ((col_block << ct_log2) + ct) * V;  // first lane along cols
+    // NCHW: every thread row walks its own units; NHWC: its own output pixel.
+    const int64_t wo = kNchw ? 0 : pixel_block * row_threads + gt;
+    bool active = j < p.cols && wo < p.out_w;
+    int64_t x_off = 0, dy_off = 0, channel = 0;
+    if (kNchw) {
+      channel = plane % p.c;
+      const int64_t wi = j * p.stride_w - p.pad_left;
+      x_off = plane * p.x_plane_pitch + wi;
+      dy_off = plane * p.dy_plane_pitch + j;
+      // Columns whose input lies in the padding still add dy to the bias.
+      if (!(wi >= 0 && wi < p.w)) x_off = -1;
+    } else {
+      channel = j;
+      const int64_t wi = wo * p.stride_w - p.pad_left;
+      x_off = (wi >= 0 && wi < p.w) ? plane * p.x_plane_pitch + wi * p.c + j : -1;
+      dy_off = plane * p.dy_plane_pitch + wo * p.c + j;
+    }
+
+    A acc[K][V], acc_b[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      acc_b[v] = A(0);
+#pragma unroll
+      for (int k = 0; k < K; ++k) acc[k][v] = A(0);
+    }
+
+    if (active) {
+      const int64_t u_first = chunk * p.units_per_chunk + (kNchw ? gt : 0);
+      const int64_t u_step = kNchw ? row_threads : 1;
+      int64_t u_end = (chunk + 1) * p.units_per_chunk;
+      if (u_end > p.units_per_plane) u_end = p.units_per_plane;
+      const int64_t q = p.row_step;
+      for (int64_t u = u_first; u < u_end; u += u_step) {
+        const int64_t ho0 = (u / q) * (R * q) + u % q;
+        A g[R][V];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const int64_t ho = ho0 + r * q;
+          if (ho < p.out_h) {
+            load_vector<T, V>(dy + dy_off + ho * p.dy_row_pitch, g[r]);
+          } else {
+#pragma unroll
+            for (int v = 0; v < V; ++v) g[r][v] = A(0);
+          }
+#pragma unroll
+          for (int v = 0; v < V; ++v) acc_b[v] += g[r][v];
+        }
+        if (x_off < 0) continue;
+        const int64_t hi0 = ho0 * p.stride_h - p.pad_top;
+#pragma unroll
+        for (int i = 0; i < (R - 1) * M + K; ++i) {
+          const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
+          if (hi < 0 || hi >= p.h) continue;
+          A xv[V];
+          load_vector<T, V>(x + x_off + hi * p.x_row_pitch, xv);
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            const int k = i - r * M;
+            if (k >= 0 && k < K) {
+#pragma unroll
+              for (int v = 0; v < V; ++v) acc[k][v] += g[r][v] * xv[v];
+            }
+          }
+        }
+      }
+    }
+
+    const int64_t slot = kNchw ? (plane / p.c * p.row_chunks + chunk) * p.col_blocks + col_block
+                               : (plane * p.row_chunks + chunk) * p.pixel_blocks + pixel_block;
+    const int64_t c_base = kNchw ? channel : (col_block << ct_log2) * V;
+    auto write = [&](int tap) {
+      return [&, tap](int c_thread, int v, A sum) {
+        const int64_t ch = kNchw ? c_base : c_base + int64_t(c_thread) * V + v;
+        if (ch < p.c) ws[(slot * p.c + ch) * p.ws_taps + tap] = sum;
+      };
+    };
+#pragma unroll 1
+    for (int k = 0; k < K; ++k) {
+      A value[V];
+#pragma unroll
+      for (int v = 0; v < V; ++v) value[v] = acc[k][v];
+      block_sum<A, Threads, V, kNchw>(value, ct_log2, scratch, write(p.tap_base + k));
+    }
+    if (p.write_bias) block_sum<A, Threads, V, kNchw>(acc_b, ct_log2, scratch, write(p.ws_taps - 1));
+  }
+}
+
+/// Phase two: one warp per (channel, tap) sums the slots in a fixed order.
+/// Tap ws_taps - 1 is the bias (written when dbias is not null).
+template <class T, int Threads>
+__global__ void __launch_bounds__(Threads)
+    weight_grad_reduce_kernel(const typename NumericTraits<T>::Accum* __restrict__ ws, int64_t slots, int64_t c,
+                              int ws_taps, T* __restrict__ dw, T* __restrict__ dbias) {
+  using A = typename NumericTraits<T>::Accum;
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * (Threads / 32);
+  for (int64_t pair = int64_t(blockIdx.x) * (Threads / 32) + (threadIdx.x >> 5); pair < c * ws_taps; pair += warps) {
+    const int64_t ch = pair / ws_taps;
+    const int tap = int(pair - ch * ws_taps);
+    if (tap == ws_taps - 1 && dbias == nullptr) continue;  // warp-uniform
+    A s = A(0);
+    for (int64_t slot = lane; slot < slots; slot += 32) s += ws[(slot * c + ch) * ws_taps + tap];
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (lane == 0) {
+      const T out = NumericTraits<T>::from_accum(s);
+      if (tap == ws_taps - 1)
+        dbias[ch] = out;
+      else
+        dw[ch * (ws_taps - 1) + tap] = out;
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace dwconv

@@ -1,0 +1,408 @@
+// GPU tests of backward_input() and backward_weight() for one element type
+// (DWCONV_TEST_TYPE): random edge-biased problems against the host
+// reference, every kernel path, run-to-run determinism of dw, and (in double)
+// finite differences of the GPU forward against the GPU gradients. Skipped,
+// not failed, without a GPU.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <dwconv/dwconv.cuh>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "device_buffer.cuh"
+#include "testbed.hpp"
+
+#ifndef DWCONV_TEST_TYPE
+#error "define DWCONV_TEST_TYPE to float, double, __half or __nv_bfloat16"
+#endif
+
+namespace dwconv {
+namespace {
+
+using T = DWCONV_TEST_TYPE;
+using Traits = NumericTraits<T>;
+using testbed::DeviceBuffer;
+
+constexpr int kGuard = 16;  // poisoned elements after each output
+
+struct Options {
+  bool integers = true;
+  bool odd_pointers = false;  // shift every operand by one element
+  cudaStream_t stream = nullptr;
+};
+
+// Copies `host` into a fresh allocation at element offset `shift`.
+std::string upload(DeviceBuffer& buf, const std::vector<T>& host, int shift, T** out) {
+  if (buf.allocate((host.size() + 1 + kGuard) * sizeof(T)) != cudaSuccess) return "cudaMalloc";
+  *out = buf.as<T>() + shift;
+  if (!host.empty() && cudaMemcpy(*out, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess)
+    return "copy to device";
+  return "";
+}
+
+// An output buffer of `n` elements plus guards, all poisoned with NaN bytes.
+std::string poisoned(DeviceBuffer& buf, size_t n, int shift, T** out) {
+  if (buf.allocate((n + 1 + kGuard) * sizeof(T)) != cudaSuccess) return "cudaMalloc";
+  *out = buf.as<T>() + shift;
+  return cudaMemset(buf.as<T>(), 0xFF, buf.bytes()) == cudaSuccess ? "" : "poison";
+}
+
+// Reads n outputs back and checks that the guards after them kept their poison.
+std::string download(const T* dev, size_t n, std::vector<T>* host) {
+  std::vector<T> all(n + kGuard);
+  if (cudaMemcpy(all.data(), dev, all.size() * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) return "copy to host";
+  for (size_t g = n; g < all.size(); ++g) {
+    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(&all[g]);
+    for (size_t i = 0; i < sizeof(T); ++i)
+      if (bytes[i] != 0xFF) return "write past the end (guard element " + std::to_string(g - n) + ")";
+  }
+  all.resize(n);
+  *host = std::move(all);
+  return "";
+}
+
+std::string finish(cudaStream_t stream) {
+  if (cudaStreamSynchronize(stream) != cudaSuccess)
+    return "kernel failed: " + std::string(cudaGetErrorString(cudaGetLastError()));
+  return "";
+}
+
+#define DWCONV_TRY(expr)                      \
+  do {                                        \
+    const std::string dwconv_e_ = (expr);     \
+    if (!dwconv_e_.empty()) return dwconv_e_; \
+  } while (0)
+
+// dx for one problem on the GPU against reference::backward_input.
+std::string run_dx(const Problem& p, std::mt19937_64& rng, const Options& o) {
+  std::vector<T> dy(size_t(p.y_elements())), w(size_t(p.w_elements()));
+  const int amp = testbed::integer_amplitude<T>(p.k);
+  testbed::fill_random(dy, rng, o.integers, amp);
+  testbed::fill_random(w, rng, o.integers, amp);
+  const int shift = o.odd_pointers ? 1 : 0;
+  DeviceBuffer b_dy, b_w, b_dx;
+  T *d_dy, *d_w, *d_dx;
+  DWCONV_TRY(upload(b_dy, dy, shift, &d_dy));
+  DWCONV_TRY(upload(b_w, w, shift, &d_w));
+  DWCONV_TRY(poisoned(b_dx, size_t(p.x_elements()), shift, &d_dx));
+  if (cudaDeviceSynchronize() != cudaSuccess) return "synchronize";
+  const Status s = backward_input<T>(p, d_dy, d_w, d_dx, o.stream);
+  if (!s.ok()) return std::string("backward_input failed: ") + s.message();
+  DWCONV_TRY(finish(o.stream));
+  std::vector<T> got;
+  DWCONV_TRY(download(d_dx, size_t(p.x_elements()), &got));
+
+  std::vector<T> ref(got.size()), bound;
+  reference::backward_input<T>(p, dy.data(), w.data(), ref.data());
+  if (!o.integers) {
+    bound.resize(ref.size());
+    const std::vector<T> a_dy = testbed::abs_of(dy), a_w = testbed::abs_of(w);
+    reference::backward_input<T>(p, a_dy.data(), a_w.data(), bound.data());
+  }
+  return testbed::compare_values<T>("dx", ref, bound, testbed::Tolerance<T>::relative(p.k), got, o.integers);
+}
+
+// dw and dbias for one problem against reference::backward_weight. The
+// workspace is poisoned too: a slot the kernels forget shows as NaN.
+std::string run_dw(const Problem& p, std::mt19937_64& rng, const Options& o, bool with_bias) {
+  std::vector<T> x(size_t(p.x_elements())), dy(size_t(p.y_elements()));
+  // Integer sums stay exact: at most 300000 products of magnitude <= 4.
+  const int amp = 2;
+  testbed::fill_random(x, rng, o.integers, amp);
+  testbed::fill_random(dy, rng, o.integers, amp);
+  const int shift = o.odd_pointers ? 1 : 0;
+  DeviceBuffer b_x, b_dy, b_dw, b_db, b_ws;
+  T *d_x, *d_dy, *d_dw, *d_db;
+  DWCONV_TRY(upload(b_x, x, shift, &d_x));
+  DWCONV_TRY(upload(b_dy, dy, shift, &d_dy));
+  DWCONV_TRY(poisoned(b_dw, size_t(p.w_elements()), shift, &d_dw));
+  DWCONV_TRY(poisoned(b_db, size_t(p.c), shift, &d_db));
+  size_t ws_bytes = 0;
+  Status s = backward_weight<T>(p, d_x, d_dy, d_dw, with_bias ? d_db : nullptr, nullptr, &ws_bytes);
+  if (!s.ok()) return std::string("workspace query failed: ") + s.message();
+  if (ws_bytes < 256) return "workspace size below 256 bytes";
+  if (b_ws.allocate(ws_bytes) != cudaSuccess || cudaMemset(b_ws.as<T>(), 0xFF, ws_bytes) != cudaSuccess)
+    return "workspace";
+  if (cudaDeviceSynchronize() != cudaSuccess) return "synchronize";
+  s = backward_weight<T>(p, d_x, d_dy, d_dw, with_bias ? d_db : nullptr, b_ws.as<void>(), &ws_bytes, o.stream);
+  if (!s.ok()) return std::string("backward_weight failed: ") + s.message();
+  DWCONV_TRY(finish(o.stream));
+  std::vector<T> got_w, got_b;
+  DWCONV_TRY(download(d_dw, size_t(p.w_elements()), &got_w));
+  DWCONV_TRY(download(d_db, size_t(p.c), &got_b));
+
+  std::vector<T> ref_w(got_w.size()), ref_b(got_b.size()), bound_w, bound_b;
+  reference::backward_weight<T>(p, x.data(), dy.data(), ref_w.data(), ref_b.data());
+  if (!o.integers) {
+    bound_w.resize(ref_w.size());
+    bound_b.resize(ref_b.size());
+    const std::vector<T> a_x = testbed::abs_of(x), a_dy = testbed::abs_of(dy);
+    reference::backward_weight<T>(p, a_x.data(), a_dy.data(), bound_w.data(), bound_b.data());
+  }
+  // Each sum has n * out_h * out_w terms, added in some order in Accum.
+  const double terms = double(p.n) * double(p.out_h()) * double(p.out_w());
+  const double rel =
+      2.0 * testbed::Tolerance<T>::unit_roundoff() + 2.0 * (terms + 1.0) * testbed::Tolerance<T>::accum_roundoff();
+  std::string err = testbed::compare_values<T>("dw", ref_w, bound_w, rel, got_w, o.integers);
+  if (with_bias) {
+    err += testbed::compare_values<T>("dbias", ref_b, bound_b, rel, got_b, o.integers);
+  } else {
+    for (const T& v : got_b)
+      if (!std::isnan(testbed::as_double(v))) return err + "  dbias written although null was passed\n";
+  }
+  return err;
+}
+
+class BackwardGpu : public ::testing::Test {
+ protected:
+  void SetUp() override { DWCONV_REQUIRE_GPU(); }
+};
+
+template <class Run>
+void random_problems(const char* what, Layout layout, Run&& run) {
+  const uint64_t seed = testbed::test_seed();
+  const int cases = testbed::test_cases(300);
+  std::printf("[ seed ] %s %s %s: DWCONV_TEST_SEED=%llu, %d cases\n", what, Traits::kName, to_string(layout),
+              (unsigned long long)seed, cases);
+  std::mt19937_64 rng(seed);
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  int failures = 0;
+  for (int i = 0; i < cases && failures < 5; ++i) {
+    const Problem p = testbed::random_problem(rng, layout);
+    Options o;
+    o.integers = rng() % 2 == 0;
+    o.odd_pointers = rng() % 4 == 0;
+    o.stream = (i % 3 == 0) ? nullptr : stream;
+    const bool bias = rng() % 2 == 0;
+    const std::string err = run(p, rng, o, bias);
+    if (!err.empty()) {
+      ++failures;
+      ADD_FAILURE() << what << " case " << i << " (seed " << seed << "): " << testbed::describe(p)
+                    << " integers=" << o.integers << " odd=" << o.odd_pointers << " bias=" << bias << "\n"
+                    << err;
+    }
+  }
+  cudaStreamDestroy(stream);
+}
+
+auto dx_runner = [](const Problem& p, std::mt19937_64& rng, const Options& o, bool) { return run_dx(p, rng, o); };
+auto dw_runner = [](const Problem& p, std::mt19937_64& rng, const Options& o, bool bias) {
+  return run_dw(p, rng, o, bias);
+};
+
+TEST_F(BackwardGpu, InputRandomProblemsNCHW) { random_problems("dx", Layout::NCHW, dx_runner); }
+TEST_F(BackwardGpu, InputRandomProblemsNHWC) { random_problems("dx", Layout::NHWC, dx_runner); }
+TEST_F(BackwardGpu, WeightRandomProblemsNCHW) { random_problems("dw", Layout::NCHW, dw_runner); }
+TEST_F(BackwardGpu, WeightRandomProblemsNHWC) { random_problems("dw", Layout::NHWC, dw_runner); }
+
+// Every path: dx through the forward kernels (stride 1) and the strided
+// gather in both access widths; dw through each static K with window steps
+// 1 and 2 in both access widths, and the tap-by-tap path.
+TEST_F(BackwardGpu, EveryPath) {
+  std::mt19937_64 rng(2024);
+  std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));
+  ks.push_back(2);
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int k : ks)
+      for (int stride : {1, 2, 3})
+        for (bool vector : {true, false}) {
+          Problem p;
+          p.layout = layout;
+          p.n = 2;
+          p.c = 16;
+          p.k = k;
+          p.h = 2 * k + 21;
+          p.w = vector ? 64 : 37;
+          p.stride_h = stride;
+          p.stride_w = stride == 3 ? 2 : 1;
+          p.pad_top = k / 2;
+          p.pad_bottom = k / 2 + 1;
+          p.pad_left = vector ? 0 : 1;
+          Options o;
+          o.odd_pointers = !vector;
+          EXPECT_EQ(run_dx(p, rng, o), "") << testbed::describe(p);
+          EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+          const detail::WeightGradPlan plan = detail::plan_weight_grad<T>(p, vector);
+          const bool in_table =
+              std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
+              std::end(detail::kStaticKernelHeights);
+          EXPECT_EQ(plan.per_tap, !in_table || stride == 3) << testbed::describe(p);
+        }
+}
+
+// Wide problems split each plane into row chunks and column blocks, so
+// that many partial sums meet in phase two; dilation with row steps.
+TEST_F(BackwardGpu, ManySlotsAndRowSteps) {
+  std::mt19937_64 rng(99);
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int dil : {1, 2, 3}) {
+      Problem p;
+      p.layout = layout;
+      p.n = 3;
+      p.c = layout == Layout::NCHW ? 4 : 200;
+      p.h = 300;
+      p.w = layout == Layout::NCHW ? 1100 : 9;
+      p.k = 5;
+      p.dilation_h = dil;
+      p.pad_top = p.pad_bottom = 2 * dil;
+      Options o;
+      EXPECT_EQ(run_dx(p, rng, o), "") << testbed::describe(p);
+      EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+      o.integers = false;
+      EXPECT_EQ(run_dw(p, rng, o, false), "") << testbed::describe(p);
+    }
+}
+
+// The same real-valued inputs twice give bitwise the same dw and dbias.
+TEST_F(BackwardGpu, WeightGradientIsDeterministic) {
+  for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
+    Problem p;
+    p.layout = layout;
+    p.n = 4;
+    p.c = 24;
+    p.h = 130;
+    p.w = 96;
+    p.k = 7;
+    p.pad_top = p.pad_bottom = 3;
+    p.pad_left = p.pad_right = 1;
+    std::mt19937_64 rng(17);
+    std::vector<T> x(size_t(p.x_elements())), dy(size_t(p.y_elements()));
+    testbed::fill_random(x, rng, false, 1);
+    testbed::fill_random(dy, rng, false, 1);
+    DeviceBuffer b_x, b_dy, b_dw(size_t(p.w_elements()) * sizeof(T)), b_db(size_t(p.c) * sizeof(T)), b_ws;
+    T *d_x, *d_dy;
+    ASSERT_EQ(upload(b_x, x, 0, &d_x), "");
+    ASSERT_EQ(upload(b_dy, dy, 0, &d_dy), "");
+    size_t ws_bytes = 0;
+    ASSERT_TRUE(backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), nullptr, &ws_bytes).ok());
+    DWCONV_CUDA_CHECK(b_ws.allocate(ws_bytes));
+    std::vector<T> first_w(size_t(p.w_elements())), first_b(size_t(p.c));
+    for (int run = 0; run < 3; ++run) {
+      // Different garbage in the workspace each run must not matter.
+      DWCONV_CUDA_CHECK(cudaMemset(b_ws.as<T>(), run * 77, ws_bytes));
+      const Status s = backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes);
+      ASSERT_TRUE(s.ok()) << s.message();
+      std::vector<T> w_out(first_w.size()), b_out(first_b.size());
+      DWCONV_CUDA_CHECK(cudaMemcpy(w_out.data(), b_dw.as<T>(), w_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      DWCONV_CUDA_CHECK(cudaMemcpy(b_out.data(), b_db.as<T>(), b_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      if (run == 0) {
+        first_w = w_out;
+        first_b = b_out;
+      } else {
+        EXPECT_EQ(std::memcmp(w_out.data(), first_w.data(), w_out.size() * sizeof(T)), 0) << "dw run " << run;
+        EXPECT_EQ(std::memcmp(b_out.data(), first_b.data(), b_out.size() * sizeof(T)), 0) << "dbias run " << run;
+      }
+    }
+  }
+}
+
+// N == 0: dx has no elements and nothing launches; dw and dbias are zero.
+TEST_F(BackwardGpu, EmptyBatch) {
+  Problem p;
+  p.n = 0;
+  p.c = 3;
+  p.h = 5;
+  p.w = 4;
+  p.k = 3;
+  DeviceBuffer b_w(9 * sizeof(T)), b_dw(9 * sizeof(T)), b_db(3 * sizeof(T)), b_ws;
+  EXPECT_TRUE(backward_input<T>(p, nullptr, b_w.as<T>(), nullptr).ok());
+  size_t ws_bytes = 0;
+  ASSERT_TRUE(backward_weight<T>(p, nullptr, nullptr, b_dw.as<T>(), b_db.as<T>(), nullptr, &ws_bytes).ok());
+  DWCONV_CUDA_CHECK(b_ws.allocate(ws_bytes));
+  DWCONV_CUDA_CHECK(cudaMemset(b_dw.as<T>(), 0xFF, b_dw.bytes()));
+  DWCONV_CUDA_CHECK(cudaMemset(b_db.as<T>(), 0xFF, b_db.bytes()));
+  const Status s = backward_weight<T>(p, nullptr, nullptr, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes);
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<T> dw(9), db(3);
+  DWCONV_CUDA_CHECK(cudaMemcpy(dw.data(), b_dw.as<T>(), b_dw.bytes(), cudaMemcpyDeviceToHost));
+  DWCONV_CUDA_CHECK(cudaMemcpy(db.data(), b_db.as<T>(), b_db.bytes(), cudaMemcpyDeviceToHost));
+  for (const T& v : dw) EXPECT_EQ(testbed::as_double(v), 0.0);
+  for (const T& v : db) EXPECT_EQ(testbed::as_double(v), 0.0);
+}
+
+// Central finite differences of L = <forward(x, w, b), g> computed on the
+// GPU, against the GPU gradients dx, dw, dbias. L is linear in each operand,
+// so in double the differences are exact up to rounding.
+template <class U>
+void finite_differences(std::false_type) {
+  GTEST_SKIP() << "finite differences need double precision; the double binary runs them";
+}
+
+template <class U>
+void finite_differences(std::true_type) {
+  using T = U;
+  std::mt19937_64 rng(31);
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int trial = 0; trial < 6; ++trial) {
+      const Problem p = [&] {
+        for (;;) {
+          Problem q = testbed::random_problem(rng, layout);
+          if (q.n > 0) return q;
+        }
+      }();
+      std::vector<T> x(size_t(p.x_elements())), w(size_t(p.w_elements())), b(size_t(p.c)), g(size_t(p.y_elements()));
+      testbed::fill_random(x, rng, false, 1);
+      testbed::fill_random(w, rng, false, 1);
+      testbed::fill_random(b, rng, false, 1);
+      testbed::fill_random(g, rng, false, 1);
+      DeviceBuffer b_x, b_w, b_b, b_g, b_y(g.size() * sizeof(T)), b_dx(x.size() * sizeof(T)),
+          b_dw(w.size() * sizeof(T)), b_db(b.size() * sizeof(T)), b_ws;
+      T *d_x, *d_w, *d_b, *d_g;
+      ASSERT_EQ(upload(b_x, x, 0, &d_x), "");
+      ASSERT_EQ(upload(b_w, w, 0, &d_w), "");
+      ASSERT_EQ(upload(b_b, b, 0, &d_b), "");
+      ASSERT_EQ(upload(b_g, g, 0, &d_g), "");
+      auto loss = [&]() {
+        EXPECT_TRUE(forward<T>(p, d_x, d_w, d_b, b_y.as<T>()).ok());
+        std::vector<T> y(g.size());
+        EXPECT_EQ(cudaMemcpy(y.data(), b_y.as<T>(), y.size() * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+        double l = 0;
+        for (size_t i = 0; i < y.size(); ++i) l += double(y[i]) * double(g[i]);
+        return l;
+      };
+      ASSERT_TRUE(backward_input<T>(p, d_g, d_w, b_dx.as<T>()).ok());
+      size_t ws_bytes = 0;
+      ASSERT_TRUE(backward_weight<T>(p, d_x, d_g, b_dw.as<T>(), b_db.as<T>(), nullptr, &ws_bytes).ok());
+      DWCONV_CUDA_CHECK(b_ws.allocate(ws_bytes));
+      ASSERT_TRUE(backward_weight<T>(p, d_x, d_g, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes).ok());
+      std::vector<T> dx(x.size()), dw(w.size()), db(b.size());
+      DWCONV_CUDA_CHECK(cudaMemcpy(dx.data(), b_dx.as<T>(), dx.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      DWCONV_CUDA_CHECK(cudaMemcpy(dw.data(), b_dw.as<T>(), dw.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      DWCONV_CUDA_CHECK(cudaMemcpy(db.data(), b_db.as<T>(), db.size() * sizeof(T), cudaMemcpyDeviceToHost));
+
+      // Scale of the rounding: sum |y * g| bounds every term of L.
+      double scale = 0;
+      for (size_t i = 0; i < g.size(); ++i) scale += std::fabs(double(g[i]));
+      const double h = 1e-3, tol = 1e-9 * (scale + 1.0) / h;
+      auto check = [&](std::vector<T>& host, T* dev, const std::vector<T>& grad, const char* name) {
+        for (int s = 0; s < 4; ++s) {
+          const size_t i = size_t(rng() % host.size());
+          const T saved = host[i];
+          host[i] = saved + h;
+          ASSERT_EQ(cudaMemcpy(dev + i, &host[i], sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+          const double up = loss();
+          host[i] = saved - h;
+          ASSERT_EQ(cudaMemcpy(dev + i, &host[i], sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+          const double down = loss();
+          host[i] = saved;
+          ASSERT_EQ(cudaMemcpy(dev + i, &host[i], sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+          EXPECT_NEAR((up - down) / (2 * h), double(grad[i]), tol) << name << "[" << i << "] " << testbed::describe(p);
+        }
+      };
+      check(x, d_x, dx, "dx");
+      check(w, d_w, dw, "dw");
+      check(b, d_b, db, "dbias");
+    }
+}
+
+TEST_F(BackwardGpu, FiniteDifferencesInDouble) { finite_differences<T>(std::is_same<T, double>{}); }
+
+}  // namespace
+}  // namespace dwconv
