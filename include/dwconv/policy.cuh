@@ -66,7 +66,8 @@ struct DefaultTilePolicy {
 // The dw / dbias table. A thread keeps (K + 1) x V sums (taps and bias) and
 // an R x V window of dy in registers: V shrinks as K grows so that the sums
 // stay within about two thirds of a ~96-register budget (half of it for
-// double), and R takes what is left, up to 16.
+// double), and R takes what is left, up to 16. `scalar` is the tiling for
+// rows that vectors cannot walk (V = 1: 16 rows fit in any case).
 template <class T, int K, Layout L>
 struct DefaultWeightGradPolicy {
   static constexpr int kFullVec = kVecElems16<T>;
@@ -74,6 +75,7 @@ struct DefaultWeightGradPolicy {
   static constexpr int kVec = min_int(kFullVec, max_int(1, pow2_floor(kBudget * 2 / 3 / (K + 1))));
   static constexpr int kRows = min_int(16, max_int(2, kBudget / kVec - (K + 1)));
   using type = TilePolicy<128, kRows, kVec, false>;
+  using scalar = TilePolicy<128, 16, 1, false>;
 };
 
 template <class Policy, class T, int K, Layout L>

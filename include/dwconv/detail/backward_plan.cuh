@@ -34,8 +34,9 @@ inline Problem transposed_problem(const Problem& p) {
 
 inline bool dx_is_forward(const Problem& p) { return p.stride_h == 1 && p.stride_w == 1; }
 
-/// Threads per block of the strided dx kernel.
+/// Threads per block and dx rows per thread of the strided dx kernel.
 inline constexpr int kStridedDxThreads = 256;
+inline constexpr int kStridedDxRows = 8;
 
 /// Whether the strided dx kernel may use V-element vectors: whole vectors
 /// inside each dx row, aligned dx and, in NHWC where a vector reads dy, dy.
@@ -58,7 +59,8 @@ inline BackwardInputParams make_backward_input_params(const Problem& p, int vec)
   b.out_w = p.out_w();
   b.cols = nchw ? p.w : p.w * p.c;
   b.col_vecs = (b.cols + vec - 1) / vec;
-  b.items = b.planes * b.h * b.col_vecs;
+  b.row_groups = (b.h + kStridedDxRows - 1) / kStridedDxRows;
+  b.items = b.planes * b.row_groups * b.col_vecs;
   b.dy_row_pitch = nchw ? b.out_w : b.out_w * p.c;
   b.dy_plane_pitch = b.dy_row_pitch * b.out_h;
   b.k = p.k;
@@ -70,6 +72,17 @@ inline BackwardInputParams make_backward_input_params(const Problem& p, int vec)
   const int64_t g = gcd64(p.stride_h, p.dilation_h);
   b.tap_step = int(p.stride_h / g);
   b.row_step = int(p.dilation_h / g);
+  b.dilation_mod = p.dilation_h % p.stride_h;
+  b.residues = p.stride_h <= kStridedDxResidues ? p.stride_h : 0;
+  for (int r = 0; r < b.residues; ++r) {
+    b.first_tap[r] = -1;
+    for (int k = 0; k < b.tap_step; ++k)
+      if (int64_t(k) * p.dilation_h % p.stride_h == r) {
+        b.first_tap[r] = k;
+        b.first_back[r] = int((int64_t(k) * p.dilation_h - r) / p.stride_h);
+        break;
+      }
+  }
   return b;
 }
 
@@ -84,9 +97,13 @@ struct WeightGradPlan {
   int64_t workspace_bytes = 0;
 };
 
-/// Blocks the dw tiling aims for: enough to fill every multiprocessor
-/// several times, few enough that each block's reduction is a small share.
-inline constexpr int64_t kWeightGradTargetTiles = 2048;
+/// Blocks the dw tiling aims for: at most kWeightGradMaxTiles (several per
+/// multiprocessor), and fewer when that would leave a thread under
+/// kWeightGradMinUnits row units, down to kWeightGradMinTiles: a block's
+/// reduction and its partial sums must stay a small share of its work.
+inline constexpr int64_t kWeightGradMaxTiles = 2048;
+inline constexpr int64_t kWeightGradMinTiles = 512;
+inline constexpr int64_t kWeightGradMinUnits = 4;
 
 template <class T>
 WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
@@ -96,10 +113,12 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   int row_step = int(p.dilation_h / g);
   auto take = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
-      using P = typename DefaultWeightGradPolicy<T, decltype(k_const)::value, decltype(layout_const)::value>::type;
-      plan.threads = P::kThreads;
-      plan.rows_per_thread = P::kRowsPerThread;
-      plan.vec_elems = vector_access ? P::kVecElems : 1;
+      using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, decltype(layout_const)::value>;
+      using P = typename Table::type;
+      using S = typename Table::scalar;
+      plan.threads = vector_access ? P::kThreads : S::kThreads;
+      plan.rows_per_thread = vector_access ? P::kRowsPerThread : S::kRowsPerThread;
+      plan.vec_elems = vector_access ? P::kVecElems : S::kVecElems;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take)) {
@@ -117,7 +136,7 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   WeightGradParams& f = plan.params;
   const bool nchw = p.layout == Layout::NCHW;
   const int64_t ho = p.out_h(), wo = p.out_w();
-  f.planes = nchw ? p.n * p.c : p.n;
+  f.n = p.n;
   f.h = p.h;
   f.out_h = ho;
   f.w = p.w;
@@ -145,21 +164,31 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   f.col_threads_log2 = log2_ceil(col_vecs) < threads_log2 ? log2_ceil(col_vecs) : threads_log2;
   const int64_t row_threads = int64_t(plan.threads) >> f.col_threads_log2;
   f.col_blocks = (col_vecs + (int64_t(1) << f.col_threads_log2) - 1) >> f.col_threads_log2;
-  f.pixel_blocks = nchw ? 1 : (wo + row_threads - 1) / row_threads;
   const int64_t rows_per_unit = int64_t(plan.rows_per_thread) * row_step;
   f.units_per_plane = (ho + rows_per_unit - 1) / rows_per_unit * row_step;
+  f.units = p.n * f.units_per_plane;
 
-  // Row chunks: whole planes per tile unless that leaves too few tiles.
+  // Tiles: aim for `target`, giving each thread as many units
+  // (then, in NHWC, output pixels) as that allows, so that few partial sums
+  // reach the workspace.
   const int64_t unit_threads = nchw ? row_threads : 1;  // threads sharing a chunk's units
-  const int64_t per_thread_max = (f.units_per_plane + unit_threads - 1) / unit_threads;
-  const int64_t base_tiles = f.planes * f.col_blocks * f.pixel_blocks;
-  int64_t per_thread = base_tiles * per_thread_max / kWeightGradTargetTiles;
-  if (per_thread < 1) per_thread = 1;
-  if (per_thread > per_thread_max) per_thread = per_thread_max;
+  const int64_t pixel_groups = nchw ? 1 : (wo + row_threads - 1) / row_threads;
+  const int64_t base_tiles = (nchw ? p.c : pixel_groups) * f.col_blocks;
+  const int64_t units_max = (f.units + unit_threads - 1) / unit_threads;  // per thread, one chunk
+  int64_t target = base_tiles * units_max / kWeightGradMinUnits;
+  target = target < kWeightGradMinTiles ? kWeightGradMinTiles : (target > kWeightGradMaxTiles ? kWeightGradMaxTiles : target);
+  int64_t per_thread = base_tiles * units_max / target;
+  per_thread = per_thread < 1 ? 1 : (per_thread > units_max ? units_max : per_thread);
   f.units_per_chunk = per_thread * unit_threads;
-  f.row_chunks = (f.units_per_plane + f.units_per_chunk - 1) / f.units_per_chunk;
-  f.tiles = base_tiles * f.row_chunks;
-  f.slots = p.n * f.row_chunks * (nchw ? f.col_blocks : f.pixel_blocks);
+  f.row_chunks = (f.units + f.units_per_chunk - 1) / f.units_per_chunk;
+  f.pixels_per_thread = 1;
+  if (!nchw && f.row_chunks == 1) {
+    int64_t ppt = base_tiles / target;
+    f.pixels_per_thread = ppt < 1 ? 1 : (ppt > pixel_groups ? pixel_groups : ppt);
+  }
+  f.pixel_blocks = (pixel_groups + f.pixels_per_thread - 1) / f.pixels_per_thread;
+  f.tiles = (nchw ? p.c * f.row_chunks : f.row_chunks * f.pixel_blocks) * f.col_blocks;
+  f.slots = f.row_chunks * (nchw ? 1 : f.pixel_blocks) * (nchw ? f.col_blocks : 1);
   plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
   return plan;
 }

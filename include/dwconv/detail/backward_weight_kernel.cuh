@@ -15,21 +15,24 @@
 namespace dwconv {
 namespace detail {
 
-/// Geometry of the phase-one launch. A block tile is, in NCHW, one plane
-/// (n, c), a chunk of output rows and a block of columns; in NHWC, one image,
-/// a chunk of output rows, a block of output pixels (one per thread row) and
-/// a group of channels (the vector lanes along the contiguous axis).
+/// Geometry of the phase-one launch. Row units (R output rows of one plane)
+/// of every image are numbered together, n-major, so a tile can span
+/// several images when planes are small. A block tile is, in NCHW, one
+/// channel, a chunk of those units and a block of columns; in NHWC, a chunk
+/// of units, a block of output pixels (pixels_per_thread per thread row)
+/// and a group of channels (the vector lanes along the contiguous axis).
 struct WeightGradParams {
-  int64_t planes;  // NCHW: n*c; NHWC: n
-  int64_t h, out_h, w, out_w, c;
+  int64_t n, h, out_h, w, out_w, c;
   int64_t x_row_pitch, dy_row_pitch;      // elements between rows
-  int64_t x_plane_pitch, dy_plane_pitch;  // elements between planes
+  int64_t x_plane_pitch, dy_plane_pitch;  // elements between planes (NCHW: (n, c); NHWC: n)
   int64_t cols;                           // NCHW: out_w columns; NHWC: c channels
   int64_t units_per_plane;                // row units (R rows each) per plane
+  int64_t units;                          // n * units_per_plane
   int64_t units_per_chunk;                // row units of one block tile
-  int64_t row_chunks;                     // row chunks per plane
+  int64_t row_chunks;                     // ceil(units / units_per_chunk)
   int64_t col_blocks;                     // NCHW: column blocks; NHWC: channel groups
   int64_t pixel_blocks;                   // NHWC: blocks of output pixels; NCHW: 1
+  int64_t pixels_per_thread;              // NHWC: output pixels a thread walks; NCHW: 1
   int64_t slots;                          // partial sums per (channel, tap)
   int64_t tiles;
   int k, stride_h, stride_w, dilation_h, pad_top, pad_left;
@@ -107,30 +110,12 @@ __global__ void __launch_bounds__(Threads)
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     const int64_t col_block = tile % p.col_blocks;
-    int64_t rest = tile / p.col_blocks;
-    const int64_t pixel_block = rest % p.pixel_blocks;
-    rest /= p.pixel_blocks;
-    const int64_t chunk = rest % p.row_chunks;
-    const int64_t plane = rest / p.row_chunks;
-
+    const int64_t rest = tile / p.col_blocks;
+    // NCHW: rest = channel * row_chunks + chunk; NHWC: chunk * pixel_blocks + pixel block.
+    const int64_t chunk = kNchw ? rest % p.row_chunks : rest / p.pixel_blocks;
+    const int64_t pixel_block = kNchw ? 0 : rest % p.pixel_blocks;
     const int64_t j = ((col_block << ct_log2) + ct) * V;  // first lane along cols
-    // NCHW: every thread row walks its own units; NHWC: its own output pixel.
-    const int64_t wo = kNchw ? 0 : pixel_block * row_threads + gt;
-    bool active = j < p.cols && wo < p.out_w;
-    int64_t x_off = 0, dy_off = 0, channel = 0;
-    if (kNchw) {
-      channel = plane % p.c;
-      const int64_t wi = j * p.stride_w - p.pad_left;
-      x_off = plane * p.x_plane_pitch + wi;
-      dy_off = plane * p.dy_plane_pitch + j;
-      // Columns whose input lies in the padding still add dy to the bias.
-      if (!(wi >= 0 && wi < p.w)) x_off = -1;
-    } else {
-      channel = j;
-      const int64_t wi = wo * p.stride_w - p.pad_left;
-      x_off = (wi >= 0 && wi < p.w) ? plane * p.x_plane_pitch + wi * p.c + j : -1;
-      dy_off = plane * p.dy_plane_pitch + wo * p.c + j;
-    }
+    const int64_t channel = kNchw ? rest / p.row_chunks : j;
 
     A acc[K][V], acc_b[V];
 #pragma unroll
@@ -140,20 +125,34 @@ __global__ void __launch_bounds__(Threads)
       for (int k = 0; k < K; ++k) acc[k][v] = A(0);
     }
 
-    if (active) {
-      const int64_t u_first = chunk * p.units_per_chunk + (kNchw ? gt : 0);
-      const int64_t u_step = kNchw ? row_threads : 1;
-      int64_t u_end = (chunk + 1) * p.units_per_chunk;
-      if (u_end > p.units_per_plane) u_end = p.units_per_plane;
-      const int64_t q = p.row_step;
-      for (int64_t u = u_first; u < u_end; u += u_step) {
+    // NCHW: the thread rows of a block share the chunk's units; NHWC: each
+    // thread row walks its own output pixels through every unit.
+    const int64_t chunk_start = chunk * p.units_per_chunk;
+    const int64_t u_first = chunk_start + (kNchw ? gt : 0);
+    const int64_t u_step = kNchw ? row_threads : 1;
+    const int64_t u_end = chunk_start + p.units_per_chunk < p.units ? chunk_start + p.units_per_chunk : p.units;
+    const int64_t q = p.row_step;
+    for (int64_t pix = 0; pix < p.pixels_per_thread && j < p.cols; ++pix) {
+      const int64_t wo = kNchw ? 0 : (pixel_block * p.pixels_per_thread + pix) * row_threads + gt;
+      if (wo >= p.out_w) break;
+      // Offsets within a plane; the plane is added per unit.
+      const int64_t wi = (kNchw ? j : wo) * p.stride_w - p.pad_left;
+      const bool x_in = wi >= 0 && wi < p.w;  // else x lies in the padding: only the bias sums
+      const int64_t x_col = kNchw ? wi : wi * p.c + j;
+      const int64_t dy_col = kNchw ? j : wo * p.c + j;
+      for (int64_t g_unit = u_first; g_unit < u_end; g_unit += u_step) {
+        const int64_t img = g_unit / p.units_per_plane;
+        const int64_t u = g_unit - img * p.units_per_plane;
+        const int64_t plane = kNchw ? img * p.c + channel : img;
+        const T* dy_p = dy + plane * p.dy_plane_pitch + dy_col;
+        const T* x_p = x + plane * p.x_plane_pitch + x_col;
         const int64_t ho0 = (u / q) * (R * q) + u % q;
         A g[R][V];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           const int64_t ho = ho0 + r * q;
           if (ho < p.out_h) {
-            load_vector<T, V>(dy + dy_off + ho * p.dy_row_pitch, g[r]);
+            load_vector<T, V>(dy_p + ho * p.dy_row_pitch, g[r]);
           } else {
 #pragma unroll
             for (int v = 0; v < V; ++v) g[r][v] = A(0);
@@ -161,14 +160,14 @@ __global__ void __launch_bounds__(Threads)
 #pragma unroll
           for (int v = 0; v < V; ++v) acc_b[v] += g[r][v];
         }
-        if (x_off < 0) continue;
+        if (!x_in) continue;
         const int64_t hi0 = ho0 * p.stride_h - p.pad_top;
 #pragma unroll
         for (int i = 0; i < (R - 1) * M + K; ++i) {
           const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
           if (hi < 0 || hi >= p.h) continue;
           A xv[V];
-          load_vector<T, V>(x + x_off + hi * p.x_row_pitch, xv);
+          load_vector<T, V>(x_p + hi * p.x_row_pitch, xv);
 #pragma unroll
           for (int r = 0; r < R; ++r) {
             const int k = i - r * M;
@@ -181,8 +180,7 @@ __global__ void __launch_bounds__(Threads)
       }
     }
 
-    const int64_t slot = kNchw ? (plane / p.c * p.row_chunks + chunk) * p.col_blocks + col_block
-                               : (plane * p.row_chunks + chunk) * p.pixel_blocks + pixel_block;
+    const int64_t slot = kNchw ? chunk * p.col_blocks + col_block : chunk * p.pixel_blocks + pixel_block;
     const int64_t c_base = kNchw ? channel : (col_block << ct_log2) * V;
     auto write = [&](int tap) {
       return [&, tap](int c_thread, int v, A sum) {
