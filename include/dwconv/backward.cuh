@@ -57,10 +57,14 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
     dispatch_layout(p.layout, [&](auto layout_const) {
       constexpr int K = decltype(k_const)::value;
       constexpr Layout L = decltype(layout_const)::value;
-      using P = typename DefaultWeightGradPolicy<T, K, L>::type;
-      constexpr int kT = P::kThreads, kR = P::kRowsPerThread, kV = P::kVecElems;
-      auto kernel = plan.vec_elems == 1 ? (plan.stride_ratio == 1 ? weight_grad_partial_kernel<T, L, kT, kR, 1, K, 1>
-                                                                  : weight_grad_partial_kernel<T, L, kT, kR, 1, K, 2>)
+      using Table = DefaultWeightGradPolicy<T, K, L>;
+      using P = typename Table::type;
+      using S = typename Table::scalar;
+      constexpr int kT = P::kThreads, kR = P::kRowsPerThread, kV = P::kVecElems, kRs = S::kRowsPerThread;
+      static_assert(P::kThreads == S::kThreads, "one block size for both tilings");
+      // The plan was made for the same table entry (plan_weight_grad).
+      auto kernel = plan.vec_elems == 1 ? (plan.stride_ratio == 1 ? weight_grad_partial_kernel<T, L, kT, kRs, 1, K, 1>
+                                                                  : weight_grad_partial_kernel<T, L, kT, kRs, 1, K, 2>)
                                         : (plan.stride_ratio == 1 ? weight_grad_partial_kernel<T, L, kT, kR, kV, K, 1>
                                                                   : weight_grad_partial_kernel<T, L, kT, kR, kV, K, 2>);
       if (!plan.per_tap) {

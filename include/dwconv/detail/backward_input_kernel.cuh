@@ -28,10 +28,10 @@ struct BackwardInputParams {
   int64_t items;                         // planes * row_groups * col_vecs: one per thread
   int64_t dy_row_pitch, dy_plane_pitch;  // elements
   int k, stride_h, stride_w, dilation_h, pad_top, pad_left;
-  int tap_step;       // stride_h / gcd(stride_h, dilation_h): taps between two that land on output rows
-  int row_step;       // dilation_h / gcd(stride_h, dilation_h): output rows between those taps
-  int dilation_mod;   // dilation_h % stride_h
-  int residues;       // stride_h when <= kStridedDxResidues, else 0 (no table)
+  int tap_step;      // stride_h / gcd(stride_h, dilation_h): taps between two that land on output rows
+  int row_step;      // dilation_h / gcd(stride_h, dilation_h): output rows between those taps
+  int dilation_mod;  // dilation_h % stride_h
+  int residues;      // stride_h when <= kStridedDxResidues, else 0 (no table)
   // For residue r of (h + pad_top) mod stride_h: the first tap k0 with
   // k0 * dilation_h = r (mod stride_h), or -1, and (k0 * dilation_h - r) /
   // stride_h, the output rows it lies above (h + pad_top) / stride_h.

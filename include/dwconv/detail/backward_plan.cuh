@@ -99,8 +99,9 @@ struct WeightGradPlan {
 
 /// Blocks the dw tiling aims for: at most kWeightGradMaxTiles (several per
 /// multiprocessor), and fewer when that would leave a thread under
-/// kWeightGradMinUnits row units, down to kWeightGradMinTiles: a block's
-/// reduction and its partial sums must stay a small share of its work.
+/// kWeightGradMinUnits row units (NCHW: (unit, column) items), down to
+/// kWeightGradMinTiles: a block's reduction and its partial sums must stay a
+/// small share of its work.
 inline constexpr int64_t kWeightGradMaxTiles = 2048;
 inline constexpr int64_t kWeightGradMinTiles = 512;
 inline constexpr int64_t kWeightGradMinUnits = 4;
@@ -116,9 +117,12 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
       using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, decltype(layout_const)::value>;
       using P = typename Table::type;
       using S = typename Table::scalar;
-      plan.threads = vector_access ? P::kThreads : S::kThreads;
-      plan.rows_per_thread = vector_access ? P::kRowsPerThread : S::kRowsPerThread;
-      plan.vec_elems = vector_access ? P::kVecElems : S::kVecElems;
+      // A table entry whose vector is one element runs the scalar tiling:
+      // the launcher picks the kernel by vec_elems alone.
+      const bool vec = vector_access && P::kVecElems > 1;
+      plan.threads = vec ? P::kThreads : S::kThreads;
+      plan.rows_per_thread = vec ? P::kRowsPerThread : S::kRowsPerThread;
+      plan.vec_elems = vec ? P::kVecElems : S::kVecElems;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take)) {
@@ -160,35 +164,40 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
 
   const int vec = plan.vec_elems;
   const int64_t col_vecs = (f.cols + vec - 1) / vec;
-  const int threads_log2 = log2_ceil(plan.threads);
-  f.col_threads_log2 = log2_ceil(col_vecs) < threads_log2 ? log2_ceil(col_vecs) : threads_log2;
-  const int64_t row_threads = int64_t(plan.threads) >> f.col_threads_log2;
-  f.col_blocks = (col_vecs + (int64_t(1) << f.col_threads_log2) - 1) >> f.col_threads_log2;
   const int64_t rows_per_unit = int64_t(plan.rows_per_thread) * row_step;
   f.units_per_plane = (ho + rows_per_unit - 1) / rows_per_unit * row_step;
   f.units = p.n * f.units_per_plane;
-
-  // Tiles: aim for `target`, giving each thread as many units
-  // (then, in NHWC, output pixels) as that allows, so that few partial sums
-  // reach the workspace.
-  const int64_t unit_threads = nchw ? row_threads : 1;  // threads sharing a chunk's units
-  const int64_t pixel_groups = nchw ? 1 : (wo + row_threads - 1) / row_threads;
-  const int64_t base_tiles = (nchw ? p.c : pixel_groups) * f.col_blocks;
-  const int64_t units_max = (f.units + unit_threads - 1) / unit_threads;  // per thread, one chunk
-  int64_t target = base_tiles * units_max / kWeightGradMinUnits;
-  target = target < kWeightGradMinTiles ? kWeightGradMinTiles : (target > kWeightGradMaxTiles ? kWeightGradMaxTiles : target);
-  int64_t per_thread = base_tiles * units_max / target;
-  per_thread = per_thread < 1 ? 1 : (per_thread > units_max ? units_max : per_thread);
-  f.units_per_chunk = per_thread * unit_threads;
-  f.row_chunks = (f.units + f.units_per_chunk - 1) / f.units_per_chunk;
-  f.pixels_per_thread = 1;
-  if (!nchw && f.row_chunks == 1) {
-    int64_t ppt = base_tiles / target;
-    f.pixels_per_thread = ppt < 1 ? 1 : (ppt > pixel_groups ? pixel_groups : ppt);
+  // Tiles: aim for `target`, giving each thread as much work as that allows
+  // (NCHW: (unit, column) items; NHWC: units, then output pixels), so that
+  // few partial sums reach the workspace.
+  auto clamp = [](int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); };
+  if (nchw) {
+    f.col_threads_log2 = 0;
+    f.col_blocks = 1;
+    f.pixel_blocks = 1;
+    f.pixels_per_thread = 1;
+    const int64_t items_max = (f.units * col_vecs + plan.threads - 1) / plan.threads;  // per thread, one chunk
+    const int64_t target = clamp(p.c * items_max / kWeightGradMinUnits, kWeightGradMinTiles, kWeightGradMaxTiles);
+    const int64_t per_thread = clamp(p.c * items_max / target, 1, items_max);
+    f.units_per_chunk = clamp((per_thread * plan.threads + col_vecs - 1) / col_vecs, 1, f.units);
+    f.row_chunks = (f.units + f.units_per_chunk - 1) / f.units_per_chunk;
+    f.tiles = p.c * f.row_chunks;
+    f.slots = f.row_chunks;
+  } else {
+    const int threads_log2 = log2_ceil(plan.threads);
+    f.col_threads_log2 = log2_ceil(col_vecs) < threads_log2 ? log2_ceil(col_vecs) : threads_log2;
+    const int64_t row_threads = int64_t(plan.threads) >> f.col_threads_log2;
+    f.col_blocks = (col_vecs + (int64_t(1) << f.col_threads_log2) - 1) >> f.col_threads_log2;
+    const int64_t pixel_groups = (wo + row_threads - 1) / row_threads;
+    const int64_t base_tiles = pixel_groups * f.col_blocks;
+    const int64_t target = clamp(base_tiles * f.units / kWeightGradMinUnits, kWeightGradMinTiles, kWeightGradMaxTiles);
+    f.units_per_chunk = clamp(base_tiles * f.units / target, 1, f.units);
+    f.row_chunks = (f.units + f.units_per_chunk - 1) / f.units_per_chunk;
+    f.pixels_per_thread = f.row_chunks == 1 ? clamp(base_tiles / target, 1, pixel_groups) : 1;
+    f.pixel_blocks = (pixel_groups + f.pixels_per_thread - 1) / f.pixels_per_thread;
+    f.tiles = f.row_chunks * f.pixel_blocks * f.col_blocks;
+    f.slots = f.row_chunks * f.pixel_blocks;
   }
-  f.pixel_blocks = (pixel_groups + f.pixels_per_thread - 1) / f.pixels_per_thread;
-  f.tiles = (nchw ? p.c * f.row_chunks : f.row_chunks * f.pixel_blocks) * f.col_blocks;
-  f.slots = f.row_chunks * (nchw ? 1 : f.pixel_blocks) * (nchw ? f.col_blocks : 1);
   plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
   return plan;
 }

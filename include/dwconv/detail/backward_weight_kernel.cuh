@@ -18,9 +18,9 @@ namespace detail {
 /// Geometry of the phase-one launch. Row units (R output rows of one plane)
 /// of every image are numbered together, n-major, so a tile can span
 /// several images when planes are small. A block tile is, in NCHW, one
-/// channel, a chunk of those units and a block of columns; in NHWC, a chunk
-/// of units, a block of output pixels (pixels_per_thread per thread row)
-/// and a group of channels (the vector lanes along the contiguous axis).
+/// channel and a chunk of those units (every column); in NHWC, a chunk of
+/// units, a block of output pixels (pixels_per_thread per thread row) and a
+/// group of channels (the vector lanes along the contiguous axis).
 struct WeightGradParams {
   int64_t n, h, out_h, w, out_w, c;
   int64_t x_row_pitch, dy_row_pitch;      // elements between rows
@@ -30,14 +30,14 @@ struct WeightGradParams {
   int64_t units;                          // n * units_per_plane
   int64_t units_per_chunk;                // row units of one block tile
   int64_t row_chunks;                     // ceil(units / units_per_chunk)
-  int64_t col_blocks;                     // NCHW: column blocks; NHWC: channel groups
+  int64_t col_blocks;                     // NHWC: channel groups; NCHW: 1
   int64_t pixel_blocks;                   // NHWC: blocks of output pixels; NCHW: 1
   int64_t pixels_per_thread;              // NHWC: output pixels a thread walks; NCHW: 1
   int64_t slots;                          // partial sums per (channel, tap)
   int64_t tiles;
   int k, stride_h, stride_w, dilation_h, pad_top, pad_left;
   int row_step;          // distance between a thread's consecutive output rows
-  int col_threads_log2;  // log2 of the threads of a block along cols
+  int col_threads_log2;  // NHWC: log2 of the threads of a block along the channels
   // Workspace: ws[(slot * c + channel) * ws_taps + tap]; this launch writes
   // taps tap_base .. tap_base + K - 1, and the bias sum at ws_taps - 1 when
   // write_bias (the runtime-K path launches once per tap).
@@ -91,8 +91,56 @@ __device__ __forceinline__ void block_sum(const A (&value)[V], int ct_log2, A* s
   __syncthreads();  // scratch is reused by the next call
 }
 
+/// One row unit of one thread: R dy rows of V lanes from dy_p (the unit's
+/// first output row ho0) and the (R-1)*M + K input rows they read from x_p,
+/// added into acc (per tap) and acc_b (dy alone). x_in false: the column
+/// lies in the zero padding, only the bias sums.
+template <class T, int R, int V, int K, int M, class A>
+__device__ __forceinline__ void accumulate_unit(const WeightGradParams& p, const T* __restrict__ x_p,
+                                                const T* __restrict__ dy_p, bool x_in, int64_t ho0, A (&acc)[K][V],
+                                                A (&acc_b)[V]) {
+  const int64_t q = p.row_step;
+  A g[R][V];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const int64_t ho = ho0 + r * q;
+    if (ho < p.out_h) {
+      load_vector<T, V>(dy_p + ho * p.dy_row_pitch, g[r]);
+    } else {
+#pragma unroll
+      for (int v = 0; v < V; ++v) g[r][v] = A(0);
+    }
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc_b[v] += g[r][v];
+  }
+  if (!x_in) return;
+  const int64_t hi0 = ho0 * p.stride_h - p.pad_top;
+#pragma unroll
+  for (int i = 0; i < (R - 1) * M + K; ++i) {
+    const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
+    if (hi < 0 || hi >= p.h) continue;
+    A xv[V];
+    load_vector<T, V>(x_p + hi * p.x_row_pitch, xv);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int k = i - r * M;
+      if (k >= 0 && k < K) {
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[k][v] += g[r][v] * xv[v];
+      }
+    }
+  }
+}
+
 /// Phase one. R rows and V lanes per thread; K taps (static); M: window step
 /// between a thread's rows in units of dilation_h, as in forward_kernel.
+///
+/// NCHW: a tile is (channel, chunk of row units); its (unit, column vector)
+/// items are dealt to the threads in turn, consecutive threads taking
+/// consecutive columns, so any width keeps every thread busy, and the whole
+/// block sums into one value per tap. NHWC: a tile is (chunk, pixel block,
+/// channel group); a thread keeps its channel vector and walks its pixels
+/// through every unit of the chunk, and the block sums per channel.
 template <class T, Layout L, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
     weight_grad_partial_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
@@ -101,22 +149,11 @@ __global__ void __launch_bounds__(Threads)
   using A = typename Traits::Accum;
   static_assert(K >= 1 && M >= 1, "static kernel heights only");
   __shared__ A scratch[Threads * V];
-
-  const int ct_log2 = p.col_threads_log2;
-  const int ct = threadIdx.x & ((1 << ct_log2) - 1);
-  const int gt = threadIdx.x >> ct_log2;
   constexpr bool kNchw = L == Layout::NCHW;
-  const int64_t row_threads = Threads >> ct_log2;
+  const int ct_log2 = p.col_threads_log2;
+  const int64_t q = p.row_step;
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
-    const int64_t col_block = tile % p.col_blocks;
-    const int64_t rest = tile / p.col_blocks;
-    // NCHW: rest = channel * row_chunks + chunk; NHWC: chunk * pixel_blocks + pixel block.
-    const int64_t chunk = kNchw ? rest % p.row_chunks : rest / p.pixel_blocks;
-    const int64_t pixel_block = kNchw ? 0 : rest % p.pixel_blocks;
-    const int64_t j = ((col_block << ct_log2) + ct) * V;  // first lane along cols
-    const int64_t channel = kNchw ? rest / p.row_chunks : j;
-
     A acc[K][V], acc_b[V];
 #pragma unroll
     for (int v = 0; v < V; ++v) {
@@ -125,63 +162,53 @@ __global__ void __launch_bounds__(Threads)
       for (int k = 0; k < K; ++k) acc[k][v] = A(0);
     }
 
-    // NCHW: the thread rows of a block share the chunk's units; NHWC: each
-    // thread row walks its own output pixels through every unit.
-    const int64_t chunk_start = chunk * p.units_per_chunk;
-    const int64_t u_first = chunk_start + (kNchw ? gt : 0);
-    const int64_t u_step = kNchw ? row_threads : 1;
-    const int64_t u_end = chunk_start + p.units_per_chunk < p.units ? chunk_start + p.units_per_chunk : p.units;
-    const int64_t q = p.row_step;
-    for (int64_t pix = 0; pix < p.pixels_per_thread && j < p.cols; ++pix) {
-      const int64_t wo = kNchw ? 0 : (pixel_block * p.pixels_per_thread + pix) * row_threads + gt;
-      if (wo >= p.out_w) break;
-      // Offsets within a plane; the plane is added per unit.
-      const int64_t wi = (kNchw ? j : wo) * p.stride_w - p.pad_left;
-      const bool x_in = wi >= 0 && wi < p.w;  // else x lies in the padding: only the bias sums
-      const int64_t x_col = kNchw ? wi : wi * p.c + j;
-      const int64_t dy_col = kNchw ? j : wo * p.c + j;
-      for (int64_t g_unit = u_first; g_unit < u_end; g_unit += u_step) {
+    int64_t slot, c_base;
+    if constexpr (kNchw) {
+      const int64_t chunk = tile % p.row_chunks;
+      const int64_t channel = tile / p.row_chunks;
+      const int64_t u0 = chunk * p.units_per_chunk;
+      const int64_t u1 = u0 + p.units_per_chunk < p.units ? u0 + p.units_per_chunk : p.units;
+      const int64_t col_vecs = (p.cols + V - 1) / V;
+      const int64_t items = (u1 - u0) * col_vecs;
+      for (int64_t item = threadIdx.x; item < items; item += Threads) {
+        const int64_t g_unit = u0 + item / col_vecs;
+        const int64_t j = (item % col_vecs) * V;
         const int64_t img = g_unit / p.units_per_plane;
         const int64_t u = g_unit - img * p.units_per_plane;
-        const int64_t plane = kNchw ? img * p.c + channel : img;
-        const T* dy_p = dy + plane * p.dy_plane_pitch + dy_col;
-        const T* x_p = x + plane * p.x_plane_pitch + x_col;
-        const int64_t ho0 = (u / q) * (R * q) + u % q;
-        A g[R][V];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const int64_t ho = ho0 + r * q;
-          if (ho < p.out_h) {
-            load_vector<T, V>(dy_p + ho * p.dy_row_pitch, g[r]);
-          } else {
-#pragma unroll
-            for (int v = 0; v < V; ++v) g[r][v] = A(0);
-          }
-#pragma unroll
-          for (int v = 0; v < V; ++v) acc_b[v] += g[r][v];
-        }
-        if (!x_in) continue;
-        const int64_t hi0 = ho0 * p.stride_h - p.pad_top;
-#pragma unroll
-        for (int i = 0; i < (R - 1) * M + K; ++i) {
-          const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
-          if (hi < 0 || hi >= p.h) continue;
-          A xv[V];
-          load_vector<T, V>(x_p + hi * p.x_row_pitch, xv);
-#pragma unroll
-          for (int r = 0; r < R; ++r) {
-            const int k = i - r * M;
-            if (k >= 0 && k < K) {
-#pragma unroll
-              for (int v = 0; v < V; ++v) acc[k][v] += g[r][v] * xv[v];
-            }
-          }
+        const int64_t plane = img * p.c + channel;
+        const int64_t wi = j * p.stride_w - p.pad_left;
+        accumulate_unit<T, R, V, K, M>(p, x + plane * p.x_plane_pitch + wi, dy + plane * p.dy_plane_pitch + j,
+                                       wi >= 0 && wi < p.w, (u / q) * (R * q) + u % q, acc, acc_b);
+      }
+      slot = chunk;
+      c_base = channel;
+    } else {
+      const int ct = threadIdx.x & ((1 << ct_log2) - 1);
+      const int gt = threadIdx.x >> ct_log2;
+      const int64_t row_threads = Threads >> ct_log2;
+      const int64_t col_block = tile % p.col_blocks;
+      const int64_t rest = tile / p.col_blocks;
+      const int64_t chunk = rest / p.pixel_blocks;
+      const int64_t pixel_block = rest % p.pixel_blocks;
+      const int64_t j = ((col_block << ct_log2) + ct) * V;  // first channel of the thread
+      const int64_t u0 = chunk * p.units_per_chunk;
+      const int64_t u1 = u0 + p.units_per_chunk < p.units ? u0 + p.units_per_chunk : p.units;
+      for (int64_t pix = 0; pix < p.pixels_per_thread && j < p.cols; ++pix) {
+        const int64_t wo = (pixel_block * p.pixels_per_thread + pix) * row_threads + gt;
+        if (wo >= p.out_w) break;
+        const int64_t wi = wo * p.stride_w - p.pad_left;
+        for (int64_t g_unit = u0; g_unit < u1; ++g_unit) {
+          const int64_t img = g_unit / p.units_per_plane;
+          const int64_t u = g_unit - img * p.units_per_plane;
+          accumulate_unit<T, R, V, K, M>(p, x + img * p.x_plane_pitch + wi * p.c + j,
+                                         dy + img * p.dy_plane_pitch + wo * p.c + j, wi >= 0 && wi < p.w,
+                                         (u / q) * (R * q) + u % q, acc, acc_b);
         }
       }
+      slot = chunk * p.pixel_blocks + pixel_block;
+      c_base = (col_block << ct_log2) * V;
     }
 
-    const int64_t slot = kNchw ? chunk * p.col_blocks + col_block : chunk * p.pixel_blocks + pixel_block;
-    const int64_t c_base = kNchw ? channel : (col_block << ct_log2) * V;
     auto write = [&](int tap) {
       return [&, tap](int c_thread, int v, A sum) {
         const int64_t ch = kNchw ? c_base : c_base + int64_t(c_thread) * V + v;
