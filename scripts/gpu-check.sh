@@ -39,7 +39,8 @@ if has sanitize; then
   for tool in memcheck racecheck initcheck synccheck; do
     (
       for suite in forward backward; do for t in float half; do
-        DWCONV_TEST_CASES=40 compute-sanitizer --tool $tool --error-exitcode 9 \
+        # Bounded, so that one slow tool cannot take the whole call: rc=124 is a timeout.
+        DWCONV_TEST_CASES=40 timeout "${SANITIZER_TIMEOUT:-300}" compute-sanitizer --tool $tool --error-exitcode 9 \
           $B/tests/${suite}_gpu_test_$t --gtest_filter='-*OffsetsBeyondInt32' > "$OUT/san_${tool}_${suite}_$t.log" 2>&1
         echo "$tool $suite $t rc=$?"
       done; done

@@ -64,20 +64,21 @@ struct DefaultTilePolicy {
 };
 
 // The dw / dbias table. A thread keeps (K + 1) x V sums (taps and bias) and
-// an R x V window of dy in registers, about 64 values (32 for double) in
-// all: at 150 registers (V = 8, R = 8) the H100 held 3 blocks of 128 threads
-// per multiprocessor and the loads waited on latency (ncu, 53 % of DRAM
-// bandwidth). V is the widest power of two that leaves room for 8 rows; R
-// takes the rest, up to 16. `scalar` is the tiling for rows that vectors
-// cannot walk (V = 1).
+// an R x V window of dy in registers: V shrinks as K grows so that the sums
+// stay within about two thirds of a ~96-register budget (half of it for
+// double), and R takes what is left, up to 16. A leaner table (about 64
+// values, V = 4 at K <= 7 in every type) was measured on the H100 and lost:
+// fp16 NHWC 51 -> 30 %, K = 31 28 -> 19 %, the fp16 NCHW seed problem 55 %
+// either way (its warps wait on load latency at 18 % or 28 % occupancy
+// alike). `scalar` is the tiling for rows that vectors cannot walk (V = 1).
 template <class T, int K, Layout L>
 struct DefaultWeightGradPolicy {
   static constexpr int kFullVec = kVecElems16<T>;
-  static constexpr int kBudget = sizeof(typename NumericTraits<T>::Accum) == 8 ? 32 : 64;
-  static constexpr int kVec = min_int(kFullVec, max_int(1, pow2_floor(kBudget / (K + 1 + 8))));
+  static constexpr int kBudget = sizeof(typename NumericTraits<T>::Accum) == 8 ? 48 : 96;
+  static constexpr int kVec = min_int(kFullVec, max_int(1, pow2_floor(kBudget * 2 / 3 / (K + 1))));
   static constexpr int kRows = min_int(16, max_int(2, kBudget / kVec - (K + 1)));
   using type = TilePolicy<128, kRows, kVec, false>;
-  using scalar = TilePolicy<128, min_int(16, max_int(4, kBudget - (K + 1))), 1, false>;
+  using scalar = TilePolicy<128, min_int(16, max_int(4, kBudget * 2 / 3 - (K + 1))), 1, false>;
 };
 
 template <class Policy, class T, int K, Layout L>
