@@ -91,42 +91,89 @@ __device__ __forceinline__ void block_sum(const A (&value)[V], int ct_log2, A* s
   __syncthreads();  // scratch is reused by the next call
 }
 
+/// Registers the raw (unconverted) dy and x rows of one unit take.
+template <class T, int R, int V, int K, int M>
+inline constexpr int kUnitRawRegs = (R + (R - 1) * M + K) * V* int(sizeof(T)) / 4;
+
 /// One row unit of one thread: R dy rows of V lanes from dy_p (the unit's
 /// first output row ho0) and the (R-1)*M + K input rows they read from x_p,
 /// added into acc (per tap) and acc_b (dy alone). x_in false: the column
 /// lies in the zero padding, only the bias sums.
+///
+/// Where the raw rows fit in about 96 registers (2-byte types, scalar
+/// rows), every load of the unit is issued before the first product, so a
+/// thread has the whole unit in flight: converted to float first, the
+/// window did not fit beside the sums, and ncu showed the fp16 warps waiting
+/// on one load after another (DRAM at 52 %). Wider fp32 / double windows
+/// keep the load-as-you-go order, which holds fewer registers.
 template <class T, int R, int V, int K, int M, class A>
 __device__ __forceinline__ void accumulate_unit(const WeightGradParams& p, const T* __restrict__ x_p,
                                                 const T* __restrict__ dy_p, bool x_in, int64_t ho0, A (&acc)[K][V],
                                                 A (&acc_b)[V]) {
+  using Traits = NumericTraits<T>;
   const int64_t q = p.row_step;
-  A g[R][V];
+  const int64_t hi0 = ho0 * p.stride_h - p.pad_top;
+  if constexpr (kUnitRawRegs<T, R, V, K, M> <= 96) {
+    using Vec = AlignedVector<T, V>;
+    constexpr int kX = (R - 1) * M + K;
+    Vec zero;
 #pragma unroll
-  for (int r = 0; r < R; ++r) {
-    const int64_t ho = ho0 + r * q;
-    if (ho < p.out_h) {
-      load_vector<T, V>(dy_p + ho * p.dy_row_pitch, g[r]);
-    } else {
+    for (int v = 0; v < V; ++v) zero.e[v] = Traits::from_accum(A(0));
+    Vec g[R], xr[kX];
 #pragma unroll
-      for (int v = 0; v < V; ++v) g[r][v] = A(0);
+    for (int r = 0; r < R; ++r)
+      g[r] = ho0 + r * q < p.out_h ? *reinterpret_cast<const Vec*>(dy_p + (ho0 + r * q) * p.dy_row_pitch) : zero;
+#pragma unroll
+    for (int i = 0; i < kX; ++i) {
+      const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
+      xr[i] = x_in && hi >= 0 && hi < p.h ? *reinterpret_cast<const Vec*>(x_p + hi * p.x_row_pitch) : zero;
     }
 #pragma unroll
-    for (int v = 0; v < V; ++v) acc_b[v] += g[r][v];
-  }
-  if (!x_in) return;
-  const int64_t hi0 = ho0 * p.stride_h - p.pad_top;
+    for (int r = 0; r < R; ++r)
 #pragma unroll
-  for (int i = 0; i < (R - 1) * M + K; ++i) {
-    const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
-    if (hi < 0 || hi >= p.h) continue;
-    A xv[V];
-    load_vector<T, V>(x_p + hi * p.x_row_pitch, xv);
+      for (int v = 0; v < V; ++v) acc_b[v] += Traits::to_accum(g[r].e[v]);
+#pragma unroll
+    for (int i = 0; i < kX; ++i) {
+      A xv[V];
+#pragma unroll
+      for (int v = 0; v < V; ++v) xv[v] = Traits::to_accum(xr[i].e[v]);
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int k = i - r * M;
+        if (k >= 0 && k < K) {
+#pragma unroll
+          for (int v = 0; v < V; ++v) acc[k][v] += Traits::to_accum(g[r].e[v]) * xv[v];
+        }
+      }
+    }
+  } else {
+    A g[R][V];
 #pragma unroll
     for (int r = 0; r < R; ++r) {
-      const int k = i - r * M;
-      if (k >= 0 && k < K) {
+      const int64_t ho = ho0 + r * q;
+      if (ho < p.out_h) {
+        load_vector<T, V>(dy_p + ho * p.dy_row_pitch, g[r]);
+      } else {
 #pragma unroll
-        for (int v = 0; v < V; ++v) acc[k][v] += g[r][v] * xv[v];
+        for (int v = 0; v < V; ++v) g[r][v] = A(0);
+      }
+#pragma unroll
+      for (int v = 0; v < V; ++v) acc_b[v] += g[r][v];
+    }
+    if (!x_in) return;
+#pragma unroll
+    for (int i = 0; i < (R - 1) * M + K; ++i) {
+      const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
+      if (hi < 0 || hi >= p.h) continue;
+      A xv[V];
+      load_vector<T, V>(x_p + hi * p.x_row_pitch, xv);
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int k = i - r * M;
+        if (k >= 0 && k < K) {
+#pragma unroll
+          for (int v = 0; v < V; ++v) acc[k][v] += g[r][v] * xv[v];
+        }
       }
     }
   }
@@ -137,8 +184,9 @@ __device__ __forceinline__ void accumulate_unit(const WeightGradParams& p, const
 ///
 /// NCHW: a tile is (channel, chunk of row units); its (unit, column vector)
 /// items are dealt to the threads in turn, consecutive threads taking
-/// consecutive columns, so any width keeps every thread busy, and the whole
-/// block sums into one value per tap. NHWC: a tile is (chunk, pixel block,
+/// consecutive columns, so any width keeps every thread busy (one block per
+/// row of 134 columns left 122 of 128 threads idle), and the whole block
+/// sums into one value per tap. NHWC: a tile is (chunk, pixel block,
 /// channel group); a thread keeps its channel vector and walks its pixels
 /// through every unit of the chunk, and the block sums per channel.
 template <class T, Layout L, int Threads, int R, int V, int K, int M>
@@ -169,10 +217,29 @@ __global__ void __launch_bounds__(Threads)
       const int64_t u0 = chunk * p.units_per_chunk;
       const int64_t u1 = u0 + p.units_per_chunk < p.units ? u0 + p.units_per_chunk : p.units;
       const int64_t col_vecs = (p.cols + V - 1) / V;
-      const int64_t items = (u1 - u0) * col_vecs;
+      const int64_t n_units = u1 - u0;
+      // Items in column-group-major order: Threads consecutive columns (one
+      // coalesced access per warp), then the next unit, so that a thread's
+      // next item is the next unit of its own column, whose halo rows it has
+      // just read (L1). The last, narrower group deals its columns the same way.
+      const int64_t full_groups = col_vecs / Threads;
+      const int64_t full_items = full_groups * n_units * Threads;
+      const int64_t last_width = col_vecs - full_groups * Threads;
+      const int64_t items = n_units * col_vecs;
       for (int64_t item = threadIdx.x; item < items; item += Threads) {
-        const int64_t g_unit = u0 + item / col_vecs;
-        const int64_t j = (item % col_vecs) * V;
+        int64_t unit_in_chunk, cv;
+        if (item < full_items) {
+          const int64_t group = item / (n_units * Threads);
+          const int64_t r = item - group * (n_units * Threads);
+          unit_in_chunk = r / Threads;
+          cv = group * Threads + (r - unit_in_chunk * Threads);
+        } else {
+          const int64_t r = item - full_items;
+          unit_in_chunk = r / last_width;
+          cv = full_groups * Threads + (r - unit_in_chunk * last_width);
+        }
+        const int64_t g_unit = u0 + unit_in_chunk;
+        const int64_t j = cv * V;
         const int64_t img = g_unit / p.units_per_plane;
         const int64_t u = g_unit - img * p.units_per_plane;
         const int64_t plane = img * p.c + channel;
