@@ -1,0 +1,127 @@
+// Host checks of the backward plans, no GPU needed: the stride-1 dx really
+// is the forward of the transposed problem (on the host reference), the
+// strided dx's first-tap table, and the dw tiling's coverage and workspace.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <dwconv/dwconv.cuh>
+#include <random>
+#include <vector>
+
+#include "testbed.hpp"
+
+namespace dwconv {
+namespace {
+
+Problem random_stride1(std::mt19937_64& rng, Layout layout) {
+  for (;;) {
+    Problem p = testbed::random_problem(rng, layout);
+    p.stride_h = p.stride_w = 1;
+    if (validate(p).ok() && p.n > 0 && p.x_elements() <= 100000 && p.y_elements() <= 100000) return p;
+  }
+}
+
+// dx of p (reference::backward_input) equals the forward of
+// transposed_problem(p) on dy with the taps reversed, bitwise on integers:
+// the identity backward_input's stride-1 path runs on.
+TEST(BackwardPlan, StrideOneDxIsTheTransposedForward) {
+  std::mt19937_64 rng(4242);
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int i = 0; i < 300; ++i) {
+      const Problem p = random_stride1(rng, layout);
+      const Problem t = detail::transposed_problem(p);
+      ASSERT_EQ(t.out_h(), p.h) << testbed::describe(p);
+      ASSERT_EQ(t.out_w(), p.w) << testbed::describe(p);
+      std::vector<float> dy(size_t(p.y_elements())), w(size_t(p.w_elements())), flipped(w.size());
+      testbed::fill_random(dy, rng, true, 5);
+      testbed::fill_random(w, rng, true, 5);
+      for (int64_t c = 0; c < p.c; ++c)
+        for (int k = 0; k < p.k; ++k) flipped[size_t(c * p.k + k)] = w[size_t(c * p.k + p.k - 1 - k)];
+      std::vector<float> dx(size_t(p.x_elements())), fwd(dx.size());
+      reference::backward_input<float>(p, dy.data(), w.data(), dx.data());
+      reference::forward<float>(t, dy.data(), flipped.data(), nullptr, fwd.data());
+      ASSERT_EQ(std::memcmp(dx.data(), fwd.data(), dx.size() * sizeof(float)), 0) << testbed::describe(p);
+    }
+}
+
+// For each residue r of (h + pad_top) mod stride_h, the table's first tap is
+// the smallest k with k * dilation_h = r (mod stride_h), and its output row
+// lies first_back rows above (h + pad_top) / stride_h.
+TEST(BackwardPlan, StridedDxFirstTapTable) {
+  for (int sh = 1; sh <= detail::kStridedDxResidues; ++sh)
+    for (int dh = 1; dh <= 9; ++dh) {
+      Problem p;
+      p.n = 1;
+      p.c = 1;
+      p.h = 40;
+      p.w = 3;
+      p.k = 7;
+      p.stride_h = sh;
+      p.dilation_h = dh;
+      p.pad_top = p.pad_bottom = 3 * dh;
+      if (!validate(p).ok()) continue;
+      const detail::BackwardInputParams b = detail::make_backward_input_params(p, 1);
+      ASSERT_EQ(b.residues, sh);
+      for (int r = 0; r < sh; ++r) {
+        int expect = -1;
+        for (int k = 0; k < sh && expect < 0; ++k)
+          if (int64_t(k) * dh % sh == r) expect = k;
+        ASSERT_EQ(b.first_tap[r], expect) << "stride " << sh << " dilation " << dh << " residue " << r;
+        if (expect >= 0) EXPECT_EQ(int64_t(b.first_back[r]) * sh, int64_t(expect) * dh - r);
+      }
+    }
+}
+
+template <class T>
+void check_weight_grad_plans(Layout layout) {
+  std::mt19937_64 rng(77);
+  using A = typename NumericTraits<T>::Accum;
+  for (int i = 0; i < 2000; ++i) {
+    const Problem p = testbed::random_problem(rng, layout);
+    if (p.n == 0) continue;
+    const int64_t bound = detail::weight_grad_workspace_bytes<T>(p);
+    for (bool vec : {true, false}) {
+      const detail::WeightGradPlan plan = detail::plan_weight_grad<T>(p, vec);
+      const detail::WeightGradParams& f = plan.params;
+      const std::string what = testbed::describe(p) + (vec ? " vector" : " scalar");
+      // Every row unit of every image lies in exactly one chunk.
+      ASSERT_GE(f.units_per_chunk * f.row_chunks, f.units) << what;
+      ASSERT_LT(f.units_per_chunk * (f.row_chunks - 1), f.units) << what;
+      const int64_t rows_per_unit = int64_t(plan.rows_per_thread) * f.row_step;
+      ASSERT_GE(f.units_per_plane / f.row_step * rows_per_unit, p.out_h()) << what;
+      if (layout == Layout::NHWC) {
+        // Every output pixel and channel has a thread.
+        const int64_t ct = int64_t(1) << f.col_threads_log2;
+        const int64_t row_threads = plan.threads / ct;
+        ASSERT_GE(f.pixel_blocks * f.pixels_per_thread * row_threads, p.out_w()) << what;
+        ASSERT_GE(f.col_blocks * ct * plan.vec_elems, p.c) << what;
+        ASSERT_EQ(f.tiles, f.row_chunks * f.pixel_blocks * f.col_blocks) << what;
+        ASSERT_EQ(f.slots, f.row_chunks * f.pixel_blocks) << what;
+      } else {
+        ASSERT_EQ(f.tiles, p.c * f.row_chunks) << what;
+        ASSERT_EQ(f.slots, f.row_chunks) << what;
+      }
+      // The workspace holds one sum per (slot, channel, tap + bias), and the
+      // size query covers both tilings.
+      ASSERT_EQ(plan.workspace_bytes, f.slots * p.c * (p.k + 1) * int64_t(sizeof(A))) << what;
+      ASSERT_LE(plan.workspace_bytes, bound) << what;
+      // Heights outside the table, or windows stepping more than 2, go tap by tap.
+      const bool in_table = std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights),
+                                      p.k) != std::end(detail::kStaticKernelHeights);
+      const int64_t ratio = p.stride_h / detail::gcd64(p.stride_h, p.dilation_h);
+      ASSERT_EQ(plan.per_tap, !(in_table && ratio <= 2)) << what;
+    }
+  }
+}
+
+TEST(BackwardPlan, WeightGradTilingCoversEverything) {
+  check_weight_grad_plans<float>(Layout::NCHW);
+  check_weight_grad_plans<float>(Layout::NHWC);
+  check_weight_grad_plans<__half>(Layout::NCHW);
+  check_weight_grad_plans<__half>(Layout::NHWC);
+  check_weight_grad_plans<double>(Layout::NHWC);
+}
+
+}  // namespace
+}  // namespace dwconv
