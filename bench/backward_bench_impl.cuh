@@ -34,14 +34,11 @@ void run_backward_input(benchmark::State& state, Problem p) {
     state.SkipWithError("out of device memory");
     return;
   }
-  const double floor_s = bytes / context().copy_bandwidth;
   int turn = 0;
-  auto call = [&]() -> bool {
+  time_calls(state, bytes, [&]() -> bool {
     const int s = turn++ % sets;
     return backward_input<T>(p, dy[s], w, dx[s]).ok();
-  };
-  for (int i = 0; i < 3; ++i) call();
-  if (!time_batches(state, bytes, floor_s, batch_calls(floor_s), call)) state.SkipWithError("launch failed");
+  });
 }
 
 template <class T>
@@ -66,14 +63,11 @@ void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
     state.SkipWithError("out of device memory");
     return;
   }
-  const double floor_s = bytes / context().copy_bandwidth;
   int turn = 0;
-  auto call = [&]() -> bool {
+  time_calls(state, bytes, [&]() -> bool {
     const int s = turn++ % sets;
     return backward_weight<T>(p, x[s], dy[s], dw, bias ? db : nullptr, ws, &ws_bytes).ok();
-  };
-  for (int i = 0; i < 3; ++i) call();
-  if (!time_batches(state, bytes, floor_s, batch_calls(floor_s), call)) state.SkipWithError("launch failed");
+  });
   state.counters["workspace_KiB"] = double(ws_bytes) / 1024.0;
 }
 

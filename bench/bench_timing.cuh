@@ -108,5 +108,14 @@ bool time_batches(benchmark::State& state, double bytes, double floor_s, int bat
   return true;
 }
 
+/// time_batches for a plain call: three warm-up calls, then batches sized
+/// by the floor; the benchmark is marked failed when a call fails.
+template <class Call>
+void time_calls(benchmark::State& state, double bytes, Call&& call) {
+  const double floor_s = bytes / context().copy_bandwidth;
+  for (int i = 0; i < 3; ++i) call();
+  if (!time_batches(state, bytes, floor_s, batch_calls(floor_s), call)) state.SkipWithError("launch failed");
+}
+
 }  // namespace bench
 }  // namespace dwconv

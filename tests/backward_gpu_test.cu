@@ -28,50 +28,16 @@ namespace {
 using T = DWCONV_TEST_TYPE;
 using Traits = NumericTraits<T>;
 using testbed::DeviceBuffer;
-
-constexpr int kGuard = 16;  // poisoned elements after each output
+using testbed::download;
+using testbed::finish;
+using testbed::poisoned;
+using testbed::upload;
 
 struct Options {
   bool integers = true;
   bool odd_pointers = false;  // shift every operand by one element
   cudaStream_t stream = nullptr;
 };
-
-// Copies `host` into a fresh allocation at element offset `shift`.
-std::string upload(DeviceBuffer& buf, const std::vector<T>& host, int shift, T** out) {
-  if (buf.allocate((host.size() + 1 + kGuard) * sizeof(T)) != cudaSuccess) return "cudaMalloc";
-  *out = buf.as<T>() + shift;
-  if (!host.empty() && cudaMemcpy(*out, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess)
-    return "copy to device";
-  return "";
-}
-
-// An output buffer of `n` elements plus guards, all poisoned with NaN bytes.
-std::string poisoned(DeviceBuffer& buf, size_t n, int shift, T** out) {
-  if (buf.allocate((n + 1 + kGuard) * sizeof(T)) != cudaSuccess) return "cudaMalloc";
-  *out = buf.as<T>() + shift;
-  return cudaMemset(buf.as<T>(), 0xFF, buf.bytes()) == cudaSuccess ? "" : "poison";
-}
-
-// Reads n outputs back and checks that the guards after them kept their poison.
-std::string download(const T* dev, size_t n, std::vector<T>* host) {
-  std::vector<T> all(n + kGuard);
-  if (cudaMemcpy(all.data(), dev, all.size() * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) return "copy to host";
-  for (size_t g = n; g < all.size(); ++g) {
-    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(&all[g]);
-    for (size_t i = 0; i < sizeof(T); ++i)
-      if (bytes[i] != 0xFF) return "write past the end (guard element " + std::to_string(g - n) + ")";
-  }
-  all.resize(n);
-  *host = std::move(all);
-  return "";
-}
-
-std::string finish(cudaStream_t stream) {
-  if (cudaStreamSynchronize(stream) != cudaSuccess)
-    return "kernel failed: " + std::string(cudaGetErrorString(cudaGetLastError()));
-  return "";
-}
 
 #define DWCONV_TRY(expr)                      \
   do {                                        \
@@ -87,7 +53,7 @@ std::string run_dx(const Problem& p, std::mt19937_64& rng, const Options& o) {
   testbed::fill_random(w, rng, o.integers, amp);
   const int shift = o.odd_pointers ? 1 : 0;
   DeviceBuffer b_dy, b_w, b_dx;
-  T *d_dy, *d_w, *d_dx;
+  T *d_dy = nullptr, *d_w = nullptr, *d_dx = nullptr;
   DWCONV_TRY(upload(b_dy, dy, shift, &d_dy));
   DWCONV_TRY(upload(b_w, w, shift, &d_w));
   DWCONV_TRY(poisoned(b_dx, size_t(p.x_elements()), shift, &d_dx));
@@ -118,7 +84,7 @@ std::string run_dw(const Problem& p, std::mt19937_64& rng, const Options& o, boo
   testbed::fill_random(dy, rng, o.integers, amp);
   const int shift = o.odd_pointers ? 1 : 0;
   DeviceBuffer b_x, b_dy, b_dw, b_db, b_ws;
-  T *d_x, *d_dy, *d_dw, *d_db;
+  T *d_x = nullptr, *d_dy = nullptr, *d_dw = nullptr, *d_db = nullptr;
   DWCONV_TRY(upload(b_x, x, shift, &d_x));
   DWCONV_TRY(upload(b_dy, dy, shift, &d_dy));
   DWCONV_TRY(poisoned(b_dw, size_t(p.w_elements()), shift, &d_dw));
@@ -277,7 +243,7 @@ TEST_F(BackwardGpu, WeightGradientIsDeterministic) {
     testbed::fill_random(x, rng, false, 1);
     testbed::fill_random(dy, rng, false, 1);
     DeviceBuffer b_x, b_dy, b_dw(size_t(p.w_elements()) * sizeof(T)), b_db(size_t(p.c) * sizeof(T)), b_ws;
-    T *d_x, *d_dy;
+    T *d_x = nullptr, *d_dy = nullptr;
     ASSERT_EQ(upload(b_x, x, 0, &d_x), "");
     ASSERT_EQ(upload(b_dy, dy, 0, &d_dy), "");
     size_t ws_bytes = 0;
@@ -354,7 +320,7 @@ void finite_differences(std::true_type) {
       testbed::fill_random(g, rng, false, 1);
       DeviceBuffer b_x, b_w, b_b, b_g, b_y(g.size() * sizeof(T)), b_dx(x.size() * sizeof(T)),
           b_dw(w.size() * sizeof(T)), b_db(b.size() * sizeof(T)), b_ws;
-      T *d_x, *d_w, *d_b, *d_g;
+      T *d_x = nullptr, *d_w = nullptr, *d_b = nullptr, *d_g = nullptr;
       ASSERT_EQ(upload(b_x, x, 0, &d_x), "");
       ASSERT_EQ(upload(b_w, w, 0, &d_w), "");
       ASSERT_EQ(upload(b_b, b, 0, &d_b), "");

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace dwconv {
 namespace testbed {
@@ -57,6 +59,53 @@ class DeviceBuffer {
   void* ptr_ = nullptr;
   size_t bytes_ = 0;
 };
+
+/// Poisoned elements after each output: they must keep their poison.
+inline constexpr int kGuard = 16;
+
+/// Copies `host` into a fresh allocation at element offset `shift` (0 keeps
+/// the allocation's 256-byte alignment, 1 makes an "odd" pointer). Returns
+/// "" or what failed.
+template <class T>
+std::string upload(DeviceBuffer& buf, const std::vector<T>& host, int shift, T** out) {
+  if (buf.allocate((host.size() + 1 + kGuard) * sizeof(T)) != cudaSuccess) return "cudaMalloc";
+  *out = buf.as<T>() + shift;
+  if (!host.empty() && cudaMemcpy(*out, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess)
+    return "copy to device";
+  return "";
+}
+
+/// An output of `n` elements at offset `shift`, plus kGuard guards, all
+/// poisoned: all-ones bytes are a NaN in every supported type, so unwritten
+/// outputs show.
+template <class T>
+std::string poisoned(DeviceBuffer& buf, size_t n, int shift, T** out) {
+  if (buf.allocate((n + 1 + kGuard) * sizeof(T)) != cudaSuccess) return "cudaMalloc";
+  *out = buf.as<T>() + shift;
+  return cudaMemset(buf.as<T>(), 0xFF, buf.bytes()) == cudaSuccess ? "" : "poison";
+}
+
+/// Reads n outputs back and checks that the guards after them kept their poison.
+template <class T>
+std::string download(const T* dev, size_t n, std::vector<T>* host) {
+  std::vector<T> all(n + kGuard);
+  if (cudaMemcpy(all.data(), dev, all.size() * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) return "copy to host";
+  for (size_t g = n; g < all.size(); ++g) {
+    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(&all[g]);
+    for (size_t i = 0; i < sizeof(T); ++i)
+      if (bytes[i] != 0xFF) return "write past the end (guard element " + std::to_string(g - n) + ")";
+  }
+  all.resize(n);
+  *host = std::move(all);
+  return "";
+}
+
+/// Waits for `stream`; "" or the kernel's error.
+inline std::string finish(cudaStream_t stream) {
+  if (cudaStreamSynchronize(stream) != cudaSuccess)
+    return "kernel failed: " + std::string(cudaGetErrorString(cudaGetLastError()));
+  return "";
+}
 
 }  // namespace testbed
 }  // namespace dwconv

@@ -41,9 +41,6 @@ struct CaseOptions {
   cudaStream_t stream = nullptr;
 };
 
-// Guard elements after y: they must keep their poison.
-constexpr int kGuard = 16;
-
 // Runs one problem on the GPU and compares it with the reference. Returns ""
 // when it matches, else what differed.
 std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& o,
@@ -54,18 +51,13 @@ std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& 
   testbed::fill_random(w, rng, o.integers, amp);
   testbed::fill_random(b, rng, o.integers, amp);
 
-  const size_t e = sizeof(T);
-  DeviceBuffer dx((x.size() + 1) * e), dw((w.size() + 1) * e), db((b.size() + 1) * e),
-      dy((size_t(p.y_elements()) + 1 + kGuard) * e);
-  T* xp = dx.as<T>() + o.offsets.x;
-  T* wp = dw.as<T>() + o.offsets.w;
-  T* bp = db.as<T>() + o.offsets.b;
-  T* yp = dy.as<T>() + o.offsets.y;
-  if (!x.empty() && cudaMemcpy(xp, x.data(), x.size() * e, cudaMemcpyHostToDevice) != cudaSuccess) return "copy x";
-  if (cudaMemcpy(wp, w.data(), w.size() * e, cudaMemcpyHostToDevice) != cudaSuccess) return "copy w";
-  if (cudaMemcpy(bp, b.data(), b.size() * e, cudaMemcpyHostToDevice) != cudaSuccess) return "copy b";
-  // All-ones bytes are a NaN in every supported type: unwritten outputs show.
-  if (cudaMemset(dy.as<T>(), 0xFF, dy.bytes()) != cudaSuccess) return "poison y";
+  DeviceBuffer dx, dw, db, dy;
+  T *xp = nullptr, *wp = nullptr, *bp = nullptr, *yp = nullptr;
+  std::string err;
+  if (!(err = testbed::upload(dx, x, o.offsets.x, &xp)).empty()) return "x: " + err;
+  if (!(err = testbed::upload(dw, w, o.offsets.w, &wp)).empty()) return "w: " + err;
+  if (!(err = testbed::upload(db, b, o.offsets.b, &bp)).empty()) return "b: " + err;
+  if (!(err = testbed::poisoned(dy, size_t(p.y_elements()), o.offsets.y, &yp)).empty()) return "y: " + err;
   // The copies and the memset run on the legacy default stream, which a
   // non-blocking stream does not wait for.
   if (cudaDeviceSynchronize() != cudaSuccess) return "synchronize before forward";
@@ -73,17 +65,10 @@ std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& 
   if (choice) *choice = detail::choose_kernel<T, DefaultPolicy>(p, xp, yp);
   const Status s = forward<T>(p, xp, wp, o.has_bias ? bp : nullptr, yp, o.stream);
   if (!s.ok()) return std::string("forward failed: ") + s.message();
-  if (cudaStreamSynchronize(o.stream) != cudaSuccess)
-    return "kernel failed: " + std::string(cudaGetErrorString(cudaGetLastError()));
+  if (!(err = testbed::finish(o.stream)).empty()) return err;
 
-  std::vector<T> got(size_t(p.y_elements()) + kGuard);
-  if (cudaMemcpy(got.data(), yp, got.size() * e, cudaMemcpyDeviceToHost) != cudaSuccess) return "copy y";
-  for (int g = 0; g < kGuard; ++g) {
-    const unsigned char* bytes = reinterpret_cast<const unsigned char*>(&got[size_t(p.y_elements()) + g]);
-    for (size_t i = 0; i < e; ++i)
-      if (bytes[i] != 0xFF) return "write past the end of y (guard element " + std::to_string(g) + ")";
-  }
-  got.resize(size_t(p.y_elements()));
+  std::vector<T> got;
+  if (!(err = testbed::download(yp, size_t(p.y_elements()), &got)).empty()) return "y: " + err;
   return testbed::compare<T>(p, x, w, b, o.has_bias, got, o.integers);
 }
 
