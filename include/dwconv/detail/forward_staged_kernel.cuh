@@ -59,40 +59,25 @@ __global__ void __launch_bounds__(Threads)
     load_weights<T, K, 1>(p, w, channel, wr);
     const A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
 
-    constexpr int kWindow = (R - 1) * M + K;  // input rows of one unit
     for (int item = threadIdx.x; item < units * wo_n; item += Threads) {
       const int unit = item / wo_n;
       const int wo = item - unit * wo_n;
       const int64_t ho0 = r0 + (unit / q) * (R * q) + unit % q;
       if (ho0 >= r1) continue;
       const int64_t wi = int64_t(wo) * p.stride_w - p.pad_left;
+      const bool in_bounds = wi >= 0 && wi < w_n;
       const int64_t hi0 = ho0 * p.stride_h - p.pad_top;
-      // The window rows inside the band, [i_lo, i_hi], found once per item
-      // so that each shared load is one multiply-add from the first of them
-      // (the per-load 64-bit bounds and index math made the fp16 compute
-      // phase integer-bound). Unsigned: indices of rows outside the range
-      // are formed but never used.
-      const int64_t dh = p.dilation_h;
-      int i_lo = 0, i_hi = -1;
-      if (wi >= 0 && wi < w_n && hi_b >= hi_a) {
-        const int64_t lo = hi0 >= hi_a ? 0 : (hi_a - hi0 + dh - 1) / dh;
-        const int64_t hi = hi_b >= hi0 ? (hi_b - hi0) / dh : -1;
-        i_lo = int(lo < kWindow ? lo : kWindow);
-        i_hi = int(hi < kWindow - 1 ? hi : kWindow - 1);
-      }
-      const unsigned in_base = i_lo <= i_hi ? unsigned(in_phase + int(hi0 + i_lo * dh - hi_a) * w_n + int(wi)) : 0u;
-      const unsigned in_step = unsigned(dh) * unsigned(w_n);
-      // Output rows ho0 + r * q below r1: r < r_cnt.
-      const int r_cnt = int((r1 - ho0 + q - 1) / q);
-      const unsigned out_base = unsigned(out_phase + int(ho0 - r0) * wo_n + wo);
-      const unsigned out_step = unsigned(q) * unsigned(wo_n);
       window_rows<A, R, 1, K, M, 1>(
           wr, b,
           [&](int i, A(&xv)[1]) {
-            xv[0] = i >= i_lo && i <= i_hi ? Traits::to_accum(s_in[in_base + unsigned(i - i_lo) * in_step]) : A(0);
+            const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
+            xv[0] = in_bounds && hi >= hi_a && hi <= hi_b
+                        ? Traits::to_accum(s_in[in_phase + int(hi - hi_a) * w_n + int(wi)])
+                        : A(0);
           },
           [&](int r, const A(&acc)[1]) {
-            if (r < r_cnt) s_out[out_base + unsigned(r) * out_step] = Traits::from_accum(acc[0]);
+            const int64_t ho = ho0 + r * q;
+            if (ho < r1) s_out[out_phase + int(ho - r0) * wo_n + wo] = Traits::from_accum(acc[0]);
           });
     }
     __syncthreads();
