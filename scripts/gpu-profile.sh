@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# Profiles one benchmark's kernels with Nsight Compute on the GPU machine:
-# speed of light, occupancy, launch statistics and warp stall reasons.
-# Appends the report to $OUT/ncu.txt.
+# Profiles benchmark kernels with Nsight Compute on the GPU machine: speed of
+# light, memory workload, occupancy, launch statistics, scheduler and warp
+# stall reasons. Builds the benchmark binary first when it is missing.
+# Appends each report to $OUT/ncu.txt.
 #
-# usage: scripts/gpu-profile.sh BENCHMARK_NAME_REGEX KERNEL_NAME_REGEX
+# usage: scripts/gpu-profile.sh BENCHMARK_REGEX KERNEL_REGEX [BENCHMARK_REGEX KERNEL_REGEX ...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
-{
-  echo "==== $1 (kernel $2)"
-  ncu --clock-control none --kernel-name "regex:$2" --launch-skip 3 --launch-count 1 \
-    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
-    build/gpu/bench/dwconv_bench --benchmark_filter="$1" --benchmark_min_time=0.01s 2>&1 |
-    grep -vE '^==PROF==|^\s*$' | grep -vE '^-{5,}'
-} >> "$OUT/ncu.txt"
+BIN=build/gpu/bench/dwconv_bench
+if [[ ! -x $BIN ]]; then
+  cmake --preset gpu > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+  cmake --build --preset gpu -j "$(nproc)" --target dwconv_bench > "$OUT/build.log" 2>&1 ||
+    { grep -E 'error|Error' "$OUT/build.log" | head -40; exit 1; }
+fi
+while [[ $# -ge 2 ]]; do
+  {
+    echo "==== $1 (kernel $2)"
+    ncu --clock-control none --kernel-name "regex:$2" --launch-skip 3 --launch-count 1 \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+      --section SchedulerStats --section WarpStateStats \
+      $BIN --benchmark_filter="$1" --benchmark_min_time=0.01s 2>&1 |
+      grep -vE '^==PROF==|^\s*$' | grep -vE '^-{5,}'
+  } >> "$OUT/ncu.txt"
+  shift 2
+done
