@@ -188,6 +188,29 @@ TEST_F(ForwardGpu, DilationRowSteps) {
       }
 }
 
+// Tall kernels whose 32-row unit needs more than 48 KiB of shared memory
+// (2-byte types only: wider types fall back to scalar access), and bands
+// that lie mostly or wholly in the top and bottom padding, which the staged
+// kernel zero-fills.
+TEST_F(ForwardGpu, StagedBandsBeyond48KiBAndInPadding) {
+  std::mt19937_64 rng(11);
+  const bool two_bytes = sizeof(T) == 2;
+  for (int pad : {15, 100}) {
+    Problem p;
+    p.n = 1;
+    p.c = 3;
+    p.k = 31;
+    p.h = pad == 15 ? 70 : 5;  // pad 100: the first tiles read only padding
+    p.w = 500;
+    p.pad_top = p.pad_bottom = pad;
+    p.pad_left = p.pad_right = 1;
+    detail::KernelChoice c;
+    EXPECT_EQ(run_case(p, rng, CaseOptions{}, &c), "") << testbed::describe(p);
+    EXPECT_EQ(c.staged, two_bytes && detail::kDefaultStagedNchw<T>) << testbed::describe(p);
+    if (c.staged) EXPECT_GT(c.smem_bytes, 48 * 1024) << testbed::describe(p);
+  }
+}
+
 TEST_F(ForwardGpu, ExplicitPolicy) {
   Problem p;
   p.n = 2;

@@ -18,6 +18,15 @@ namespace detail {
 /// Tile: one plane (n, c) and p.tile_rows output rows (a multiple of R * q).
 /// Each thread owns one output column and R rows at a time (register window
 /// over shared memory). Dynamic shared memory: p.smem_in_elems + output band.
+///
+/// The input band holds every row the tile's windows touch, with the rows
+/// that lie in the top or bottom padding (or past the last input row) zero-
+/// filled, and the output band has room for whole tiles: the compute phase
+/// then reads and writes shared memory with no row bounds, by one
+/// multiply-add per access, and walks its (unit, column) items without a
+/// division (ncu on the H100: the bounds and 64-bit index math of the
+/// earlier version made the fp16 compute phase issue-bound, ~49
+/// instructions per output).
 template <class T, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
     forward_staged_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
@@ -29,28 +38,47 @@ __global__ void __launch_bounds__(Threads)
   T* s_in = reinterpret_cast<T*>(smem_raw);
   T* s_out = s_in + p.smem_in_elems;
 
-  const int64_t q = p.row_step;
+  const int q = p.row_step;
   const int wo_n = int(p.cols);
   const int w_n = int(p.w);
   const int units = p.tile_rows / R;  // (row block of R*q rows, phase) pairs per tile
+  // Rows of the input band: every row a tile's windows read.
+  const int band_rows = (p.tile_rows - 1) * p.stride_h + (K - 1) * p.dilation_h + 1;
+  const int band = band_rows * w_n;
+  const int in_step = p.dilation_h * w_n;  // between window rows
+  const int out_step = q * wo_n;           // between a thread's output rows
+  const int unit_in_rows = p.stride_h * w_n;
+  const int first_unit = threadIdx.x / wo_n;
+  const int first_wo = threadIdx.x - first_unit * wo_n;
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     const int64_t plane = tile / p.row_blocks;
     const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
     const int64_t r1 = r0 + p.tile_rows < p.out_h ? r0 + p.tile_rows : p.out_h;
-    // Input rows the band needs, clipped to the input; the rest is padding.
+    // Band row 0 is input row hi_lo; rows [hi_a, hi_b] exist in x, the rest
+    // is padding.
     const int64_t hi_lo = r0 * p.stride_h - p.pad_top;
-    const int64_t hi_hi = (r1 - 1) * p.stride_h - p.pad_top + int64_t(K - 1) * p.dilation_h;
+    const int64_t hi_hi = hi_lo + band_rows - 1;
     const int64_t hi_a = hi_lo > 0 ? hi_lo : 0;
     const int64_t hi_b = hi_hi < p.h - 1 ? hi_hi : p.h - 1;
-
-    T* gx = const_cast<T*>(x) + plane * p.in_plane_pitch + hi_a * w_n;
-    const int in_len = hi_b >= hi_a ? int(hi_b - hi_a + 1) * w_n : 0;
+    int lead = 0, in_len = 0;  // elements of the band before row hi_a; copied elements
+    if (hi_b >= hi_a) {
+      lead = int(hi_a - hi_lo) * w_n;
+      in_len = int(hi_b - hi_a + 1) * w_n;
+    }
+    T* gx = const_cast<T*>(x) + plane * p.in_plane_pitch + (in_len > 0 ? hi_a : 0) * w_n;
     const int in_phase = vector_phase<T, V>(gx);
+    // Shared index of gx's element: aligned like gx, with `lead` elements of
+    // room before it. The band starts at s_base < 2 * V.
+    const int s_copy = (lead + V - 1) / V * V;
+    const int s_base = s_copy + in_phase - lead;
     T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
     const int out_phase = vector_phase<T, V>(gy);
 
-    block_copy<true, T, V>(gx, s_in, in_len, in_phase);
+    block_copy<true, T, V>(gx, s_in + s_copy, in_len, in_phase);
+    for (int i = s_base + threadIdx.x; i < s_copy + in_phase; i += Threads) s_in[i] = Traits::from_accum(A(0));
+    for (int i = s_copy + in_phase + in_len + threadIdx.x; i < s_base + band; i += Threads)
+      s_in[i] = Traits::from_accum(A(0));
     copy_async_wait_all();
     __syncthreads();
 
@@ -59,26 +87,30 @@ __global__ void __launch_bounds__(Threads)
     load_weights<T, K, 1>(p, w, channel, wr);
     const A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
 
-    for (int item = threadIdx.x; item < units * wo_n; item += Threads) {
-      const int unit = item / wo_n;
-      const int wo = item - unit * wo_n;
-      const int64_t ho0 = r0 + (unit / q) * (R * q) + unit % q;
-      if (ho0 >= r1) continue;
-      const int64_t wi = int64_t(wo) * p.stride_w - p.pad_left;
-      const bool in_bounds = wi >= 0 && wi < w_n;
-      const int64_t hi0 = ho0 * p.stride_h - p.pad_top;
-      window_rows<A, R, 1, K, M, 1>(
-          wr, b,
-          [&](int i, A(&xv)[1]) {
-            const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
-            xv[0] = in_bounds && hi >= hi_a && hi <= hi_b
-                        ? Traits::to_accum(s_in[in_phase + int(hi - hi_a) * w_n + int(wi)])
-                        : A(0);
-          },
-          [&](int r, const A(&acc)[1]) {
-            const int64_t ho = ho0 + r * q;
-            if (ho < r1) s_out[out_phase + int(ho - r0) * wo_n + wo] = Traits::from_accum(acc[0]);
-          });
+    int unit = first_unit, wo = first_wo;
+    while (unit < units) {
+      // First output row of the unit, relative to r0.
+      const int ho_rel = q == 1 ? unit * R : (unit / q) * (R * q) + unit % q;
+      if (r0 + ho_rel < r1) {
+        const int wi = wo * p.stride_w - p.pad_left;
+        const bool in_bounds = wi >= 0 && wi < w_n;
+        // Columns in the padding read a valid address and discard the value:
+        // a select, not a branch per load.
+        const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
+        const int out_idx = out_phase + ho_rel * wo_n + wo;
+        window_rows<A, R, 1, K, M, 1>(
+            wr, b,
+            [&](int i, A(&xv)[1]) {
+              const A v = Traits::to_accum(s_in[in_idx + i * in_step]);
+              xv[0] = in_bounds ? v : A(0);
+            },
+            [&](int r, const A(&acc)[1]) { s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]); });
+      }
+      wo += Threads;
+      while (wo >= wo_n) {
+        wo -= wo_n;
+        ++unit;
+      }
     }
     __syncthreads();
     block_copy<false, T, V>(gy, s_out, int(r1 - r0) * wo_n, out_phase);
