@@ -22,14 +22,15 @@ namespace detail {
 template <class T, Layout L, class P, int K>
 auto select_forward_kernel(const KernelChoice& c) {
   constexpr int kThreads = P::kThreads, kRows = P::kRowsPerThread, kVec = P::kVecElems;
+  constexpr int kScalarRows = P::kScalarRowsPerThread;
   if constexpr (K == 0) {
-    return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kRows, 1, 0, 1>
+    return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kScalarRows, 1, 0, 1>
                             : forward_kernel<T, L, kThreads, kRows, kVec, 0, 1>;
   } else {
     if (c.stride_ratio == 1)
-      return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kRows, 1, K, 1>
+      return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kScalarRows, 1, K, 1>
                               : forward_kernel<T, L, kThreads, kRows, kVec, K, 1>;
-    return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kRows, 1, K, 2>
+    return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kScalarRows, 1, K, 2>
                             : forward_kernel<T, L, kThreads, kRows, kVec, K, 2>;
   }
 }

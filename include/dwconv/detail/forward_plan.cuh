@@ -23,6 +23,7 @@ struct KernelChoice {
   bool staged = false;
   int staged_tile_rows = 0;
   int staged_in_elems = 0;  // input band capacity, elements
+  int staged_vec = 0;       // elements per band copy vector (the policy's vector)
   int smem_bytes = 0;
 };
 
@@ -88,6 +89,7 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
   choice.staged = true;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));
+  choice.staged_vec = full_vec;
   choice.smem_bytes = int(bytes(tile));
 }
 
@@ -96,13 +98,14 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   KernelChoice choice;
   const int64_t g = gcd64(p.stride_h, p.dilation_h);
   const int ratio = int(p.stride_h / g);
-  int full_vec = 1;
+  int full_vec = 1, scalar_rows = 0;
   bool staged_allowed = false;
   auto take_policy = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using P = typename ResolvePolicy<Policy, T, decltype(k_const)::value, decltype(layout_const)::value>::type;
       choice.threads = P::kThreads;
       choice.rows_per_thread = P::kRowsPerThread;
+      scalar_rows = P::kScalarRowsPerThread;
       choice.vec_elems = vectorizable<T>(p, x, y, P::kVecElems) ? P::kVecElems : 1;
       full_vec = P::kVecElems;
       staged_allowed = P::kStagedNchw;
@@ -117,6 +120,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   } else {
     take_policy(std::integral_constant<int, 0>{});
   }
+  if (choice.vec_elems == 1 && !choice.staged) choice.rows_per_thread = scalar_rows;
   return choice;
 }
 

@@ -1,0 +1,84 @@
+// Host checks of the forward plan, no GPU needed: which kernel and tiling a
+// problem gets, and that staged tiles fit the shared memory the kernel
+// assumes (forward_staged_kernel.cuh indexes the bands without bounds).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <dwconv/dwconv.cuh>
+#include <random>
+
+#include "testbed.hpp"
+
+namespace dwconv {
+namespace {
+
+// Any 256-byte-aligned address: the plan only looks at alignment.
+const void* const kAligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+
+Problem tall_problem(int64_t w) {
+  Problem p;
+  p.n = 8;
+  p.c = 64;
+  p.h = 512;
+  p.w = w;
+  p.k = 31;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 15;
+  return p;
+}
+
+// K = 31 with padding along W: fp16 stages one 32-row unit in more than
+// 48 KiB; fp32 cannot, and its scalar fallback walks 16 rows, not the tall
+// policy's 32.
+TEST(ForwardPlan, TallKernelsStageOrWalkSixteenScalarRows) {
+  const Problem p = tall_problem(512);
+  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  EXPECT_TRUE(h.staged);
+  EXPECT_EQ(h.rows_per_thread, 32);
+  EXPECT_GT(h.smem_bytes, 48 * 1024);
+  EXPECT_LE(h.smem_bytes, detail::kStagedTallSmemBudget);
+
+  const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned);
+  EXPECT_FALSE(f.staged);
+  EXPECT_EQ(f.vec_elems, 1);
+  EXPECT_EQ(f.rows_per_thread, 16);
+
+  const detail::KernelChoice wide =
+      detail::choose_kernel<__half, DefaultPolicy>(tall_problem(12001), kAligned, kAligned);
+  EXPECT_FALSE(wide.staged);
+  EXPECT_EQ(wide.rows_per_thread, 16);
+}
+
+// Every staged plan: whole units per tile, and bands as large as the kernel
+// indexes them (input: every row the windows read plus two vectors of
+// alignment room; output: whole tiles plus one vector).
+template <class T>
+void check_staged_bands(std::mt19937_64& rng) {
+  int staged = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const Problem p = testbed::random_problem(rng, Layout::NCHW);
+    if (!validate(p).ok() || p.n == 0) continue;
+    const detail::KernelChoice c = detail::choose_kernel<T, DefaultPolicy>(p, kAligned, kAligned);
+    if (!c.staged) continue;
+    ++staged;
+    const int v = c.staged_vec;
+    EXPECT_GE(v, 2) << testbed::describe(p);
+    const int64_t tile = c.staged_tile_rows;
+    EXPECT_EQ(tile % (int64_t(c.rows_per_thread) * c.row_step), 0) << testbed::describe(p);
+    const int64_t band_rows = (tile - 1) * p.stride_h + int64_t(p.k - 1) * p.dilation_h + 1;
+    EXPECT_GE(c.staged_in_elems, band_rows * p.w + 2 * v) << testbed::describe(p);
+    EXPECT_EQ(c.staged_in_elems % v, 0) << testbed::describe(p);
+    EXPECT_GE(c.smem_bytes, (c.staged_in_elems + tile * p.out_w() + v) * int64_t(sizeof(T))) << testbed::describe(p);
+    EXPECT_LE(c.smem_bytes, p.k >= detail::kStagedTallK ? detail::kStagedTallSmemBudget : detail::kStagedSmemBudget)
+        << testbed::describe(p);
+  }
+  EXPECT_GT(staged, 100);
+}
+
+TEST(ForwardPlan, StagedBandsHoldWhatTheKernelIndexes) {
+  std::mt19937_64 rng(99);
+  check_staged_bands<float>(rng);
+  check_staged_bands<__half>(rng);
+}
+
+}  // namespace
+}  // namespace dwconv
