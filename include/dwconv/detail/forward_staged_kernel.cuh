@@ -76,16 +76,17 @@ __global__ void __launch_bounds__(Threads)
     const int out_phase = vector_phase<T, V>(gy);
 
     block_copy<true, T, V>(gx, s_in + s_copy, in_len, in_phase);
+    // The tile's weights are read while its band is in flight: loaded after
+    // the barrier they would add a second memory latency to every tile.
+    A wr[K][1];
+    const int64_t channel = plane % p.c;
+    load_weights<T, K, 1>(p, w, channel, wr);
+    const A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
     for (int i = s_base + threadIdx.x; i < s_copy + in_phase; i += Threads) s_in[i] = Traits::from_accum(A(0));
     for (int i = s_copy + in_phase + in_len + threadIdx.x; i < s_base + band; i += Threads)
       s_in[i] = Traits::from_accum(A(0));
     copy_async_wait_all();
     __syncthreads();
-
-    A wr[K][1];
-    const int64_t channel = plane % p.c;
-    load_weights<T, K, 1>(p, w, channel, wr);
-    const A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
 
     int unit = first_unit, wo = first_wo;
     while (unit < units) {
