@@ -200,6 +200,8 @@ TEST_F(BackwardGpu, EveryPath) {
               std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
               std::end(detail::kStaticKernelHeights);
           EXPECT_EQ(plan.per_tap, !in_table || stride == 3) << testbed::describe(p);
+          // NCHW rows that vectors cannot walk stage their bands (all fit here).
+          EXPECT_EQ(plan.params.staged, layout == Layout::NCHW && !vector && !plan.per_tap) << testbed::describe(p);
         }
 }
 

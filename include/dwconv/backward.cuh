@@ -67,6 +67,18 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
                                                                   : weight_grad_partial_kernel<T, L, kT, kRs, 1, K, 2>)
                                         : (plan.stride_ratio == 1 ? weight_grad_partial_kernel<T, L, kT, kR, kV, K, 1>
                                                                   : weight_grad_partial_kernel<T, L, kT, kR, kV, K, 2>);
+      if constexpr (L == Layout::NCHW) {
+        if (plan.params.staged) {
+          constexpr int kBandVec = kVecElems16<T>;
+          auto staged = plan.stride_ratio == 1 ? weight_grad_staged_nchw_kernel<T, kT, kRs, kBandVec, K, 1>
+                                               : weight_grad_staged_nchw_kernel<T, kT, kRs, kBandVec, K, 2>;
+          err = allow_shared_memory(staged, plan.smem_bytes, int(kT * sizeof(A)));
+          if (err != cudaSuccess) return;
+          staged<<<grid, kT, plan.smem_bytes, stream>>>(plan.params, x, dy, ws);
+          err = cudaGetLastError();
+          return;
+        }
+      }
       if (!plan.per_tap) {
         kernel<<<grid, kT, 0, stream>>>(plan.params, x, dy, ws);
         err = cudaGetLastError();

@@ -11,6 +11,7 @@
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/forward_plan.cuh"
 #include "dwconv/detail/forward_staged_kernel.cuh"
+#include "dwconv/detail/staged_band.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
@@ -40,10 +41,8 @@ auto select_forward_kernel(const KernelChoice& c) {
 template <class Kernel, class T>
 cudaError_t launch(Kernel kernel, unsigned grid, int threads, int smem, cudaStream_t stream,
                    const ForwardParams& params, const T* x, const T* w, const T* bias, T* y) {
-  if (smem > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (err != cudaSuccess) return err;
-  }
+  const cudaError_t err = allow_shared_memory(kernel, smem);
+  if (err != cudaSuccess) return err;
   kernel<<<grid, threads, smem, stream>>>(params, x, w, bias, y);
   return cudaGetLastError();
 }

@@ -76,8 +76,10 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
     const int64_t rows = (tile_rows - 1) * p.stride_h + int64_t(p.dilation_h) * (p.k - 1) + 1;
     return round_up(rows * p.w + 2 * full_vec, full_vec);
   };
+  // The output band (the forward's y, or dy for backward_weight) with the
+  // same alignment room.
   auto bytes = [&](int64_t tile_rows) {
-    return (in_elems(tile_rows) + tile_rows * wo + full_vec) * int64_t(sizeof(T));
+    return (in_elems(tile_rows) + tile_rows * wo + 2 * full_vec) * int64_t(sizeof(T));
   };
   if (bytes(unit_rows) > budget) return;
   const int64_t limit = round_up(ho, unit_rows) < 256 ? round_up(ho, unit_rows) : 256;

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/staged_band.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 
@@ -44,7 +45,6 @@ __global__ void __launch_bounds__(Threads)
   const int units = p.tile_rows / R;  // (row block of R*q rows, phase) pairs per tile
   // Rows of the input band: every row a tile's windows read.
   const int band_rows = (p.tile_rows - 1) * p.stride_h + (K - 1) * p.dilation_h + 1;
-  const int band = band_rows * w_n;
   const int in_step = p.dilation_h * w_n;  // between window rows
   const int out_step = q * wo_n;           // between a thread's output rows
   const int unit_in_rows = p.stride_h * w_n;
@@ -55,36 +55,17 @@ __global__ void __launch_bounds__(Threads)
     const int64_t plane = tile / p.row_blocks;
     const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
     const int64_t r1 = r0 + p.tile_rows < p.out_h ? r0 + p.tile_rows : p.out_h;
-    // Band row 0 is input row hi_lo; rows [hi_a, hi_b] exist in x, the rest
-    // is padding.
-    const int64_t hi_lo = r0 * p.stride_h - p.pad_top;
-    const int64_t hi_hi = hi_lo + band_rows - 1;
-    const int64_t hi_a = hi_lo > 0 ? hi_lo : 0;
-    const int64_t hi_b = hi_hi < p.h - 1 ? hi_hi : p.h - 1;
-    int lead = 0, in_len = 0;  // elements of the band before row hi_a; copied elements
-    if (hi_b >= hi_a) {
-      lead = int(hi_a - hi_lo) * w_n;
-      in_len = int(hi_b - hi_a + 1) * w_n;
-    }
-    T* gx = const_cast<T*>(x) + plane * p.in_plane_pitch + (in_len > 0 ? hi_a : 0) * w_n;
-    const int in_phase = vector_phase<T, V>(gx);
-    // Shared index of gx's element: aligned like gx, with `lead` elements of
-    // room before it. The band starts at s_base < 2 * V.
-    const int s_copy = (lead + V - 1) / V * V;
-    const int s_base = s_copy + in_phase - lead;
+    // Band row 0 is input row r0 * stride_h - pad_top.
+    const int s_base =
+        stage_band<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, r0 * p.stride_h - p.pad_top, band_rows, s_in);
     T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
     const int out_phase = vector_phase<T, V>(gy);
-
-    block_copy<true, T, V>(gx, s_in + s_copy, in_len, in_phase);
     // The tile's weights are read while its band is in flight: loaded after
     // the barrier they would add a second memory latency to every tile.
     A wr[K][1];
     const int64_t channel = plane % p.c;
     load_weights<T, K, 1>(p, w, channel, wr);
     const A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
-    for (int i = s_base + threadIdx.x; i < s_copy + in_phase; i += Threads) s_in[i] = Traits::from_accum(A(0));
-    for (int i = s_copy + in_phase + in_len + threadIdx.x; i < s_base + band; i += Threads)
-      s_in[i] = Traits::from_accum(A(0));
     copy_async_wait_all();
     __syncthreads();
 
