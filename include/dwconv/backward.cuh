@@ -3,13 +3,13 @@
 
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cstddef>
 #include <cstdint>
 
 #include "dwconv/detail/arguments.cuh"
 #include "dwconv/detail/backward_plan.cuh"
 #include "dwconv/detail/dispatch.cuh"
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/forward.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/policy.cuh"
@@ -18,14 +18,6 @@
 
 namespace dwconv {
 namespace detail {
-
-inline Status launch_status(const char* what, cudaError_t err) {
-  if (err == cudaSuccess) return Status();
-  return Status::error(StatusCode::kCudaError, "%s kernel launch failed: %s (%s)", what, cudaGetErrorName(err),
-                       cudaGetErrorString(err));
-}
-
-inline unsigned grid_for(int64_t blocks) { return unsigned(blocks < INT_MAX ? blocks : INT_MAX); }
 
 template <class T>
 Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream) {

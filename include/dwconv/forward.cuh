@@ -3,7 +3,6 @@
 
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cstdint>
 
 #include "dwconv/detail/arguments.cuh"
@@ -11,7 +10,7 @@
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/forward_plan.cuh"
 #include "dwconv/detail/forward_staged_kernel.cuh"
-#include "dwconv/detail/staged_band.cuh"
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
@@ -56,7 +55,7 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
   const KernelChoice choice = choose_kernel<T, Policy>(p, x, y);
   ForwardParams params = make_forward_params(p, choice);
   params.flip_taps = flip_taps;
-  const unsigned grid = unsigned(params.tiles < INT_MAX ? params.tiles : INT_MAX);
+  const unsigned grid = grid_for(params.tiles);
   cudaError_t err = cudaSuccess;
   auto run = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
@@ -76,10 +75,7 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
     });
   };
   if (choice.static_k == 0 || !dispatch_static_k(choice.static_k, run)) run(std::integral_constant<int, 0>{});
-  if (err != cudaSuccess)
-    return Status::error(StatusCode::kCudaError, "%s kernel launch failed: %s (%s)",
-                         flip_taps ? "backward_input" : "forward", cudaGetErrorName(err), cudaGetErrorString(err));
-  return Status();
+  return launch_status(flip_taps ? "backward_input" : "forward", err);
 }
 
 }  // namespace detail

@@ -4,8 +4,6 @@
 // plane, so it moves with aligned vectors whatever the row geometry.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
 
 #include "dwconv/detail/vector_access.cuh"
@@ -41,14 +39,6 @@ __device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int6
   for (int i = base + int(threadIdx.x); i < s_copy + phase; i += blockDim.x) s[i] = zero;
   for (int i = s_copy + phase + len + int(threadIdx.x); i < base + rows * w; i += blockDim.x) s[i] = zero;
   return base;
-}
-
-/// Launch attribute for kernels whose shared memory (dynamic plus static)
-/// exceeds the default 48 KiB.
-template <class Kernel>
-cudaError_t allow_shared_memory(Kernel kernel, int dynamic_bytes, int static_bytes = 0) {
-  if (dynamic_bytes + static_bytes <= 48 * 1024) return cudaSuccess;
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic_bytes);
 }
 
 }  // namespace detail
