@@ -5,6 +5,7 @@
 
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/staged_band.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
 
@@ -73,8 +74,7 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
   // Every row the tile's windows read, padding rows included (the kernel
   // zero-fills them), and room to align the band's first copied element.
   auto in_elems = [&](int64_t tile_rows) {
-    const int64_t rows = (tile_rows - 1) * p.stride_h + int64_t(p.dilation_h) * (p.k - 1) + 1;
-    return round_up(rows * p.w + 2 * full_vec, full_vec);
+    return round_up(staged_band_rows(tile_rows, p.stride_h, p.k, p.dilation_h) * p.w + 2 * full_vec, full_vec);
   };
   // The output band (the forward's y, or dy for backward_weight) with the
   // same alignment room.

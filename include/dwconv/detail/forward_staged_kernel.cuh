@@ -22,12 +22,9 @@ namespace detail {
 ///
 /// The input band holds every row the tile's windows touch, with the rows
 /// that lie in the top or bottom padding (or past the last input row) zero-
-/// filled, and the output band has room for whole tiles: the compute phase
-/// then reads and writes shared memory with no row bounds, by one
-/// multiply-add per access, and walks its (unit, column) items without a
-/// division (ncu on the H100: the bounds and 64-bit index math of the
-/// earlier version made the fp16 compute phase issue-bound, ~49
-/// instructions per output).
+/// filled (stage_band), and the output band has room for whole tiles: the
+/// compute phase reads and writes shared memory with no row bounds, by one
+/// multiply-add per access.
 template <class T, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
     forward_staged_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
@@ -43,13 +40,10 @@ __global__ void __launch_bounds__(Threads)
   const int wo_n = int(p.cols);
   const int w_n = int(p.w);
   const int units = p.tile_rows / R;  // (row block of R*q rows, phase) pairs per tile
-  // Rows of the input band: every row a tile's windows read.
-  const int band_rows = (p.tile_rows - 1) * p.stride_h + (K - 1) * p.dilation_h + 1;
+  const int band_rows = int(staged_band_rows(p.tile_rows, p.stride_h, K, p.dilation_h));
   const int in_step = p.dilation_h * w_n;  // between window rows
   const int out_step = q * wo_n;           // between a thread's output rows
   const int unit_in_rows = p.stride_h * w_n;
-  const int first_unit = threadIdx.x / wo_n;
-  const int first_wo = threadIdx.x - first_unit * wo_n;
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     const int64_t plane = tile / p.row_blocks;
@@ -69,31 +63,21 @@ __global__ void __launch_bounds__(Threads)
     copy_async_wait_all();
     __syncthreads();
 
-    int unit = first_unit, wo = first_wo;
-    while (unit < units) {
-      // First output row of the unit, relative to r0.
-      const int ho_rel = q == 1 ? unit * R : (unit / q) * (R * q) + unit % q;
-      if (r0 + ho_rel < r1) {
-        const int wi = wo * p.stride_w - p.pad_left;
-        const bool in_bounds = wi >= 0 && wi < w_n;
-        // Columns in the padding read a valid address and discard the value:
-        // a select, not a branch per load.
-        const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
-        const int out_idx = out_phase + ho_rel * wo_n + wo;
-        window_rows<A, R, 1, K, M, 1>(
-            wr, b,
-            [&](int i, A(&xv)[1]) {
-              const A v = Traits::to_accum(s_in[in_idx + i * in_step]);
-              xv[0] = in_bounds ? v : A(0);
-            },
-            [&](int r, const A(&acc)[1]) { s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]); });
-      }
-      wo += Threads;
-      while (wo >= wo_n) {
-        wo -= wo_n;
-        ++unit;
-      }
-    }
+    for_each_staged_item<Threads, R>(units, q, wo_n, r1 - r0, [&](int ho_rel, int wo) {
+      const int wi = wo * p.stride_w - p.pad_left;
+      const bool in_bounds = wi >= 0 && wi < w_n;
+      // Columns in the padding read a valid address and discard the value:
+      // a select, not a branch per load.
+      const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
+      const int out_idx = out_phase + ho_rel * wo_n + wo;
+      window_rows<A, R, 1, K, M, 1>(
+          wr, b,
+          [&](int i, A(&xv)[1]) {
+            const A v = Traits::to_accum(s_in[in_idx + i * in_step]);
+            xv[0] = in_bounds ? v : A(0);
+          },
+          [&](int r, const A(&acc)[1]) { s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]); });
+    });
     __syncthreads();
     block_copy<false, T, V>(gy, s_out, int(r1 - r0) * wo_n, out_phase);
     __syncthreads();  // the next tile overwrites both bands

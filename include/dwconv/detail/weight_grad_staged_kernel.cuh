@@ -36,12 +36,10 @@ __global__ void __launch_bounds__(Threads)
   const int wo_n = int(p.out_w);
   const int w_n = int(p.w);
   const int units = p.tile_rows / R;
-  const int band_rows = (p.tile_rows - 1) * p.stride_h + (K - 1) * p.dilation_h + 1;
+  const int band_rows = int(staged_band_rows(p.tile_rows, p.stride_h, K, p.dilation_h));
   const int x_step = p.dilation_h * w_n;  // between window rows
   const int dy_step = q * wo_n;           // between an item's dy rows
   const int unit_x_rows = p.stride_h * w_n;
-  const int first_unit = threadIdx.x / wo_n;
-  const int first_wo = threadIdx.x - first_unit * wo_n;
   const int64_t pieces = p.n * p.bands_per_plane;
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
@@ -64,39 +62,29 @@ __global__ void __launch_bounds__(Threads)
       copy_async_wait_all();
       __syncthreads();
 
-      int unit = first_unit, wo = first_wo;
-      while (unit < units) {
-        // First dy row of the unit, relative to r0.
-        const int ho_rel = q == 1 ? unit * R : (unit / q) * (R * q) + unit % q;
-        if (r0 + ho_rel < p.out_h) {
-          const int wi = wo * p.stride_w - p.pad_left;
-          const bool in_bounds = wi >= 0 && wi < w_n;
-          // Columns in the padding read a valid address and use zero.
-          const int xi = x_base + ho_rel * unit_x_rows + (in_bounds ? wi : 0);
-          const int gi = dy_base + ho_rel * wo_n + wo;
-          A g[R];
+      for_each_staged_item<Threads, R>(units, q, wo_n, p.out_h - r0, [&](int ho_rel, int wo) {
+        const int wi = wo * p.stride_w - p.pad_left;
+        const bool in_bounds = wi >= 0 && wi < w_n;
+        // Columns in the padding read a valid address and use zero.
+        const int xi = x_base + ho_rel * unit_x_rows + (in_bounds ? wi : 0);
+        const int gi = dy_base + ho_rel * wo_n + wo;
+        A g[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          g[r] = Traits::to_accum(s_dy[gi + r * dy_step]);
+          acc_b += g[r];
+        }
+#pragma unroll
+        for (int i = 0; i < (R - 1) * M + K; ++i) {
+          const A v = Traits::to_accum(s_x[xi + i * x_step]);
+          const A xv = in_bounds ? v : A(0);
 #pragma unroll
           for (int r = 0; r < R; ++r) {
-            g[r] = Traits::to_accum(s_dy[gi + r * dy_step]);
-            acc_b += g[r];
-          }
-#pragma unroll
-          for (int i = 0; i < (R - 1) * M + K; ++i) {
-            const A v = Traits::to_accum(s_x[xi + i * x_step]);
-            const A xv = in_bounds ? v : A(0);
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-              const int k = i - r * M;
-              if (k >= 0 && k < K) acc[k] += g[r] * xv;
-            }
+            const int k = i - r * M;
+            if (k >= 0 && k < K) acc[k] += g[r] * xv;
           }
         }
-        wo += Threads;
-        while (wo >= wo_n) {
-          wo -= wo_n;
-          ++unit;
-        }
-      }
+      });
       __syncthreads();  // the next piece overwrites both bands
     }
 
