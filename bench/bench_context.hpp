@@ -17,9 +17,12 @@ inline Context& context() {
   return c;
 }
 
-void register_float();
-void register_half();
-void register_bfloat16();
+void register_forward_float();
+void register_backward_float();
+void register_forward_half();
+void register_backward_half();
+void register_forward_bfloat16();
+void register_backward_bfloat16();
 
 }  // namespace bench
 }  // namespace dwconv

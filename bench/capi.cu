@@ -3,7 +3,9 @@
 // plain integers. Each returns the StatusCode; the message goes to `message`
 // (capacity bytes) when given.
 #include <cstdio>
-#include <dwconv/dwconv.cuh>
+#include <dwconv/numeric.cuh>
+
+#include "capi_calls.hpp"
 
 namespace {
 
@@ -58,9 +60,7 @@ DWCONV_CAPI int dwconv_forward(DWCONV_PROBLEM_ARGS, const void* x, const void* w
                                void* stream, char* message, int capacity) {
   const dwconv::Problem p = DWCONV_PROBLEM;
   return with_dtype(dtype, message, capacity, [&](auto t) {
-    using T = decltype(t);
-    return dwconv::forward<T>(p, static_cast<const T*>(x), static_cast<const T*>(weight), static_cast<const T*>(bias),
-                              static_cast<T*>(y), static_cast<cudaStream_t>(stream));
+    return dwconv::capi::forward<decltype(t)>(p, x, weight, bias, y, static_cast<cudaStream_t>(stream));
   });
 }
 
@@ -68,9 +68,7 @@ DWCONV_CAPI int dwconv_backward_input(DWCONV_PROBLEM_ARGS, const void* dy, const
                                       char* message, int capacity) {
   const dwconv::Problem p = DWCONV_PROBLEM;
   return with_dtype(dtype, message, capacity, [&](auto t) {
-    using T = decltype(t);
-    return dwconv::backward_input<T>(p, static_cast<const T*>(dy), static_cast<const T*>(weight), static_cast<T*>(dx),
-                                     static_cast<cudaStream_t>(stream));
+    return dwconv::capi::backward_input<decltype(t)>(p, dy, weight, dx, static_cast<cudaStream_t>(stream));
   });
 }
 
@@ -80,11 +78,9 @@ DWCONV_CAPI int dwconv_backward_weight(DWCONV_PROBLEM_ARGS, const void* x, const
                                        char* message, int capacity) {
   const dwconv::Problem p = DWCONV_PROBLEM;
   return with_dtype(dtype, message, capacity, [&](auto t) {
-    using T = decltype(t);
     size_t bytes = workspace_bytes ? size_t(*workspace_bytes) : 0;
-    const dwconv::Status s = dwconv::backward_weight<T>(
-        p, static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dw), static_cast<T*>(dbias), workspace,
-        workspace_bytes ? &bytes : nullptr, static_cast<cudaStream_t>(stream));
+    const dwconv::Status s = dwconv::capi::backward_weight<decltype(t)>(
+        p, x, dy, dw, dbias, workspace, workspace_bytes ? &bytes : nullptr, static_cast<cudaStream_t>(stream));
     if (workspace_bytes) *workspace_bytes = bytes;
     return s;
   });

@@ -1,4 +1,4 @@
-// Forward benchmarks for one element type (DWCONV_BENCH_TYPE, one
+// Forward benchmarks for one element type (bench_forward_<type>.cu, one
 // translation unit per type so they compile in parallel): dwconv with its
 // default policy and a few explicit ones, the naive baseline, and graph-
 // captured dwconv for small cases, as a percentage of the memory floor.

@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#ifndef DWCONV_TEST_TYPE
+#error "define DWCONV_TEST_TYPE to float, double, __half or __nv_bfloat16"
+#endif
+
 namespace dwconv {
 namespace {
 
@@ -54,7 +58,9 @@ class BackwardArgs : public ::testing::Test {
   }
 };
 
-using Types = ::testing::Types<float, double, __half, __nv_bfloat16>;
+// One element type per binary (DWCONV_TEST_TYPE) so that the types compile
+// in parallel.
+using Types = ::testing::Types<DWCONV_TEST_TYPE>;
 TYPED_TEST_SUITE(BackwardArgs, Types);
 
 TYPED_TEST(BackwardArgs, InputRejections) {

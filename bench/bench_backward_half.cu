@@ -1,0 +1,5 @@
+// Backward benchmarks in half (backward_bench_impl.cuh); one translation unit
+// per (direction, type) so that they compile in parallel.
+#include "backward_bench_impl.cuh"
+
+void dwconv::bench::register_backward_half() { register_backward<__half>("half"); }
