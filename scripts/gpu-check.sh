@@ -5,6 +5,9 @@
 # table is printed last.
 #
 # usage: scripts/gpu-check.sh [steps]   steps: any of test,sanitize,bench,compare (default: all)
+# Steps run in the order test, bench, compare, sanitize, so that a call cut
+# short by the device's time limit still returns the most wanted results;
+# the summary says how long each took.
 # BENCH_FILTER: a --benchmark_filter regex; by default every benchmark but
 # the explicit-policy sweeps (names with /T<threads>_R<rows>), which
 # BENCH_FILTER=. brings back.
@@ -21,8 +24,22 @@ summary=()
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
 
+# Seconds since the last mark, for the summary: device time is the scarce
+# resource, so each call reports where its time went.
+mark=$SECONDS
+took() { summary+=("$1: $((SECONDS - mark)) s"); mark=$SECONDS; }
+
+# Only what the steps need: the whole tree for test and sanitize, else just
+# the benchmark and / or the C ABI.
+targets=()
+if ! has test && ! has sanitize; then
+  has bench && targets+=(--target dwconv_bench)
+  has compare && targets+=(--target dwconv_capi)
+fi
 cmake --preset gpu > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-cmake --build --preset gpu -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E 'error|Error' "$OUT/build.log" | head -40; exit 1; }
+cmake --build --preset gpu -j "$(nproc)" "${targets[@]}" > "$OUT/build.log" 2>&1 ||
+  { grep -E 'error|Error' "$OUT/build.log" | head -40; exit 1; }
+took build
 B=build/gpu
 
 if has test; then
@@ -32,6 +49,20 @@ if has test; then
   grep -h '^\[ seed \]' $B/Testing/Temporary/LastTest.log >> "$OUT/ctest.log" 2>/dev/null
   summary+=("ctest: $(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tr '\n' ' ')")
   [[ $rc1 -ne 0 || $rc2 -ne 0 ]] && status=1 && grep -E 'Failed|\*\*\*' "$OUT/ctest.log" | head -20
+  took test
+fi
+
+if has bench; then
+  $B/bench/dwconv_bench --benchmark_out="$OUT/bench.json" --benchmark_out_format=json \
+    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.05s \
+    --benchmark_filter="${BENCH_FILTER:--/T[0-9]+_R}" > "$OUT/bench.log" 2>&1 || status=1
+  took bench
+fi
+
+if has compare; then
+  PYTHONUNBUFFERED=1 python3 bench/compare_torch.py $B/bench/libdwconv_capi.so --json "$OUT/compare.json" \
+    > "$OUT/compare.txt" 2>&1 || status=1
+  took compare
 fi
 
 if has sanitize; then
@@ -61,17 +92,7 @@ if has sanitize; then
   fi
   rm -f "$OUT"/san_*_*.log
   summary+=("sanitizers: $(grep -c 'rc=0' "$OUT/sanitizers.txt") of 16 clean")
-fi
-
-if has bench; then
-  $B/bench/dwconv_bench --benchmark_out="$OUT/bench.json" --benchmark_out_format=json \
-    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.05s \
-    --benchmark_filter="${BENCH_FILTER:--/T[0-9]+_R}" > "$OUT/bench.log" 2>&1 || status=1
-fi
-
-if has compare; then
-  PYTHONUNBUFFERED=1 python3 bench/compare_torch.py $B/bench/libdwconv_capi.so --json "$OUT/compare.json" \
-    > "$OUT/compare.txt" 2>&1 || status=1
+  took sanitize
 fi
 
 echo "==== summary ===="
