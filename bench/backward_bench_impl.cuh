@@ -24,11 +24,8 @@ void run_backward_input(benchmark::State& state, Problem p) {
   const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
   const int sets = rotation_sets(bytes);
   DeviceArena<T> arena;
-  std::vector<T*> dy, dx;
-  for (int s = 0; s < sets; ++s) {
-    dy.push_back(arena.alloc(p.y_elements(), 23u + s));
-    dx.push_back(arena.alloc(p.x_elements(), 0));
-  }
+  const std::vector<T*> dy = arena.alloc_sets(sets, p.y_elements(), 23u);
+  const std::vector<T*> dx = arena.alloc_sets(sets, p.x_elements(), 0);
   T* w = arena.alloc(p.w_elements(), 5u);
   if (!arena.ok()) {
     state.SkipWithError("out of device memory");
@@ -46,11 +43,8 @@ void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
   const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
   const int sets = rotation_sets(bytes);
   DeviceArena<T> arena;
-  std::vector<T*> x, dy;
-  for (int s = 0; s < sets; ++s) {
-    x.push_back(arena.alloc(p.x_elements(), 29u + s));
-    dy.push_back(arena.alloc(p.y_elements(), 31u + s));
-  }
+  const std::vector<T*> x = arena.alloc_sets(sets, p.x_elements(), 29u);
+  const std::vector<T*> dy = arena.alloc_sets(sets, p.y_elements(), 31u);
   T* dw = arena.alloc(p.w_elements(), 0);
   T* db = arena.alloc(p.c, 0);
   size_t ws_bytes = 0;

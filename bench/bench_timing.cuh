@@ -54,6 +54,13 @@ class DeviceArena {
     if (seed != 0) fill_random<T>(static_cast<T*>(ptr), elems, seed);
     return static_cast<T*>(ptr);
   }
+  /// One array of `elems` per rotation set; set s filled from seed + s
+  /// (seed 0: not filled).
+  std::vector<T*> alloc_sets(int sets, int64_t elems, uint32_t seed) {
+    std::vector<T*> v;
+    for (int s = 0; s < sets; ++s) v.push_back(alloc(elems, seed == 0 ? 0 : seed + uint32_t(s)));
+    return v;
+  }
   /// True when every allocation and fill succeeded (synchronizes).
   bool ok() { return ok_ && cudaDeviceSynchronize() == cudaSuccess; }
 

@@ -32,10 +32,8 @@ struct Buffers {
   T* b = nullptr;
   bool ok = true;
   Buffers(const Problem& p, int sets) {
-    for (int s = 0; s < sets; ++s) {
-      x.push_back(arena.alloc(p.x_elements(), 17u + s));
-      y.push_back(arena.alloc(p.y_elements(), 0));
-    }
+    x = arena.alloc_sets(sets, p.x_elements(), 17u);
+    y = arena.alloc_sets(sets, p.y_elements(), 0);
     w = arena.alloc(p.w_elements(), 5u);
     b = arena.alloc(p.c, 7u);
     ok = arena.ok();
