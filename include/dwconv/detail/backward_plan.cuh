@@ -70,9 +70,9 @@ inline BackwardInputParams make_backward_input_params(const Problem& p, int vec)
   b.dilation_h = p.dilation_h;
   b.pad_top = p.pad_top;
   b.pad_left = p.pad_left;
-  const int64_t g = gcd64(p.stride_h, p.dilation_h);
-  b.tap_step = int(p.stride_h / g);
-  b.row_step = int(p.dilation_h / g);
+  const RowWalk walk = row_walk(p);
+  b.tap_step = walk.window_step;
+  b.row_step = walk.row_step;
   b.dilation_mod = p.dilation_h % p.stride_h;
   b.residues = p.stride_h <= kStridedDxResidues ? p.stride_h : 0;
   for (int r = 0; r < b.residues; ++r) {
@@ -112,9 +112,9 @@ inline constexpr int64_t kWeightGradMinUnits = 4;
 template <class T>
 WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   WeightGradPlan plan;
-  const int64_t g = gcd64(p.stride_h, p.dilation_h);
-  const int ratio = int(p.stride_h / g);
-  int row_step = int(p.dilation_h / g);
+  const RowWalk walk = row_walk(p);
+  const int ratio = walk.window_step;
+  int row_step = walk.row_step;
   auto take = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, decltype(layout_const)::value>;
