@@ -200,6 +200,12 @@ TEST_F(BackwardGpu, EveryPath) {
               std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
               std::end(detail::kStaticKernelHeights);
           EXPECT_EQ(plan.per_tap, !in_table || stride == 3) << testbed::describe(p);
+          // NCHW rows on the scalar tiling (rows vectors cannot walk, or a
+          // table entry of one lane, as double at K = 31) stage their bands
+          // (all fit here).
+          EXPECT_TRUE(vector || plan.vec_elems == 1) << testbed::describe(p);
+          EXPECT_EQ(plan.params.staged, layout == Layout::NCHW && plan.vec_elems == 1 && !plan.per_tap)
+              << testbed::describe(p);
         }
 }
 

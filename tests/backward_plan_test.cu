@@ -85,11 +85,30 @@ void check_weight_grad_plans(Layout layout) {
       const detail::WeightGradPlan plan = detail::plan_weight_grad<T>(p, vec);
       const detail::WeightGradParams& f = plan.params;
       const std::string what = testbed::describe(p) + (vec ? " vector" : " scalar");
-      // Every row unit of every image lies in exactly one chunk.
-      ASSERT_GE(f.units_per_chunk * f.row_chunks, f.units) << what;
-      ASSERT_LT(f.units_per_chunk * (f.row_chunks - 1), f.units) << what;
       const int64_t rows_per_unit = int64_t(plan.rows_per_thread) * f.row_step;
-      ASSERT_GE(f.units_per_plane / f.row_step * rows_per_unit, p.out_h()) << what;
+      if (f.staged) {
+        // NCHW on the scalar tiling only; every dy row of every image in
+        // exactly one piece, every piece in exactly one chunk; bands as large
+        // as the kernel indexes them.
+        ASSERT_EQ(layout, Layout::NCHW) << what;
+        ASSERT_EQ(plan.vec_elems, 1) << what;
+        ASSERT_FALSE(plan.per_tap) << what;
+        ASSERT_EQ(f.tile_rows % rows_per_unit, 0) << what;
+        ASSERT_GE(f.bands_per_plane * f.tile_rows, p.out_h()) << what;
+        ASSERT_LT((f.bands_per_plane - 1) * f.tile_rows, p.out_h()) << what;
+        const int64_t pieces = p.n * f.bands_per_plane;
+        ASSERT_GE(f.pieces_per_chunk * f.row_chunks, pieces) << what;
+        ASSERT_LT(f.pieces_per_chunk * (f.row_chunks - 1), pieces) << what;
+        const int v = plan.staged_vec;
+        const int64_t band_rows = (f.tile_rows - 1) * int64_t(p.stride_h) + int64_t(p.k - 1) * p.dilation_h + 1;
+        ASSERT_GE(f.smem_x_elems, band_rows * p.w + 2 * v) << what;
+        ASSERT_GE(plan.smem_bytes, (f.smem_x_elems + f.tile_rows * p.out_w() + 2 * v) * int64_t(sizeof(T))) << what;
+      } else {
+        // Every row unit of every image lies in exactly one chunk.
+        ASSERT_GE(f.units_per_chunk * f.row_chunks, f.units) << what;
+        ASSERT_LT(f.units_per_chunk * (f.row_chunks - 1), f.units) << what;
+        ASSERT_GE(f.units_per_plane / f.row_step * rows_per_unit, p.out_h()) << what;
+      }
       if (layout == Layout::NHWC) {
         // Every output pixel and channel has a thread.
         const int64_t ct = int64_t(1) << f.col_threads_log2;
@@ -112,6 +131,23 @@ void check_weight_grad_plans(Layout layout) {
       const int64_t ratio = p.stride_h / detail::gcd64(p.stride_h, p.dilation_h);
       ASSERT_EQ(plan.per_tap, !(in_table && ratio <= 2)) << what;
     }
+  }
+}
+
+// Padded NCHW rows of every static height stage (they fit) rather than
+// run 2-byte scalar loads.
+TEST(BackwardPlan, PaddedNchwWeightGradStages) {
+  for (int k : detail::kStaticKernelHeights) {
+    Problem p;
+    p.n = 4;
+    p.c = 8;
+    p.h = 64;
+    p.w = 62;
+    p.k = k;
+    p.pad_top = p.pad_bottom = k / 2;
+    p.pad_left = p.pad_right = 1;
+    EXPECT_TRUE(detail::plan_weight_grad<__half>(p, false).params.staged) << testbed::describe(p);
+    EXPECT_TRUE(detail::plan_weight_grad<float>(p, false).params.staged) << testbed::describe(p);
   }
 }
 

@@ -3,13 +3,13 @@
 
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cstddef>
 #include <cstdint>
 
 #include "dwconv/detail/arguments.cuh"
 #include "dwconv/detail/backward_plan.cuh"
 #include "dwconv/detail/dispatch.cuh"
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/forward.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/policy.cuh"
@@ -18,14 +18,6 @@
 
 namespace dwconv {
 namespace detail {
-
-inline Status launch_status(const char* what, cudaError_t err) {
-  if (err == cudaSuccess) return Status();
-  return Status::error(StatusCode::kCudaError, "%s kernel launch failed: %s (%s)", what, cudaGetErrorName(err),
-                       cudaGetErrorString(err));
-}
-
-inline unsigned grid_for(int64_t blocks) { return unsigned(blocks < INT_MAX ? blocks : INT_MAX); }
 
 template <class T>
 Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream) {
@@ -67,6 +59,18 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
                                                                   : weight_grad_partial_kernel<T, L, kT, kRs, 1, K, 2>)
                                         : (plan.stride_ratio == 1 ? weight_grad_partial_kernel<T, L, kT, kR, kV, K, 1>
                                                                   : weight_grad_partial_kernel<T, L, kT, kR, kV, K, 2>);
+      if constexpr (L == Layout::NCHW) {
+        if (plan.params.staged) {
+          constexpr int kBandVec = kVecElems16<T>;
+          auto staged = plan.stride_ratio == 1 ? weight_grad_staged_nchw_kernel<T, kT, kRs, kBandVec, K, 1>
+                                               : weight_grad_staged_nchw_kernel<T, kT, kRs, kBandVec, K, 2>;
+          err = allow_shared_memory(staged, plan.smem_bytes, int(kT * sizeof(A)));
+          if (err != cudaSuccess) return;
+          staged<<<grid, kT, plan.smem_bytes, stream>>>(plan.params, x, dy, ws);
+          err = cudaGetLastError();
+          return;
+        }
+      }
       if (!plan.per_tap) {
         kernel<<<grid, kT, 0, stream>>>(plan.params, x, dy, ws);
         err = cudaGetLastError();

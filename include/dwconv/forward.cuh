@@ -3,7 +3,6 @@
 
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cstdint>
 
 #include "dwconv/detail/arguments.cuh"
@@ -11,6 +10,7 @@
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/forward_plan.cuh"
 #include "dwconv/detail/forward_staged_kernel.cuh"
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
@@ -40,10 +40,8 @@ auto select_forward_kernel(const KernelChoice& c) {
 template <class Kernel, class T>
 cudaError_t launch(Kernel kernel, unsigned grid, int threads, int smem, cudaStream_t stream,
                    const ForwardParams& params, const T* x, const T* w, const T* bias, T* y) {
-  if (smem > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (err != cudaSuccess) return err;
-  }
+  const cudaError_t err = allow_shared_memory(kernel, smem);
+  if (err != cudaSuccess) return err;
   kernel<<<grid, threads, smem, stream>>>(params, x, w, bias, y);
   return cudaGetLastError();
 }
@@ -57,7 +55,7 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
   const KernelChoice choice = choose_kernel<T, Policy>(p, x, y);
   ForwardParams params = make_forward_params(p, choice);
   params.flip_taps = flip_taps;
-  const unsigned grid = unsigned(params.tiles < INT_MAX ? params.tiles : INT_MAX);
+  const unsigned grid = grid_for(params.tiles);
   cudaError_t err = cudaSuccess;
   auto run = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
@@ -77,10 +75,7 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
     });
   };
   if (choice.static_k == 0 || !dispatch_static_k(choice.static_k, run)) run(std::integral_constant<int, 0>{});
-  if (err != cudaSuccess)
-    return Status::error(StatusCode::kCudaError, "%s kernel launch failed: %s (%s)",
-                         flip_taps ? "backward_input" : "forward", cudaGetErrorName(err), cudaGetErrorString(err));
-  return Status();
+  return launch_status(flip_taps ? "backward_input" : "forward", err);
 }
 
 }  // namespace detail

@@ -9,6 +9,7 @@
 #include "dwconv/detail/backward_weight_kernel.cuh"
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_plan.cuh"
+#include "dwconv/detail/weight_grad_staged_kernel.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
 
@@ -69,9 +70,9 @@ inline BackwardInputParams make_backward_input_params(const Problem& p, int vec)
   b.dilation_h = p.dilation_h;
   b.pad_top = p.pad_top;
   b.pad_left = p.pad_left;
-  const int64_t g = gcd64(p.stride_h, p.dilation_h);
-  b.tap_step = int(p.stride_h / g);
-  b.row_step = int(p.dilation_h / g);
+  const RowWalk walk = row_walk(p);
+  b.tap_step = walk.window_step;
+  b.row_step = walk.row_step;
   b.dilation_mod = p.dilation_h % p.stride_h;
   b.residues = p.stride_h <= kStridedDxResidues ? p.stride_h : 0;
   for (int r = 0; r < b.residues; ++r) {
@@ -95,6 +96,8 @@ struct WeightGradPlan {
   int vec_elems = 1, threads = 0, rows_per_thread = 0;
   bool per_tap = false;
   int64_t workspace_bytes = 0;
+  int smem_bytes = 0;  // staged NCHW tiling (params.staged): dynamic shared memory
+  int staged_vec = 0;  // and the band copies' vector
 };
 
 /// Blocks the dw tiling aims for: at most kWeightGradMaxTiles (several per
@@ -109,9 +112,9 @@ inline constexpr int64_t kWeightGradMinUnits = 4;
 template <class T>
 WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   WeightGradPlan plan;
-  const int64_t g = gcd64(p.stride_h, p.dilation_h);
-  const int ratio = int(p.stride_h / g);
-  int row_step = int(p.dilation_h / g);
+  const RowWalk walk = row_walk(p);
+  const int ratio = walk.window_step;
+  int row_step = walk.row_step;
   auto take = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, decltype(layout_const)::value>;
@@ -171,7 +174,32 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   // (NCHW: (unit, column) items; NHWC: units, then output pixels), so that
   // few partial sums reach the workspace.
   auto clamp = [](int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); };
-  if (nchw) {
+  // NCHW rows on the scalar tiling stage their bands in shared memory when a
+  // piece fits (the forward's staged plan: dy plays y).
+  KernelChoice staged;
+  if (nchw && plan.vec_elems == 1 && !plan.per_tap) {
+    staged.rows_per_thread = plan.rows_per_thread;
+    staged.row_step = row_step;
+    plan_staged<T>(p, kVecElems16<T>, staged);
+  }
+  f.staged = staged.staged;
+  if (f.staged) {
+    f.col_threads_log2 = 0;
+    f.col_blocks = 1;
+    f.pixel_blocks = 1;
+    f.pixels_per_thread = 1;
+    f.tile_rows = staged.staged_tile_rows;
+    f.smem_x_elems = staged.staged_in_elems;
+    f.bands_per_plane = (ho + f.tile_rows - 1) / f.tile_rows;
+    const int64_t pieces = p.n * f.bands_per_plane;
+    const int64_t chunks = clamp((kWeightGradMaxTiles + p.c - 1) / p.c, 1, pieces);
+    f.pieces_per_chunk = (pieces + chunks - 1) / chunks;
+    f.row_chunks = (pieces + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
+    f.tiles = p.c * f.row_chunks;
+    f.slots = f.row_chunks;
+    plan.smem_bytes = staged.smem_bytes;
+    plan.staged_vec = staged.staged_vec;
+  } else if (nchw) {
     f.col_threads_log2 = 0;
     f.col_blocks = 1;
     f.pixel_blocks = 1;

@@ -43,6 +43,13 @@ struct WeightGradParams {
   // write_bias (the runtime-K path launches once per tap).
   int ws_taps, tap_base;
   bool write_bias;
+  // Staged NCHW tiling (weight_grad_staged_kernel.cuh): a block tile is
+  // (channel, chunk of pieces); a piece is tile_rows dy rows of one image.
+  bool staged;
+  int tile_rows;             // dy rows per piece, a multiple of R * row_step
+  int smem_x_elems;          // shared elements of the x band
+  int64_t bands_per_plane;   // pieces per image
+  int64_t pieces_per_chunk;  // pieces of one block tile
 };
 
 /// Sums `value` (one per lane) over the threads of the block that share a

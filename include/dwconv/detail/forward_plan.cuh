@@ -5,6 +5,7 @@
 
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/staged_band.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
 
@@ -49,6 +50,18 @@ inline int64_t gcd64(int64_t a, int64_t b) {
   return a;
 }
 
+/// How a thread's output rows walk the input: stride and dilation over
+/// their gcd. A thread's consecutive output rows lie row_step rows apart and
+/// their windows start window_step dilation-rows apart (the static kernels'
+/// M), so each input row of the walk feeds every row whose tap lands on it.
+struct RowWalk {
+  int window_step, row_step;
+};
+inline RowWalk row_walk(const Problem& p) {
+  const int64_t g = gcd64(p.stride_h, p.dilation_h);
+  return {int(p.stride_h / g), int(p.dilation_h / g)};
+}
+
 inline bool aligned_to(const void* ptr, int64_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
 
 // Every V-element output access maps to one aligned V-element input access
@@ -73,11 +86,12 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
   // Every row the tile's windows read, padding rows included (the kernel
   // zero-fills them), and room to align the band's first copied element.
   auto in_elems = [&](int64_t tile_rows) {
-    const int64_t rows = (tile_rows - 1) * p.stride_h + int64_t(p.dilation_h) * (p.k - 1) + 1;
-    return round_up(rows * p.w + 2 * full_vec, full_vec);
+    return round_up(staged_band_rows(tile_rows, p.stride_h, p.k, p.dilation_h) * p.w + 2 * full_vec, full_vec);
   };
+  // The output band (the forward's y, or dy for backward_weight) with the
+  // same alignment room.
   auto bytes = [&](int64_t tile_rows) {
-    return (in_elems(tile_rows) + tile_rows * wo + full_vec) * int64_t(sizeof(T));
+    return (in_elems(tile_rows) + tile_rows * wo + 2 * full_vec) * int64_t(sizeof(T));
   };
   if (bytes(unit_rows) > budget) return;
   const int64_t limit = round_up(ho, unit_rows) < 256 ? round_up(ho, unit_rows) : 256;
@@ -96,8 +110,8 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
 template <class T, class Policy>
 KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   KernelChoice choice;
-  const int64_t g = gcd64(p.stride_h, p.dilation_h);
-  const int ratio = int(p.stride_h / g);
+  const RowWalk walk = row_walk(p);
+  const int ratio = walk.window_step;
   int full_vec = 1, scalar_rows = 0;
   bool staged_allowed = false;
   auto take_policy = [&](auto k_const) {
@@ -114,7 +128,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
     choice.static_k = p.k;
     choice.stride_ratio = ratio;
-    choice.row_step = int(p.dilation_h / g);
+    choice.row_step = walk.row_step;
     if (p.layout == Layout::NCHW && staged_allowed && full_vec > 1 && choice.vec_elems == 1)
       plan_staged<T>(p, full_vec, choice);
   } else {

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/staged_band.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 
@@ -21,12 +22,9 @@ namespace detail {
 ///
 /// The input band holds every row the tile's windows touch, with the rows
 /// that lie in the top or bottom padding (or past the last input row) zero-
-/// filled, and the output band has room for whole tiles: the compute phase
-/// then reads and writes shared memory with no row bounds, by one
-/// multiply-add per access, and walks its (unit, column) items without a
-/// division (ncu on the H100: the bounds and 64-bit index math of the
-/// earlier version made the fp16 compute phase issue-bound, ~49
-/// instructions per output).
+/// filled (stage_band), and the output band has room for whole tiles: the
+/// compute phase reads and writes shared memory with no row bounds, by one
+/// multiply-add per access.
 template <class T, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
     forward_staged_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
@@ -42,76 +40,44 @@ __global__ void __launch_bounds__(Threads)
   const int wo_n = int(p.cols);
   const int w_n = int(p.w);
   const int units = p.tile_rows / R;  // (row block of R*q rows, phase) pairs per tile
-  // Rows of the input band: every row a tile's windows read.
-  const int band_rows = (p.tile_rows - 1) * p.stride_h + (K - 1) * p.dilation_h + 1;
-  const int band = band_rows * w_n;
+  const int band_rows = int(staged_band_rows(p.tile_rows, p.stride_h, K, p.dilation_h));
   const int in_step = p.dilation_h * w_n;  // between window rows
   const int out_step = q * wo_n;           // between a thread's output rows
   const int unit_in_rows = p.stride_h * w_n;
-  const int first_unit = threadIdx.x / wo_n;
-  const int first_wo = threadIdx.x - first_unit * wo_n;
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     const int64_t plane = tile / p.row_blocks;
     const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
     const int64_t r1 = r0 + p.tile_rows < p.out_h ? r0 + p.tile_rows : p.out_h;
-    // Band row 0 is input row hi_lo; rows [hi_a, hi_b] exist in x, the rest
-    // is padding.
-    const int64_t hi_lo = r0 * p.stride_h - p.pad_top;
-    const int64_t hi_hi = hi_lo + band_rows - 1;
-    const int64_t hi_a = hi_lo > 0 ? hi_lo : 0;
-    const int64_t hi_b = hi_hi < p.h - 1 ? hi_hi : p.h - 1;
-    int lead = 0, in_len = 0;  // elements of the band before row hi_a; copied elements
-    if (hi_b >= hi_a) {
-      lead = int(hi_a - hi_lo) * w_n;
-      in_len = int(hi_b - hi_a + 1) * w_n;
-    }
-    T* gx = const_cast<T*>(x) + plane * p.in_plane_pitch + (in_len > 0 ? hi_a : 0) * w_n;
-    const int in_phase = vector_phase<T, V>(gx);
-    // Shared index of gx's element: aligned like gx, with `lead` elements of
-    // room before it. The band starts at s_base < 2 * V.
-    const int s_copy = (lead + V - 1) / V * V;
-    const int s_base = s_copy + in_phase - lead;
+    // Band row 0 is input row r0 * stride_h - pad_top.
+    const int s_base =
+        stage_band<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, r0 * p.stride_h - p.pad_top, band_rows, s_in);
     T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
     const int out_phase = vector_phase<T, V>(gy);
-
-    block_copy<true, T, V>(gx, s_in + s_copy, in_len, in_phase);
-    for (int i = s_base + threadIdx.x; i < s_copy + in_phase; i += Threads) s_in[i] = Traits::from_accum(A(0));
-    for (int i = s_copy + in_phase + in_len + threadIdx.x; i < s_base + band; i += Threads)
-      s_in[i] = Traits::from_accum(A(0));
-    copy_async_wait_all();
-    __syncthreads();
-
+    // The tile's weights are read while its band is in flight: loaded after
+    // the barrier they would add a second memory latency to every tile.
     A wr[K][1];
     const int64_t channel = plane % p.c;
     load_weights<T, K, 1>(p, w, channel, wr);
     const A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
+    copy_async_wait_all();
+    __syncthreads();
 
-    int unit = first_unit, wo = first_wo;
-    while (unit < units) {
-      // First output row of the unit, relative to r0.
-      const int ho_rel = q == 1 ? unit * R : (unit / q) * (R * q) + unit % q;
-      if (r0 + ho_rel < r1) {
-        const int wi = wo * p.stride_w - p.pad_left;
-        const bool in_bounds = wi >= 0 && wi < w_n;
-        // Columns in the padding read a valid address and discard the value:
-        // a select, not a branch per load.
-        const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
-        const int out_idx = out_phase + ho_rel * wo_n + wo;
-        window_rows<A, R, 1, K, M, 1>(
-            wr, b,
-            [&](int i, A(&xv)[1]) {
-              const A v = Traits::to_accum(s_in[in_idx + i * in_step]);
-              xv[0] = in_bounds ? v : A(0);
-            },
-            [&](int r, const A(&acc)[1]) { s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]); });
-      }
-      wo += Threads;
-      while (wo >= wo_n) {
-        wo -= wo_n;
-        ++unit;
-      }
-    }
+    for_each_staged_item<Threads, R>(units, q, wo_n, r1 - r0, [&](int ho_rel, int wo) {
+      const int wi = wo * p.stride_w - p.pad_left;
+      const bool in_bounds = wi >= 0 && wi < w_n;
+      // Columns in the padding read a valid address and discard the value:
+      // a select, not a branch per load.
+      const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
+      const int out_idx = out_phase + ho_rel * wo_n + wo;
+      window_rows<A, R, 1, K, M, 1>(
+          wr, b,
+          [&](int i, A(&xv)[1]) {
+            const A v = Traits::to_accum(s_in[in_idx + i * in_step]);
+            xv[0] = in_bounds ? v : A(0);
+          },
+          [&](int r, const A(&acc)[1]) { s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]); });
+    });
     __syncthreads();
     block_copy<false, T, V>(gy, s_out, int(r1 - r0) * wo_n, out_phase);
     __syncthreads();  // the next tile overwrites both bands

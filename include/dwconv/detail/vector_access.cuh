@@ -82,12 +82,6 @@ __device__ __forceinline__ void block_copy(T* global, T* shared, int len, int ph
   if (head > len) head = len;
   const int vectors = (len - head) / V;
   const int tail = head + vectors * V;
-  for (int i = threadIdx.x; i < head; i += blockDim.x) {
-    if constexpr (kToShared)
-      shared[phase + i] = global[i];
-    else
-      global[i] = shared[phase + i];
-  }
   using Vec = AlignedVector<T, V>;
   Vec* gv = reinterpret_cast<Vec*>(global + head);
   Vec* sv = reinterpret_cast<Vec*>(shared + phase + head);
@@ -98,11 +92,14 @@ __device__ __forceinline__ void block_copy(T* global, T* shared, int len, int ph
     else
       gv[i] = sv[i];
   }
-  for (int i = tail + threadIdx.x; i < len; i += blockDim.x) {
+  // The unaligned head and tail after the body: their synchronous loads would
+  // otherwise hold their threads before those issue any of the body's copies.
+  for (int i = threadIdx.x; i < head + (len - tail); i += blockDim.x) {
+    const int e = i < head ? i : tail + (i - head);
     if constexpr (kToShared)
-      shared[phase + i] = global[i];
+      shared[phase + e] = global[e];
     else
-      global[i] = shared[phase + i];
+      global[e] = shared[phase + e];
   }
 }
 

@@ -1,0 +1,35 @@
+// dwconv: what every launcher shares: the grid-size cap, the shared-memory
+// attribute of large tiles, and a launch error as a Status.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "dwconv/status.hpp"
+
+namespace dwconv {
+namespace detail {
+
+/// Blocks of a grid-stride launch: the tile count, capped at INT_MAX (the
+/// kernels loop over the rest).
+inline unsigned grid_for(int64_t blocks) { return unsigned(blocks < INT_MAX ? blocks : INT_MAX); }
+
+/// Launch attribute for kernels whose shared memory (dynamic plus static)
+/// exceeds the default 48 KiB.
+template <class Kernel>
+cudaError_t allow_shared_memory(Kernel kernel, int dynamic_bytes, int static_bytes = 0) {
+  if (dynamic_bytes + static_bytes <= 48 * 1024) return cudaSuccess;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic_bytes);
+}
+
+/// The Status of a launch: `what` names the entry point.
+inline Status launch_status(const char* what, cudaError_t err) {
+  if (err == cudaSuccess) return Status();
+  return Status::error(StatusCode::kCudaError, "%s kernel launch failed: %s (%s)", what, cudaGetErrorName(err),
+                       cudaGetErrorString(err));
+}
+
+}  // namespace detail
+}  // namespace dwconv

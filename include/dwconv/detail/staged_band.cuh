@@ -1,0 +1,74 @@
+// dwconv: bands of whole rows staged in shared memory, for the NCHW kernels
+// whose rows 16-byte vectors cannot walk (padding or stride along W, widths
+// off the vector). In NCHW a band of rows is one contiguous range of a
+// plane, so it moves with aligned vectors whatever the row geometry.
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/vector_access.cuh"
+#include "dwconv/numeric.cuh"
+
+namespace dwconv {
+namespace detail {
+
+/// Starts copying rows [row0, row0 + rows) of a plane of `h` rows of `w`
+/// elements into shared memory at `s`, with the rows outside [0, h) zero-
+/// filled, and returns the shared index of band row 0 (below 2 * V). The
+/// copies are asynchronous: call copy_async_wait_all() and __syncthreads()
+/// before reading. `s` needs rows * w + 2 * V elements.
+template <class T, int V>
+__device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int64_t row0, int rows, T* s) {
+  using A = typename NumericTraits<T>::Accum;
+  const int64_t last = row0 + rows - 1;
+  const int64_t a = row0 > 0 ? row0 : 0;          // first row inside the plane
+  const int64_t b = last < h - 1 ? last : h - 1;  // last row inside the plane
+  int lead = 0, len = 0;                          // band elements before row a; elements copied
+  if (b >= a) {
+    lead = int(a - row0) * w;
+    len = int(b - a + 1) * w;
+  }
+  T* g = const_cast<T*>(plane) + (len > 0 ? a : 0) * w;
+  const int phase = vector_phase<T, V>(g);
+  // g's element lands at s_copy + phase: aligned like g, `lead` elements of
+  // room before it.
+  const int s_copy = (lead + V - 1) / V * V;
+  const int base = s_copy + phase - lead;
+  block_copy<true, T, V>(g, s + s_copy, len, phase);
+  const T zero = NumericTraits<T>::from_accum(A(0));
+  for (int i = base + int(threadIdx.x); i < s_copy + phase; i += blockDim.x) s[i] = zero;
+  for (int i = s_copy + phase + len + int(threadIdx.x); i < base + rows * w; i += blockDim.x) s[i] = zero;
+  return base;
+}
+
+/// Input rows a staged tile of `tile_rows` output rows reads: the band
+/// stage_band copies (the plans size shared memory by it).
+__host__ __device__ inline int64_t staged_band_rows(int64_t tile_rows, int stride_h, int k, int dilation_h) {
+  return (tile_rows - 1) * stride_h + int64_t(k - 1) * dilation_h + 1;
+}
+
+/// Deals a staged tile's (unit, column) items to the block's threads in
+/// turn (consecutive threads, consecutive columns): `units` units of R rows
+/// with row step q (unit u covers rows first + r * q), `cols` columns.
+/// Calls f(first, col) for this thread's items whose first row, relative to
+/// the tile, is below `rows`. The walk adds the block size: no division per
+/// item (ncu on the H100: the divisions and 64-bit bounds of the earlier
+/// per-item math made the fp16 forward issue-bound, ~49 instructions per
+/// output).
+template <int Threads, int R, class F>
+__device__ __forceinline__ void for_each_staged_item(int units, int q, int cols, int64_t rows, F&& f) {
+  int unit = int(threadIdx.x) / cols;
+  int col = int(threadIdx.x) - unit * cols;
+  while (unit < units) {
+    const int first = q == 1 ? unit * R : (unit / q) * (R * q) + unit % q;
+    if (first < rows) f(first, col);
+    col += Threads;
+    while (col >= cols) {
+      col -= cols;
+      ++unit;
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace dwconv
