@@ -42,6 +42,8 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
   // geometry as the forward's (x and dy in place of x and y).
   WeightGradPlan plan = plan_weight_grad<T>(p, true);
   if (!vectorizable<T>(p, x, dy, plan.vec_elems)) plan = plan_weight_grad<T>(p, false);
+  // Without dbias the bias sums are neither formed (staged kernels) nor written.
+  plan.params.write_bias = dbias != nullptr;
   A* ws = static_cast<A*>(workspace);
   const unsigned grid = grid_for(plan.params.tiles);
   cudaError_t err = cudaSuccess;
@@ -87,7 +89,7 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
         WeightGradParams f = plan.params;
         f.pad_top = int(int64_t(p.pad_top) - int64_t(k) * p.dilation_h);
         f.tap_base = k;
-        f.write_bias = k == 0;
+        f.write_bias = k == 0 && dbias != nullptr;
         kernel<<<grid, kT, 0, stream>>>(f, x, dy, ws);
         err = cudaGetLastError();
       }

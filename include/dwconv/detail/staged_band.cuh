@@ -58,20 +58,32 @@ __device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row
 #pragma unroll
   for (int v = 0; v < V; ++v) zero.e[v] = NumericTraits<T>::from_accum(A(0));
   const int vecs = len / V;
+  // The box's vectors that lie inside a row, the same for every row.
+  const int64_t first = col0 < 0 ? -col0 / V : 0;
+  const int64_t end = (row_len - col0) / V;
+  const int c_lo = int(first < vecs ? first : vecs);
+  const int c_hi = int(end < 0 ? 0 : (end < vecs ? end : vecs));
+  // The walk adds the block size (the copy's per-vector cost counted under
+  // ncu: divisions and 64-bit address math per vector doubled the
+  // instructions of a piece).
   int r = int(threadIdx.x) / vecs;
   int c = int(threadIdx.x) - r * vecs;
   while (r < rows) {
     const int64_t hi = row0 + r;
-    const int64_t e = col0 + int64_t(c) * V;
-    Vec* dst = reinterpret_cast<Vec*>(s + r * len + c * V);
-    if (hi >= 0 && hi < h && e >= 0 && e < row_len)
-      copy_async<int(sizeof(Vec))>(dst, array + hi * pitch + e);
+    Vec* dst = reinterpret_cast<Vec*>(s + r * len) + c;
+    if (hi >= 0 && hi < h && c >= c_lo && c < c_hi)
+      copy_async<int(sizeof(Vec))>(dst, array + hi * pitch + col0 + int64_t(c) * V);
     else
       *dst = zero;
     c += int(blockDim.x);
     if (c >= vecs) {
-      r += c / vecs;
-      c %= vecs;
+      if (vecs >= int(blockDim.x)) {
+        c -= vecs;
+        ++r;
+      } else {
+        r += c / vecs;
+        c %= vecs;
+      }
     }
   }
 }

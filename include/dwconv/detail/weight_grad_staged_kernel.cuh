@@ -71,10 +71,15 @@ __global__ void __launch_bounds__(Threads)
       for (int k = 0; k < K; ++k) acc[k][v] = A(0);
     }
 
+    // The first piece's (image, pixel block, band); the next ones by
+    // counting (64-bit divisions per piece were a tenth of a piece's
+    // instructions in NHWC).
+    int64_t img = piece0 / (p.pixel_blocks * p.bands_per_plane);
+    int64_t band = piece0 - img * (p.pixel_blocks * p.bands_per_plane);
+    int64_t pixel_block = band / p.bands_per_plane;
+    band -= pixel_block * p.bands_per_plane;
     for (int64_t piece = piece0; piece < piece1; ++piece) {
-      const int64_t rest = piece / p.bands_per_plane;
-      const int64_t r0 = (piece - rest * p.bands_per_plane) * p.tile_rows;
-      const int64_t img = rest / p.pixel_blocks;
+      const int64_t r0 = band * p.tile_rows;
       const int64_t hi0 = r0 * p.stride_h - p.pad_top;
       // dy rows past out_h (and NHWC pixels past out_w) are zero-filled: they add nothing.
       int x_base = 0, dy_base = 0;
@@ -83,7 +88,7 @@ __global__ void __launch_bounds__(Threads)
         x_base = stage_band<T, V>(x + plane * p.x_plane_pitch, p.h, x_row, hi0, band_rows, s_x);
         dy_base = stage_band<T, V>(dy + plane * p.dy_plane_pitch, p.out_h, dy_row, r0, p.tile_rows, s_dy);
       } else {
-        const int64_t wo0 = (rest - img * p.pixel_blocks) * p.piece_pixels;
+        const int64_t wo0 = pixel_block * p.piece_pixels;
         stage_box<T, V>(x + img * p.x_plane_pitch, p.h, p.w * p.c, p.x_row_pitch, hi0, (wo0 - p.pad_left) * p.c,
                         band_rows, x_row, s_x);
         stage_box<T, V>(dy + img * p.dy_plane_pitch, p.out_h, p.out_w * p.c, p.dy_row_pitch, r0, wo0 * p.c, p.tile_rows,
@@ -111,10 +116,13 @@ __global__ void __launch_bounds__(Threads)
         for (int r = 0; r < R; ++r) {
           const Lanes raw = *reinterpret_cast<const Lanes*>(s_dy + gi + r * dy_step);
 #pragma unroll
-          for (int v = 0; v < kLanes; ++v) {
-            g[r][v] = Traits::to_accum(raw.e[v]);
-            acc_b[v] += g[r][v];
-          }
+          for (int v = 0; v < kLanes; ++v) g[r][v] = Traits::to_accum(raw.e[v]);
+        }
+        if (p.write_bias) {
+#pragma unroll
+          for (int r = 0; r < R; ++r)
+#pragma unroll
+            for (int v = 0; v < kLanes; ++v) acc_b[v] += g[r][v];
         }
 #pragma unroll
         for (int i = 0; i < (R - 1) * M + K; ++i) {
@@ -133,6 +141,13 @@ __global__ void __launch_bounds__(Threads)
         }
       });
       __syncthreads();  // the next piece overwrites both bands
+      if (++band == p.bands_per_plane) {
+        band = 0;
+        if (++pixel_block == p.pixel_blocks) {
+          pixel_block = 0;
+          ++img;
+        }
+      }
     }
 
     // NCHW: the whole block sums into one value per tap. NHWC: a thread's
