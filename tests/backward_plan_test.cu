@@ -1,6 +1,6 @@
 // Host checks of the backward plans, no GPU needed: the stride-1 dx really
-// is the forward of the transposed problem (on the host reference), and
-// the dw tiling's coverage and workspace.
+// is the forward of the transposed problem (on the host reference), the
+// strided dx's first-tap table, and the dw tiling's coverage and workspace.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -42,6 +42,34 @@ TEST(BackwardPlan, StrideOneDxIsTheTransposedForward) {
       reference::backward_input<float>(p, dy.data(), w.data(), dx.data());
       reference::forward<float>(t, dy.data(), flipped.data(), nullptr, fwd.data());
       ASSERT_EQ(std::memcmp(dx.data(), fwd.data(), dx.size() * sizeof(float)), 0) << testbed::describe(p);
+    }
+}
+
+// For each residue r of (h + pad_top) mod stride_h, the table's first tap is
+// the smallest k with k * dilation_h = r (mod stride_h), and its output row
+// lies first_back rows above (h + pad_top) / stride_h.
+TEST(BackwardPlan, StridedDxFirstTapTable) {
+  for (int sh = 1; sh <= detail::kStridedDxResidues; ++sh)
+    for (int dh = 1; dh <= 9; ++dh) {
+      Problem p;
+      p.n = 1;
+      p.c = 1;
+      p.h = 40;
+      p.w = 3;
+      p.k = 7;
+      p.stride_h = sh;
+      p.dilation_h = dh;
+      p.pad_top = p.pad_bottom = 3 * dh;
+      if (!validate(p).ok()) continue;
+      const detail::BackwardInputParams b = detail::make_backward_input_params(p, 1);
+      ASSERT_EQ(b.residues, sh);
+      for (int r = 0; r < sh; ++r) {
+        int expect = -1;
+        for (int k = 0; k < sh && expect < 0; ++k)
+          if (int64_t(k) * dh % sh == r) expect = k;
+        ASSERT_EQ(b.first_tap[r], expect) << "stride " << sh << " dilation " << dh << " residue " << r;
+        if (expect >= 0) EXPECT_EQ(int64_t(b.first_back[r]) * sh, int64_t(expect) * dh - r);
+      }
     }
 }
 

@@ -27,8 +27,8 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
   const unsigned grid = grid_for((params.items + kStridedDxThreads - 1) / kStridedDxThreads);
   dispatch_layout(p.layout, [&](auto layout_const) {
     constexpr Layout L = decltype(layout_const)::value;
-    auto kernel = vec == 1 ? backward_input_strided_kernel<T, L, kStridedDxThreads, 1, strided_dx_rows(1)>
-                           : backward_input_strided_kernel<T, L, kStridedDxThreads, kVec, strided_dx_rows(kVec)>;
+    auto kernel = vec == 1 ? backward_input_strided_kernel<T, L, kStridedDxThreads, 1, kStridedDxRows>
+                           : backward_input_strided_kernel<T, L, kStridedDxThreads, kVec, kStridedDxRows>;
     kernel<<<grid, kStridedDxThreads, 0, stream>>>(params, dy, w, dx);
   });
   return launch_status("backward_input", cudaGetLastError());

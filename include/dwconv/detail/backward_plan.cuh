@@ -35,11 +35,9 @@ inline Problem transposed_problem(const Problem& p) {
 
 inline bool dx_is_forward(const Problem& p) { return p.stride_h == 1 && p.stride_w == 1; }
 
-/// Threads per block of the strided dx kernel, and dx rows per thread for
-/// a V-element access: the sums (rows x V) stay within 32 registers, so that
-/// 16-byte fp16 vectors keep about 70 registers rather than 128 (8 rows).
+/// Threads per block and dx rows per thread of the strided dx kernel.
 inline constexpr int kStridedDxThreads = 256;
-constexpr int strided_dx_rows(int vec) { return 32 / vec < 8 ? 32 / vec : 8; }
+inline constexpr int kStridedDxRows = 8;
 
 /// Whether the strided dx kernel may use V-element vectors: whole vectors
 /// inside each dx row, aligned dx and, in NHWC where a vector reads dy, dy.
@@ -62,7 +60,7 @@ inline BackwardInputParams make_backward_input_params(const Problem& p, int vec)
   b.out_w = p.out_w();
   b.cols = nchw ? p.w : p.w * p.c;
   b.col_vecs = (b.cols + vec - 1) / vec;
-  b.row_groups = (b.h + strided_dx_rows(vec) - 1) / strided_dx_rows(vec);
+  b.row_groups = (b.h + kStridedDxRows - 1) / kStridedDxRows;
   b.items = b.planes * b.row_groups * b.col_vecs;
   b.dy_row_pitch = nchw ? b.out_w : b.out_w * p.c;
   b.dy_plane_pitch = b.dy_row_pitch * b.out_h;
@@ -72,8 +70,20 @@ inline BackwardInputParams make_backward_input_params(const Problem& p, int vec)
   b.dilation_h = p.dilation_h;
   b.pad_top = p.pad_top;
   b.pad_left = p.pad_left;
-  b.dilation_q = p.dilation_h / p.stride_h;
-  b.dilation_r = p.dilation_h % p.stride_h;
+  const RowWalk walk = row_walk(p);
+  b.tap_step = walk.window_step;
+  b.row_step = walk.row_step;
+  b.dilation_mod = p.dilation_h % p.stride_h;
+  b.residues = p.stride_h <= kStridedDxResidues ? p.stride_h : 0;
+  for (int r = 0; r < b.residues; ++r) {
+    b.first_tap[r] = -1;
+    for (int k = 0; k < b.tap_step; ++k)
+      if (int64_t(k) * p.dilation_h % p.stride_h == r) {
+        b.first_tap[r] = k;
+        b.first_back[r] = int((int64_t(k) * p.dilation_h - r) / p.stride_h);
+        break;
+      }
+  }
   return b;
 }
 
