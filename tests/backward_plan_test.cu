@@ -87,29 +87,51 @@ void check_weight_grad_plans(Layout layout) {
       const std::string what = testbed::describe(p) + (vec ? " vector" : " scalar");
       const int64_t rows_per_unit = int64_t(plan.rows_per_thread) * f.row_step;
       if (f.staged) {
-        // NCHW on the scalar tiling only; every dy row of every image in
-        // exactly one piece, every piece in exactly one chunk; bands as large
-        // as the kernel indexes them.
-        ASSERT_EQ(layout, Layout::NCHW) << what;
-        ASSERT_EQ(plan.vec_elems, 1) << what;
+        // NCHW on the scalar tiling; NHWC on the vector tiling with stride 1
+        // along W and a power-of-two count of channel vectors up to the
+        // block. Every dy row (and NHWC pixel) of every image in exactly one
+        // piece, every piece in exactly one chunk; bands as large as the
+        // kernel indexes them.
         ASSERT_FALSE(plan.per_tap) << what;
         ASSERT_EQ(f.tile_rows % rows_per_unit, 0) << what;
         ASSERT_GE(f.bands_per_plane * f.tile_rows, p.out_h()) << what;
         ASSERT_LT((f.bands_per_plane - 1) * f.tile_rows, p.out_h()) << what;
-        const int64_t pieces = p.n * f.bands_per_plane;
+        const int64_t pieces = p.n * f.pixel_blocks * f.bands_per_plane;
         ASSERT_GE(f.pieces_per_chunk * f.row_chunks, pieces) << what;
         ASSERT_LT(f.pieces_per_chunk * (f.row_chunks - 1), pieces) << what;
         const int v = plan.staged_vec;
         const int64_t band_rows = (f.tile_rows - 1) * int64_t(p.stride_h) + int64_t(p.k - 1) * p.dilation_h + 1;
-        ASSERT_GE(f.smem_x_elems, band_rows * p.w + 2 * v) << what;
-        ASSERT_GE(plan.smem_bytes, (f.smem_x_elems + f.tile_rows * p.out_w() + 2 * v) * int64_t(sizeof(T))) << what;
+        if (layout == Layout::NCHW) {
+          ASSERT_EQ(plan.vec_elems, 1) << what;
+          ASSERT_EQ(f.pixel_blocks, 1) << what;
+          ASSERT_GE(f.smem_x_elems, band_rows * p.w + 2 * v) << what;
+          ASSERT_GE(plan.smem_bytes, (f.smem_x_elems + f.tile_rows * p.out_w() + 2 * v) * int64_t(sizeof(T))) << what;
+        } else {
+          ASSERT_TRUE(vec) << what;
+          ASSERT_EQ(p.stride_w, 1) << what;
+          ASSERT_EQ(v, plan.vec_elems) << what;
+          ASSERT_GT(v, 1) << what;
+          ASSERT_EQ(p.c % v, 0) << what;
+          ASSERT_EQ(int64_t(v) << f.col_threads_log2, p.c) << what;
+          ASSERT_LE(int64_t(1) << f.col_threads_log2, plan.threads) << what;
+          ASSERT_GE(f.pixel_blocks * f.piece_pixels, p.out_w()) << what;
+          ASSERT_LT((f.pixel_blocks - 1) * f.piece_pixels, p.out_w()) << what;
+          const int64_t row = f.piece_pixels * p.c;
+          ASSERT_EQ(f.smem_x_elems, band_rows * row) << what;
+          ASSERT_EQ(plan.smem_bytes, (f.smem_x_elems + f.tile_rows * row) * int64_t(sizeof(T))) << what;
+          ASSERT_LE(plan.smem_bytes,
+                    p.k >= detail::kStagedTallK ? detail::kStagedTallSmemBudget : detail::kStagedSmemBudget)
+              << what;
+          ASSERT_EQ(f.tiles, f.row_chunks) << what;
+          ASSERT_EQ(f.slots, f.row_chunks) << what;
+        }
       } else {
         // Every row unit of every image lies in exactly one chunk.
         ASSERT_GE(f.units_per_chunk * f.row_chunks, f.units) << what;
         ASSERT_LT(f.units_per_chunk * (f.row_chunks - 1), f.units) << what;
         ASSERT_GE(f.units_per_plane / f.row_step * rows_per_unit, p.out_h()) << what;
       }
-      if (layout == Layout::NHWC) {
+      if (layout == Layout::NHWC && !f.staged) {
         // Every output pixel and channel has a thread.
         const int64_t ct = int64_t(1) << f.col_threads_log2;
         const int64_t row_threads = plan.threads / ct;
@@ -117,7 +139,7 @@ void check_weight_grad_plans(Layout layout) {
         ASSERT_GE(f.col_blocks * ct * plan.vec_elems, p.c) << what;
         ASSERT_EQ(f.tiles, f.row_chunks * f.pixel_blocks * f.col_blocks) << what;
         ASSERT_EQ(f.slots, f.row_chunks * f.pixel_blocks) << what;
-      } else {
+      } else if (layout == Layout::NCHW) {
         ASSERT_EQ(f.tiles, p.c * f.row_chunks) << what;
         ASSERT_EQ(f.slots, f.row_chunks) << what;
       }
@@ -149,6 +171,30 @@ TEST(BackwardPlan, PaddedNchwWeightGradStages) {
     EXPECT_TRUE(detail::plan_weight_grad<__half>(p, false).params.staged) << testbed::describe(p);
     EXPECT_TRUE(detail::plan_weight_grad<float>(p, false).params.staged) << testbed::describe(p);
   }
+}
+
+// Stride-1 NHWC rows on the vector tiling stage whenever the channel
+// vectors are a power of two up to the block (not 512 channels in pairs, as
+// at K = 31), for every static height.
+TEST(BackwardPlan, VectorNhwcWeightGradStages) {
+  for (int k : detail::kStaticKernelHeights)
+    for (int64_t c : {8, 32, 256, 512}) {
+      Problem p;
+      p.layout = Layout::NHWC;
+      p.n = 4;
+      p.c = c;
+      p.h = 64;
+      p.w = 62;
+      p.k = k;
+      p.pad_top = p.pad_bottom = k / 2;
+      p.pad_left = p.pad_right = 1;
+      for (const detail::WeightGradPlan& plan :
+           {detail::plan_weight_grad<__half>(p, true), detail::plan_weight_grad<float>(p, true)})
+        EXPECT_EQ(plan.params.staged, p.c / plan.vec_elems <= plan.threads) << testbed::describe(p);
+      EXPECT_FALSE(detail::plan_weight_grad<float>(p, false).params.staged) << testbed::describe(p);
+      p.stride_w = 2;
+      EXPECT_FALSE(detail::plan_weight_grad<float>(p, true).params.staged) << testbed::describe(p);
+    }
 }
 
 TEST(BackwardPlan, WeightGradTilingCoversEverything) {

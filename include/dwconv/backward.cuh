@@ -42,6 +42,8 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
   // geometry as the forward's (x and dy in place of x and y).
   WeightGradPlan plan = plan_weight_grad<T>(p, true);
   if (!vectorizable<T>(p, x, dy, plan.vec_elems)) plan = plan_weight_grad<T>(p, false);
+  // Without dbias the bias sums are neither formed (staged kernels) nor written.
+  plan.params.write_bias = dbias != nullptr;
   A* ws = static_cast<A*>(workspace);
   const unsigned grid = grid_for(plan.params.tiles);
   cudaError_t err = cudaSuccess;
@@ -59,12 +61,17 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
                                                                   : weight_grad_partial_kernel<T, L, kT, kRs, 1, K, 2>)
                                         : (plan.stride_ratio == 1 ? weight_grad_partial_kernel<T, L, kT, kR, kV, K, 1>
                                                                   : weight_grad_partial_kernel<T, L, kT, kR, kV, K, 2>);
-      if constexpr (L == Layout::NCHW) {
+      // Staged: NCHW on the scalar tiling, copying bands with 16-byte
+      // vectors; NHWC on the vector tiling (none where its vector is one lane).
+      constexpr bool kNchw = L == Layout::NCHW;
+      if constexpr (kNchw || kV > 1) {
         if (plan.params.staged) {
-          constexpr int kBandVec = kVecElems16<T>;
-          auto staged = plan.stride_ratio == 1 ? weight_grad_staged_nchw_kernel<T, kT, kRs, kBandVec, K, 1>
-                                               : weight_grad_staged_nchw_kernel<T, kT, kRs, kBandVec, K, 2>;
-          err = allow_shared_memory(staged, plan.smem_bytes, int(kT * sizeof(A)));
+          using St = typename Table::staged_nhwc;
+          constexpr int kBandVec = kNchw ? kVecElems16<T> : kV;
+          constexpr int kRst = kNchw ? kRs : St::kRowsPerThread;
+          auto staged = plan.stride_ratio == 1 ? weight_grad_staged_kernel<T, L, kT, kRst, kBandVec, K, 1>
+                                               : weight_grad_staged_kernel<T, L, kT, kRst, kBandVec, K, 2>;
+          err = allow_shared_memory(staged, plan.smem_bytes, int(kT * (kNchw ? 1 : kV) * sizeof(A)));
           if (err != cudaSuccess) return;
           staged<<<grid, kT, plan.smem_bytes, stream>>>(plan.params, x, dy, ws);
           err = cudaGetLastError();
@@ -82,7 +89,7 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
         WeightGradParams f = plan.params;
         f.pad_top = int(int64_t(p.pad_top) - int64_t(k) * p.dilation_h);
         f.tap_base = k;
-        f.write_bias = k == 0;
+        f.write_bias = k == 0 && dbias != nullptr;
         kernel<<<grid, kT, 0, stream>>>(f, x, dy, ws);
         err = cudaGetLastError();
       }

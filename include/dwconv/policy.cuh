@@ -84,6 +84,10 @@ struct DefaultWeightGradPolicy {
   static constexpr int kRows = min_int(16, max_int(2, kBudget / kVec - (K + 1)));
   using type = TilePolicy<128, kRows, kVec, false>;
   using scalar = TilePolicy<128, min_int(16, max_int(4, kBudget * 2 / 3 - (K + 1))), 1, false>;
+  // NHWC rows staged in shared memory (weight_grad_staged_kernel.cuh): the
+  // window comes from shared memory, so a unit needs no more rows than keep
+  // the sums and the converted dy rows within about 80 registers; at most 8.
+  using staged_nhwc = TilePolicy<128, min_int(8, max_int(1, (kBudget * 5 / 6 - (K + 1) * kVec) / kVec)), kVec, false>;
 };
 
 template <class Policy, class T, int K, Layout L>

@@ -63,10 +63,18 @@ __global__ void __launch_bounds__(Threads)
     int64_t channel;
     if constexpr (L == Layout::NCHW) {
       channel = plane % p.c;
+      // Lane 0 divides; the others count (a 64-bit division per lane was
+      // most of an fp16 item's setup: 16 of them for 8 lanes).
+      const int64_t s = j + p.pad_left;  // >= 0
+      int64_t col = s / p.stride_w;
+      int rem = int(s - col * p.stride_w);
 #pragma unroll
       for (int v = 0; v < V; ++v) {
-        const int64_t s = j + v + p.pad_left;
-        dcol[v] = (j + v < p.cols && s % p.stride_w == 0 && s / p.stride_w < p.out_w) ? s / p.stride_w : -1;
+        dcol[v] = j + v < p.cols && rem == 0 && col < p.out_w ? col : -1;
+        if (++rem == p.stride_w) {
+          rem = 0;
+          ++col;
+        }
       }
     } else {
       const int64_t pixel = j / p.c;

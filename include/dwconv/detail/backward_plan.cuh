@@ -109,12 +109,74 @@ inline constexpr int64_t kWeightGradMaxTiles = 2048;
 inline constexpr int64_t kWeightGradMinTiles = 512;
 inline constexpr int64_t kWeightGradMinUnits = 4;
 
+/// Plans the staged NHWC dw tiling (params.staged) where it applies: stride
+/// 1 along W, so a piece's x columns are its dy columns shifted by
+/// pad_left; the vector tiling; and C / V a power of two up to the block,
+/// so each thread keeps one channel vector and block_sum groups threads by
+/// it. A piece is tile_rows dy rows by piece_pixels pixels by every channel;
+/// both bands fit the staged kernels' shared-memory budget.
+template <class T>
+void plan_weight_grad_staged_nhwc(const Problem& p, int rows_per_thread, int row_step, WeightGradPlan& plan) {
+  using A = typename NumericTraits<T>::Accum;
+  const int vec = plan.vec_elems;
+  if (p.stride_w != 1 || vec == 1 || p.c % vec != 0) return;
+  const int64_t channel_vecs = p.c / vec;
+  if (channel_vecs > plan.threads || (channel_vecs & (channel_vecs - 1)) != 0) return;
+  const int64_t budget = p.k >= kStagedTallK ? kStagedTallSmemBudget : kStagedSmemBudget;
+  const int64_t unit_rows = int64_t(rows_per_thread) * row_step;
+  const int64_t ho = p.out_h(), wo = p.out_w();
+  const int64_t halo = staged_band_rows(1, p.stride_h, p.k, p.dilation_h) - 1;
+  auto pixels_for = [&](int64_t tile) {
+    return budget / ((staged_band_rows(tile, p.stride_h, p.k, p.dilation_h) + tile) * p.c * int64_t(sizeof(T)));
+  };
+  // Pieces twice as tall as the halo, so that the x rows a piece shares with
+  // the next (read again, from L2) stay under half of its band; shorter
+  // where not one pixel would fit, and where the GPU would get too few pieces.
+  const int64_t rows_cap = round_up(ho, unit_rows);
+  const int64_t want = round_up(2 * halo / p.stride_h > unit_rows ? 2 * halo / p.stride_h : unit_rows, unit_rows);
+  int64_t tile = want < rows_cap ? want : rows_cap;
+  while (tile > unit_rows && pixels_for(tile) < 1) tile -= unit_rows;
+  int64_t pixels = pixels_for(tile) < wo ? pixels_for(tile) : wo;
+  if (pixels < 1) return;
+  const int64_t pixel_blocks = (wo + pixels - 1) / pixels;
+  pixels = (wo + pixel_blocks - 1) / pixel_blocks;
+  auto pieces_for = [&](int64_t t) { return p.n * pixel_blocks * ((ho + t - 1) / t); };
+  while (tile > unit_rows && pieces_for(tile) < kWeightGradMinTiles) tile -= unit_rows;
+  const int64_t pieces = pieces_for(tile);
+  // Blocks: as the other tilings, but with the workspace's traffic (written
+  // and read once) under about 1/16 of the data's.
+  const int64_t data_bytes = (p.x_elements() + p.y_elements()) * int64_t(sizeof(T));
+  const int64_t ws_share = data_bytes / (32 * p.c * (p.k + 1) * int64_t(sizeof(A)));
+  int64_t chunks = ws_share < kWeightGradMinTiles ? kWeightGradMinTiles : ws_share;
+  if (chunks > kWeightGradMaxTiles) chunks = kWeightGradMaxTiles;
+  if (chunks > pieces) chunks = pieces;
+
+  WeightGradParams& f = plan.params;
+  f.staged = true;
+  f.tile_rows = int(tile);
+  f.piece_pixels = pixels;
+  f.pixel_blocks = pixel_blocks;
+  f.pixels_per_thread = 1;
+  f.bands_per_plane = (ho + tile - 1) / tile;
+  f.pieces_per_chunk = (pieces + chunks - 1) / chunks;
+  f.row_chunks = (pieces + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
+  f.tiles = f.row_chunks;
+  f.slots = f.row_chunks;
+  f.col_blocks = 1;
+  f.col_threads_log2 = log2_ceil(channel_vecs);
+  f.smem_x_elems = int(staged_band_rows(tile, p.stride_h, p.k, p.dilation_h) * pixels * p.c);
+  plan.rows_per_thread = rows_per_thread;
+  plan.smem_bytes = int((f.smem_x_elems + tile * pixels * p.c) * int64_t(sizeof(T)));
+  plan.staged_vec = vec;
+}
+
 template <class T>
 WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   WeightGradPlan plan;
   const RowWalk walk = row_walk(p);
   const int ratio = walk.window_step;
   int row_step = walk.row_step;
+  int staged_nhwc_rows = 0;
   auto take = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, decltype(layout_const)::value>;
@@ -126,6 +188,7 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
       plan.threads = vec ? P::kThreads : S::kThreads;
       plan.rows_per_thread = vec ? P::kRowsPerThread : S::kRowsPerThread;
       plan.vec_elems = vec ? P::kVecElems : S::kVecElems;
+      staged_nhwc_rows = Table::staged_nhwc::kRowsPerThread;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take)) {
@@ -183,7 +246,11 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
     plan_staged<T>(p, kVecElems16<T>, staged);
   }
   f.staged = staged.staged;
-  if (f.staged) {
+  // NHWC rows on the vector tiling stage too, where their pieces fit.
+  if (!nchw && !plan.per_tap) plan_weight_grad_staged_nhwc<T>(p, staged_nhwc_rows, row_step, plan);
+  if (f.staged && !nchw) {
+    // Planned by plan_weight_grad_staged_nhwc.
+  } else if (f.staged) {
     f.col_threads_log2 = 0;
     f.col_blocks = 1;
     f.pixel_blocks = 1;

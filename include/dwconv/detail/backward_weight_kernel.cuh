@@ -43,13 +43,15 @@ struct WeightGradParams {
   // write_bias (the runtime-K path launches once per tap).
   int ws_taps, tap_base;
   bool write_bias;
-  // Staged NCHW tiling (weight_grad_staged_kernel.cuh): a block tile is
-  // (channel, chunk of pieces); a piece is tile_rows dy rows of one image.
+  // Staged tiling (weight_grad_staged_kernel.cuh): a block tile is a chunk
+  // of pieces (NCHW: of one channel); a piece is tile_rows dy rows of one
+  // image (NHWC: of piece_pixels output pixels, every channel).
   bool staged;
   int tile_rows;             // dy rows per piece, a multiple of R * row_step
   int smem_x_elems;          // shared elements of the x band
-  int64_t bands_per_plane;   // pieces per image
+  int64_t bands_per_plane;   // row bands per image
   int64_t pieces_per_chunk;  // pieces of one block tile
+  int64_t piece_pixels;      // NHWC: output pixels per piece (pixel_blocks of them per row)
 };
 
 /// Sums `value` (one per lane) over the threads of the block that share a

@@ -1,7 +1,8 @@
-// dwconv: bands of whole rows staged in shared memory, for the NCHW kernels
-// whose rows 16-byte vectors cannot walk (padding or stride along W, widths
-// off the vector). In NCHW a band of rows is one contiguous range of a
-// plane, so it moves with aligned vectors whatever the row geometry.
+// dwconv: bands of rows staged in shared memory. For the NCHW kernels whose
+// rows 16-byte vectors cannot walk (padding or stride along W, widths off
+// the vector), a band of whole rows is one contiguous range of a plane, so
+// it moves with aligned vectors whatever the row geometry (stage_band). For
+// NHWC dw, a box of pixels by channels per row (stage_box).
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,52 @@ __device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int6
   for (int i = base + int(threadIdx.x); i < s_copy + phase; i += blockDim.x) s[i] = zero;
   for (int i = s_copy + phase + len + int(threadIdx.x); i < base + rows * w; i += blockDim.x) s[i] = zero;
   return base;
+}
+
+/// Starts copying a box of a pitched array of `h` rows of `row_len` elements
+/// (`pitch` apart) into shared memory at `s`: rows [row0, row0 + rows) by
+/// elements [col0, col0 + len), `len` elements a shared row, with rows
+/// outside [0, h) and elements outside [0, row_len) zero-filled. V divides
+/// col0, len, row_len and pitch, and `array` is aligned to V elements, so
+/// each vector lies wholly inside or wholly outside (NHWC: a row is pixels
+/// of C channels, V | C). Asynchronous as stage_band.
+template <class T, int V>
+__device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row_len, int64_t pitch, int64_t row0,
+                                          int64_t col0, int rows, int len, T* s) {
+  using A = typename NumericTraits<T>::Accum;
+  using Vec = AlignedVector<T, V>;
+  Vec zero;
+#pragma unroll
+  for (int v = 0; v < V; ++v) zero.e[v] = NumericTraits<T>::from_accum(A(0));
+  const int vecs = len / V;
+  // The box's vectors that lie inside a row, the same for every row.
+  const int64_t first = col0 < 0 ? -col0 / V : 0;
+  const int64_t end = (row_len - col0) / V;
+  const int c_lo = int(first < vecs ? first : vecs);
+  const int c_hi = int(end < 0 ? 0 : (end < vecs ? end : vecs));
+  // The walk adds the block size (the copy's per-vector cost counted under
+  // ncu: divisions and 64-bit address math per vector doubled the
+  // instructions of a piece).
+  int r = int(threadIdx.x) / vecs;
+  int c = int(threadIdx.x) - r * vecs;
+  while (r < rows) {
+    const int64_t hi = row0 + r;
+    Vec* dst = reinterpret_cast<Vec*>(s + r * len) + c;
+    if (hi >= 0 && hi < h && c >= c_lo && c < c_hi)
+      copy_async<int(sizeof(Vec))>(dst, array + hi * pitch + col0 + int64_t(c) * V);
+    else
+      *dst = zero;
+    c += int(blockDim.x);
+    if (c >= vecs) {
+      if (vecs >= int(blockDim.x)) {
+        c -= vecs;
+        ++r;
+      } else {
+        r += c / vecs;
+        c %= vecs;
+      }
+    }
+  }
 }
 
 /// Input rows a staged tile of `tile_rows` output rows reads: the band
