@@ -211,6 +211,48 @@ TEST_F(ForwardGpu, StagedBandsBeyond48KiBAndInPadding) {
   }
 }
 
+// The tensor-core tiles (2-byte types, stride 1, dilation 1, even widths):
+// every static K; rows staged in 16-byte copies (W % 8 == 0) or 4-byte ones
+// (W % 8 == 2, 4, 6); strips of 16 columns, one half past the row (W % 16 ==
+// 8); output bands pitched (Wo % 8 == 0, y aligned) or packed (an odd y, or
+// Wo % 8 != 0); padding columns left and right, wider than a strip too;
+// several row tiles per plane with a short last one. The same problems with
+// tensor cores off take the CUDA-core tiles.
+TEST_F(ForwardGpu, TensorCoreTiles) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    std::mt19937_64 rng(17);
+    int runs = 0;
+    for (int k : detail::kStaticKernelHeights)
+      for (int w : {48, 40, 46, 64})
+        for (int variant = 0; variant < 3; ++variant) {
+          Problem p;
+          p.n = 2;
+          p.c = 3;
+          p.k = k;
+          p.h = 150 + k;
+          p.w = w;
+          p.pad_top = k / 2;
+          p.pad_bottom = variant == 2 ? 0 : k / 2 + 1;
+          p.pad_left = variant == 0 ? 1 : (variant == 1 ? 3 : 21);
+          p.pad_right = variant == 0 ? 7 : (variant == 1 ? 0 : 2);
+          CaseOptions o;
+          o.offsets.y = variant == 1 ? 1 : 0;
+          o.integers = variant != 2;
+          detail::KernelChoice c;
+          EXPECT_EQ(run_case(p, rng, o, &c), "") << testbed::describe(p) << " y offset " << o.offsets.y;
+          EXPECT_TRUE(c.mma && c.staged) << testbed::describe(p);
+          EXPECT_EQ(c.staged_tile_rows % 16, 0) << testbed::describe(p);
+          EXPECT_LT(c.staged_tile_rows, p.out_h()) << testbed::describe(p);
+          const detail::KernelChoice simt = detail::choose_kernel<T, DefaultTable<false>>(p, &c, &c);
+          EXPECT_FALSE(simt.mma) << testbed::describe(p);
+          ++runs;
+        }
+    EXPECT_EQ(runs, int(std::size(detail::kStaticKernelHeights)) * 4 * 3);
+  }
+}
+
 TEST_F(ForwardGpu, ExplicitPolicy) {
   Problem p;
   p.n = 2;

@@ -26,13 +26,14 @@ Problem tall_problem(int64_t w) {
   return p;
 }
 
-// K = 31 with padding along W: fp16 stages one 32-row unit in more than
-// 48 KiB; fp32 cannot, and its scalar fallback walks 16 rows, not the tall
-// policy's 32.
+// K = 31 with padding along W: fp16 on CUDA cores stages one 32-row unit in
+// more than 48 KiB; fp32 cannot, and its scalar fallback walks 16 rows, not
+// the tall policy's 32.
 TEST(ForwardPlan, TallKernelsStageOrWalkSixteenScalarRows) {
   const Problem p = tall_problem(512);
-  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultTable<false>>(p, kAligned, kAligned);
   EXPECT_TRUE(h.staged);
+  EXPECT_FALSE(h.mma);
   EXPECT_EQ(h.rows_per_thread, 32);
   EXPECT_GT(h.smem_bytes, 48 * 1024);
   EXPECT_LE(h.smem_bytes, detail::kStagedTallSmemBudget);
@@ -48,12 +49,41 @@ TEST(ForwardPlan, TallKernelsStageOrWalkSixteenScalarRows) {
   EXPECT_EQ(wide.rows_per_thread, 16);
 }
 
+// The same problem on tensor cores (the default): 32-row tiles, two a
+// multiprocessor; its dx (dy rows of 542 elements) too, in 4-byte copies.
+// Odd widths, strides, dilation, odd x pointers and wider types stay off.
+TEST(ForwardPlan, TensorCoreTiles) {
+  const Problem p = tall_problem(512);
+  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  EXPECT_TRUE(h.mma && h.staged);
+  EXPECT_EQ(h.staged_tile_rows, 32);
+  EXPECT_GT(2 * (h.smem_bytes + 1024), 228 * 1024 / 2);
+  EXPECT_LE(2 * (h.smem_bytes + 1024), 228 * 1024);
+  const detail::KernelChoice dx =
+      detail::choose_kernel<__nv_bfloat16, DefaultPolicy>(detail::transposed_problem(p), kAligned, kAligned);
+  EXPECT_TRUE(dx.mma);
+  EXPECT_EQ(dx.staged_tile_rows, 32);
+
+  EXPECT_FALSE((detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned).mma));
+  const char* odd = static_cast<const char*>(kAligned) + 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, odd, kAligned).mma));
+  Problem q = p;
+  q.w = 511;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma));
+  q = p;
+  q.dilation_h = 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma));
+  q = p;
+  q.stride_w = 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma));
+}
+
 // Every staged plan: whole units per tile, and bands as large as the kernel
 // indexes them (input: every row the windows read plus two vectors of
 // alignment room; output: whole tiles plus two vectors).
 template <class T>
 void check_staged_bands(std::mt19937_64& rng) {
-  int staged = 0;
+  int staged = 0, mma = 0;
   for (int i = 0; i < 3000; ++i) {
     const Problem p = testbed::random_problem(rng, Layout::NCHW);
     if (!validate(p).ok() || p.n == 0) continue;
@@ -69,9 +99,25 @@ void check_staged_bands(std::mt19937_64& rng) {
     EXPECT_EQ(c.staged_in_elems % v, 0) << testbed::describe(p);
     EXPECT_GE(c.smem_bytes, (c.staged_in_elems + tile * p.out_w() + 2 * v) * int64_t(sizeof(T)))
         << testbed::describe(p);
-    EXPECT_LE(c.smem_bytes, p.k >= detail::kStagedTallK ? detail::kStagedTallSmemBudget : detail::kStagedSmemBudget)
+    const int64_t tall_budget = c.mma ? detail::kMmaTallSmemBudget : detail::kStagedTallSmemBudget;
+    EXPECT_LE(c.smem_bytes, p.k >= detail::kStagedTallK ? tall_budget : detail::kStagedSmemBudget)
         << testbed::describe(p);
+    if (c.mma) {
+      // Whole 16-row blocks of input, 16-column strips inside the pitch, and
+      // an output band pitched or packed with alignment room.
+      ++mma;
+      EXPECT_EQ(tile % 16, 0) << testbed::describe(p);
+      const int pitch = detail::conflict_free_pitch(p.w);
+      EXPECT_GE(pitch, (p.w + 15) / 16 * 16);
+      EXPECT_EQ(pitch % 16, 8);
+      EXPECT_GE(c.staged_in_elems, (tile + p.k - 1 + 15) / 16 * 16 * int64_t(pitch)) << testbed::describe(p);
+      if (p.out_w() % 8 == 0)
+        EXPECT_GE(c.smem_bytes,
+                  (c.staged_in_elems + tile * detail::conflict_free_pitch(p.out_w())) * int64_t(sizeof(T)))
+            << testbed::describe(p);
+    }
   }
+  if (sizeof(T) == 2) EXPECT_GT(mma, 50);
   EXPECT_GT(staged, 100);
 }
 

@@ -13,8 +13,12 @@ namespace dwconv {
 /// window so that each input row is loaded once per thread. `StagedNchw`:
 /// NCHW rows that vectors cannot walk (padding or stride along W, widths off
 /// the vector) go through the shared-memory staged kernel (true) or scalar
-/// accesses (false).
-template <int Threads, int RowsPerThread, int VecElems, bool StagedNchw = true>
+/// accesses (false). `TensorCoreNchw`: such staged tiles in 2-byte types with
+/// stride 1 and dilation 1, whose rows hold a multiple of 8 elements, compute
+/// on tensor cores (mma.sync, float accumulation) rather than one multiply-
+/// add per tap; there a non-finite input also turns to NaN the outputs of
+/// the same 16-row block and 16-column strip whose windows miss it (0 * inf).
+template <int Threads, int RowsPerThread, int VecElems, bool StagedNchw = true, bool TensorCoreNchw = true>
 struct TilePolicy {
   static constexpr int kThreads = Threads;
   static constexpr int kRowsPerThread = RowsPerThread;
@@ -25,6 +29,7 @@ struct TilePolicy {
   static constexpr int kScalarRowsPerThread = RowsPerThread < 16 ? RowsPerThread : 16;
   static constexpr int kVecElems = VecElems;
   static constexpr bool kStagedNchw = StagedNchw;
+  static constexpr bool kTensorCoreNchw = TensorCoreNchw;
   static_assert(Threads >= 32 && Threads <= 1024 && (Threads & (Threads - 1)) == 0,
                 "Threads must be a power of two in [32, 1024]");
   static_assert(RowsPerThread >= 1 && RowsPerThread <= 64, "RowsPerThread must be in [1, 64]");
@@ -33,7 +38,12 @@ struct TilePolicy {
 };
 
 /// Tag: let dwconv pick the policy from its table for each (T, K, layout).
-struct DefaultPolicy {};
+/// TensorCores = false keeps every tile on CUDA cores (see TilePolicy's
+/// TensorCoreNchw: NaN and inf then reach only the outputs whose windows
+/// hold them).
+template <bool TensorCores = true>
+struct DefaultTable {};
+using DefaultPolicy = DefaultTable<true>;
 
 namespace detail {
 
@@ -56,7 +66,7 @@ constexpr int max_int(int a, int b) { return a > b ? a : b; }
 // Tall kernels (K >= 15) in NCHW take 32 rows at half the vector width, so
 // the (K - 1)-row halo of each thread's window is a smaller share of its
 // loads (measured on the H100: K = 31 fp32 54 -> 58 %, fp16 18 -> 25 %).
-template <class T, int K, Layout L>
+template <class T, int K, Layout L, bool TensorCores = true>
 struct DefaultTilePolicy {
   static constexpr int kFullVec = kVecElems16<T>;
   static constexpr bool kTallNchw = L == Layout::NCHW && K >= 15 && kFullVec >= 4;
@@ -65,7 +75,7 @@ struct DefaultTilePolicy {
       L == Layout::NHWC ? min_int(kFullVec, kWeightLanes) : (kTallNchw ? kFullVec / 2 : kFullVec);
   static constexpr int kAccumRegs = sizeof(typename NumericTraits<T>::Accum) == 8 ? 32 : 64;
   static constexpr int kRows = K == 0 ? 4 : kTallNchw ? 32 : min_int(16, max_int(4, kAccumRegs / kVec));
-  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>>;
+  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, TensorCores>;
 };
 
 // The dw / dbias table. A thread keeps (K + 1) x V sums (taps and bias) and
@@ -94,9 +104,9 @@ template <class Policy, class T, int K, Layout L>
 struct ResolvePolicy {
   using type = Policy;
 };
-template <class T, int K, Layout L>
-struct ResolvePolicy<DefaultPolicy, T, K, L> {
-  using type = typename DefaultTilePolicy<T, K, L>::type;
+template <bool TensorCores, class T, int K, Layout L>
+struct ResolvePolicy<DefaultTable<TensorCores>, T, K, L> {
+  using type = typename DefaultTilePolicy<T, K, L, TensorCores>::type;
 };
 
 }  // namespace detail
