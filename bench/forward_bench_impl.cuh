@@ -124,8 +124,13 @@ template <class T>
 void register_type(const std::string& dtype) {
   constexpr int kV = kVecElems16<T>;
   register_policy<T, DefaultPolicy>(dtype, true);
-  // The table without tensor cores, where it has them: 2-byte NCHW.
-  if constexpr (sizeof(T) == 2) register_policy<T, DefaultTable<false>>(dtype, false, true);
+  // The table without tensor cores, where it has them: 2-byte NCHW,
+  // and tensor cores at every K with 8 warps a tile (a sweep: its name
+  // matches /T<threads>_R).
+  if constexpr (sizeof(T) == 2) {
+    register_policy<T, DefaultTable<false>>(dtype, false, true);
+    register_policy<T, TilePolicy<256, 16, kV>>(dtype, false, true);
+  }
   using Default = typename detail::DefaultTilePolicy<T, 3, Layout::NCHW>::type;
   register_policy<T, TilePolicy<128, Default::kRowsPerThread, kV, false>>(dtype, false);
   register_policy<T, TilePolicy<128, 8, kV>>(dtype, false);

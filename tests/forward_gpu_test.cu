@@ -43,6 +43,7 @@ struct CaseOptions {
 
 // Runs one problem on the GPU and compares it with the reference. Returns ""
 // when it matches, else what differed.
+template <class Policy = DefaultPolicy>
 std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& o,
                      detail::KernelChoice* choice = nullptr) {
   std::vector<T> x(size_t(p.x_elements())), w(size_t(p.w_elements())), b(size_t(p.c));
@@ -62,8 +63,8 @@ std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& 
   // non-blocking stream does not wait for.
   if (cudaDeviceSynchronize() != cudaSuccess) return "synchronize before forward";
 
-  if (choice) *choice = detail::choose_kernel<T, DefaultPolicy>(p, xp, yp);
-  const Status s = forward<T>(p, xp, wp, o.has_bias ? bp : nullptr, yp, o.stream);
+  if (choice) *choice = detail::choose_kernel<T, Policy>(p, xp, yp);
+  const Status s = forward<T, Policy>(p, xp, wp, o.has_bias ? bp : nullptr, yp, o.stream);
   if (!s.ok()) return std::string("forward failed: ") + s.message();
   if (!(err = testbed::finish(o.stream)).empty()) return err;
 
@@ -211,13 +212,13 @@ TEST_F(ForwardGpu, StagedBandsBeyond48KiBAndInPadding) {
   }
 }
 
-// The tensor-core tiles (2-byte types, stride 1, dilation 1, W % 8 == 0):
-// every static K; strips of 16 columns, one half past the row (W % 16 == 8);
-// output slots pitched (Wo % 8 == 0, y aligned) or packed (an odd y, or
-// Wo % 8 != 0); padding columns left and right, wider than a strip too;
-// several row tiles per plane with a short last one, and the rows below
-// the last in the padding. The same problems with tensor cores off take
-// the CUDA-core tiles.
+// The tensor-core tiles (2-byte types, stride 1, dilation 1, W % 8 == 0),
+// at every static K through an explicit policy (the default table takes
+// them at K = 7 and K >= 15): strips of 16 columns, one half past the row
+// (W % 16 == 8); output bands pitched (Wo % 8 == 0, y aligned) or packed
+// (an odd y, or Wo % 8 != 0); padding columns left and right, wider than a
+// strip too; several row tiles per plane with a short last one. The same
+// problems with tensor cores off take the CUDA-core tiles.
 TEST_F(ForwardGpu, TensorCoreTiles) {
   if constexpr (sizeof(T) != 2) {
     GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
@@ -241,11 +242,12 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
           o.offsets.y = variant == 1 ? 1 : 0;
           o.integers = variant != 2;
           detail::KernelChoice c;
-          EXPECT_EQ(run_case(p, rng, o, &c), "") << testbed::describe(p) << " y offset " << o.offsets.y;
+          using AllTensorCores = TilePolicy<128, 8, kVecElems16<T>>;
+          EXPECT_EQ(run_case<AllTensorCores>(p, rng, o, &c), "") << testbed::describe(p) << " y offset " << o.offsets.y;
           EXPECT_TRUE(c.mma && c.staged) << testbed::describe(p);
           EXPECT_EQ(c.staged_tile_rows % 16, 0) << testbed::describe(p);
           EXPECT_LT(c.staged_tile_rows, p.out_h()) << testbed::describe(p);
-          const detail::KernelChoice simt = detail::choose_kernel<T, DefaultTable<false>>(p, &c, &c);
+          const detail::KernelChoice simt = (detail::choose_kernel<T, DefaultTable<false>>(p, &c, &c));
           EXPECT_FALSE(simt.mma) << testbed::describe(p);
           ++runs;
         }

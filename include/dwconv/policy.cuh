@@ -58,6 +58,9 @@ constexpr int pow2_floor(int v) {
   return p;
 }
 constexpr int min_int(int a, int b) { return a < b ? a : b; }
+/// Kernel heights from which NCHW tiles are "tall": the table's 32-row
+/// windows, and the staged tiles' larger shared-memory budget.
+inline constexpr int kTallKernelHeight = 15;
 constexpr int max_int(int a, int b) { return a > b ? a : b; }
 
 // The default table. Register budget per thread: about 64 accumulators
@@ -69,13 +72,19 @@ constexpr int max_int(int a, int b) { return a > b ? a : b; }
 template <class T, int K, Layout L, bool TensorCores = true>
 struct DefaultTilePolicy {
   static constexpr int kFullVec = kVecElems16<T>;
-  static constexpr bool kTallNchw = L == Layout::NCHW && K >= 15 && kFullVec >= 4;
+  static constexpr bool kTallNchw = L == Layout::NCHW && K >= kTallKernelHeight && kFullVec >= 4;
   static constexpr int kWeightLanes = K == 0 ? kFullVec : max_int(1, pow2_floor(64 / K));
   static constexpr int kVec =
       L == Layout::NHWC ? min_int(kFullVec, kWeightLanes) : (kTallNchw ? kFullVec / 2 : kFullVec);
   static constexpr int kAccumRegs = sizeof(typename NumericTraits<T>::Accum) == 8 ? 32 : 64;
   static constexpr int kRows = K == 0 ? 4 : kTallNchw ? 32 : min_int(16, max_int(4, kAccumRegs / kVec));
-  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, TensorCores>;
+  // Tensor-core staged tiles where they measured faster than the CUDA-core
+  // ones in the same run (H100, fp16 / bf16 NCHW forward,
+  // `2026-11-25-h100-v8.json`): K = 7 78 -> 84 %, K = 31 41 -> 50 %; not at
+  // K = 3 (56x56 72 -> 62 %) or K = 9 (80 -> 69 %), whose 16-row blocks
+  // round up a short band.
+  static constexpr bool kTensorCores = TensorCores && (K == 7 || K >= kTallKernelHeight);
+  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCores>;
 };
 
 // The dw / dbias table. A thread keeps (K + 1) x V sums (taps and bias) and

@@ -28,10 +28,8 @@ struct KernelChoice {
   int staged_vec = 0;       // elements per band copy vector (the policy's vector)
   int smem_bytes = 0;
   // A staged tile computed on tensor cores (forward_mma_kernel.cuh); then
-  // rows_per_thread is the 16 rows of an mma block, and staged_tile_rows
-  // the rows one tile streams through a ring of mma_ring_blocks blocks.
+  // rows_per_thread is the 16 rows of an mma block.
   bool mma = false;
-  int mma_ring_blocks = 0;
 };
 
 /// Shared memory a staged tile may use: 48 KiB leaves room for four tiles per
@@ -41,11 +39,10 @@ inline constexpr int64_t kStagedSmemBudget = 48 * 1024;
 /// default budget, may take two tiles per multiprocessor: the scalar path
 /// they fall back to otherwise holds ~190 registers a thread (12.5 %
 /// occupancy, ncu on the H100).
-inline constexpr int kStagedTallK = 15;
+inline constexpr int kStagedTallK = kTallKernelHeight;
 inline constexpr int64_t kStagedTallSmemBudget = 100 * 1024;
 /// Tall tensor-core tiles take up to two per multiprocessor too (2 x (110 +
-/// 1 reserved) KiB of the H100's 228): K = 31 at W = 512 holds a ring of
-/// four 16-row blocks (one ahead) and two output slots in ~99 KiB.
+/// 1 reserved) KiB of the H100's 228): 32 rows of K = 31 at W = 512.
 inline constexpr int64_t kMmaTallSmemBudget = 110 * 1024;
 /// The staged kernel sizes its tiles for at least this many blocks, so that
 /// small problems still spread over the whole GPU.
@@ -88,15 +85,21 @@ inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // Output rows of a staged tile: whole units of `unit` rows, as many as fit
 // `grow_budget` bytes (bytes(rows)) up to 256 rows or the plane's height,
-// but few enough for kStagedMinTiles tiles.
+// but few enough for kStagedMinTiles tiles. With `balance`, the plane's
+// rows are then shared evenly among the tiles it needs (a plane of 128 rows
+// in two tiles of 64, not 80 and 48).
 template <class Bytes>
-int64_t staged_tile_rows(const Problem& p, int64_t unit, int64_t grow_budget, Bytes&& bytes) {
+int64_t staged_tile_rows(const Problem& p, int64_t unit, int64_t grow_budget, bool balance, Bytes&& bytes) {
   const int64_t ho = p.out_h();
   const int64_t limit = round_up(ho, unit) < 256 ? round_up(ho, unit) : 256;
   int64_t tile = unit;
   while (tile + unit <= limit && bytes(tile + unit) <= grow_budget) tile += unit;
   const int64_t for_tiles = (ho * p.n * p.c / kStagedMinTiles) / unit * unit;
   if (tile > for_tiles) tile = for_tiles > unit ? for_tiles : unit;
+  if (balance) {
+    const int64_t per_plane = (ho + tile - 1) / tile;
+    tile = round_up((ho + per_plane - 1) / per_plane, unit);
+  }
   return tile;
 }
 
@@ -118,7 +121,7 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
     return (in_elems(tile_rows) + tile_rows * wo + 2 * full_vec) * int64_t(sizeof(T));
   };
   if (bytes(unit_rows) > budget) return;
-  const int64_t tile = staged_tile_rows(p, unit_rows, kStagedSmemBudget, bytes);
+  const int64_t tile = staged_tile_rows(p, unit_rows, kStagedSmemBudget, false, bytes);
   choice.staged = true;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));
@@ -128,63 +131,36 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
 
 // Whether a staged NCHW tile of `p` can run on tensor cores: 2-byte types,
 // stride 1 and dilation 1 (one Toeplitz A per channel), and rows of whole
-// 16-byte vectors from an aligned x (blocks staged at a conflict-free
-// pitch; 4-byte copies for other widths were measured at 30-37 % of the
-// floor on the H100 against 76-82 % for the CUDA-core staged tile,
-// `2026-11-25-h100-v8.json`).
+// 16-byte vectors from an aligned x (the band staged at a conflict-free
+// pitch; 4-byte copies for other widths, as dy's rows in a stride-1 dx,
+// were measured at 27-37 % of the floor on the H100 against 47-82 % for
+// the CUDA-core staged tile, `2026-11-25-h100-v8.json`).
 template <class T>
 bool mma_applies(const Problem& p, const void* x) {
   return sizeof(T) == 2 && p.layout == Layout::NCHW && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
          p.w % kVecElems16<T> == 0 && aligned_to(x, 16);
 }
 
-/// Most input blocks a tensor-core tile loads ahead of the newest one it
-/// reads (cp.async.wait_group takes an immediate: copy_async_wait_groups).
-inline constexpr int kMmaMaxAhead = 3;
-/// Multiprocessors the tensor-core tiles are sized for (the H100 SXM the
-/// table is tuned on; other GPUs get the same tiles) and the waves of tiles
-/// they aim at: all tiles of a problem do the same work, so the last wave's
-/// idle share is what a few waves lose (3.1 waves: up to a fifth).
-inline constexpr int64_t kPlanMultiprocessors = 132;
-inline constexpr int64_t kPlanSmemPerMultiprocessor = 228 * 1024;
-inline constexpr int64_t kMmaWaves = 8;
-
-// Plans a tensor-core tile (forward_mma_kernel.cuh); leaves choice unchanged
-// when a ring with one block ahead does not fit. The ring takes as many
-// blocks ahead as the budget holds (up to kMmaMaxAhead). Its size does not
-// depend on the tile's rows, and each tile re-reads kSteps - 1 blocks of
-// its neighbour's rows, so tiles are as tall as kMmaWaves waves of
-// resident tiles allow, up to 256 rows, and share a plane's rows evenly
-// (128 rows in two tiles of 64, not 80 and 48).
+// Plans a tensor-core staged tile (forward_mma_kernel.cuh); leaves choice
+// unchanged when 16 rows do not fit. Tiles grow within the whole budget
+// (K = 31 at W = 512: 32 rows in ~100 KiB, two tiles a multiprocessor, the
+// band twice the rows it feeds; 16-row tiles would read it three times).
 template <class T>
 void plan_mma(const Problem& p, KernelChoice& choice) {
   const int64_t budget = p.k >= kStagedTallK ? kMmaTallSmemBudget : kStagedSmemBudget;
-  const int steps = mma_k_steps(p.k);
-  auto bytes = [&](int ahead) {
-    return (int64_t(steps + ahead) * mma_in_block_elems(p.w) + 2 * int64_t(mma_out_slot_elems(p.out_w()))) *
-           int64_t(sizeof(T));
+  constexpr int64_t kV = kVecElems16<T>;
+  auto in_elems = [&](int64_t tile_rows) { return mma_band_rows(tile_rows, p.k) * conflict_free_pitch(p.w); };
+  auto bytes = [&](int64_t tile_rows) {
+    return (in_elems(tile_rows) + tile_rows * mma_out_pitch(p.out_w()) + 2 * kV) * int64_t(sizeof(T));
   };
-  int ahead = kMmaMaxAhead;
-  while (ahead >= 1 && bytes(ahead) > budget) --ahead;
-  if (ahead < 1) return;
+  if (bytes(16) > budget) return;
+  const int64_t tile = staged_tile_rows(p, 16, budget, true, bytes);
   choice.staged = choice.mma = true;
   choice.rows_per_thread = 16;
-  const int64_t ho = p.out_h();
-  const int64_t per_sm = kPlanSmemPerMultiprocessor / (bytes(ahead) + 1024);  // 1 KiB reserved a block
-  const int64_t target_tiles = kMmaWaves * kPlanMultiprocessors * (per_sm < 16 ? per_sm : 16);
-  int64_t tile = ho * p.n * p.c / target_tiles / 16 * 16;
-  tile = tile < 16 ? 16 : (tile > 256 ? 256 : tile);
-  // Under 64 rows the halo re-read grows past a quarter (K = 3: one block in
-  // every two for 16 rows): only small problems, whose 64-row tiles would
-  // not fill the GPU once, take shorter ones.
-  if (tile < 64 && p.n * p.c * ((ho + 63) / 64) >= kPlanMultiprocessors * per_sm) tile = 64;
-  if (tile > round_up(ho, 16)) tile = round_up(ho, 16);
-  const int64_t per_plane = (ho + tile - 1) / tile;
-  choice.staged_tile_rows = int(round_up((ho + per_plane - 1) / per_plane, 16));
-  choice.mma_ring_blocks = steps + ahead;
-  choice.staged_in_elems = (steps + ahead) * mma_in_block_elems(p.w);
-  choice.staged_vec = kVecElems16<T>;
-  choice.smem_bytes = int(bytes(ahead));
+  choice.staged_tile_rows = int(tile);
+  choice.staged_in_elems = int(in_elems(tile));
+  choice.staged_vec = int(kV);
+  choice.smem_bytes = int(bytes(tile));
 }
 
 template <class T, class Policy>
@@ -262,7 +238,6 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   if (choice.staged) {
     f.tile_rows = choice.staged_tile_rows;
     f.smem_in_elems = choice.staged_in_elems;
-    f.ring_blocks = choice.mma_ring_blocks;
     f.row_blocks = (ho + f.tile_rows - 1) / f.tile_rows;
     f.col_blocks = 1;
     f.tiles = f.planes * f.row_blocks;

@@ -69,30 +69,6 @@ __device__ __forceinline__ void copy_async_wait_all() {
 #endif
 }
 
-/// Closes this thread's copy_async calls since the last commit into a group
-/// (an empty group when there were none), for copy_async_wait_groups.
-__device__ __forceinline__ void copy_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-
-/// Waits until at most `pending` (0 to 3) of this thread's newest committed
-/// groups are still in flight; a __syncthreads() must follow before other
-/// threads read the data.
-__device__ __forceinline__ void copy_async_wait_groups(int pending) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  switch (pending) {
-    case 0: asm volatile("cp.async.wait_group 0;\n" ::: "memory"); break;
-    case 1: asm volatile("cp.async.wait_group 1;\n" ::: "memory"); break;
-    case 2: asm volatile("cp.async.wait_group 2;\n" ::: "memory"); break;
-    default: asm volatile("cp.async.wait_group 3;\n" ::: "memory"); break;
-  }
-#else
-  (void)pending;
-#endif
-}
-
 /// Block-wide copy of `len` contiguous elements between global and shared
 /// memory, 16-byte vectors for the body and single elements for the
 /// unaligned head and tail. Shared element i sits at index phase + i, where
