@@ -94,8 +94,10 @@ std::string policy_name() {
     return "default_simt";
   else
     return "T" + std::to_string(Policy::kThreads) + "_R" + std::to_string(Policy::kRowsPerThread) + "_V" +
-           std::to_string(Policy::kVecElems) + (Policy::kStagedNchw ? "" : "_unstaged") +
-           (Policy::kTensorCoreNchw ? "" : "_simt");
+           std::to_string(Policy::kVecElems) +
+           (!Policy::kStagedNchw            ? std::string("_unstaged")
+            : Policy::kTensorCoreWarps == 0 ? std::string("_simt")
+                                            : "_tc" + std::to_string(Policy::kTensorCoreWarps));
 }
 
 template <class T, class Policy>
@@ -125,11 +127,12 @@ void register_type(const std::string& dtype) {
   constexpr int kV = kVecElems16<T>;
   register_policy<T, DefaultPolicy>(dtype, true);
   // The table without tensor cores, where it has them: 2-byte NCHW,
-  // and tensor cores at every K with 8 warps a tile (a sweep: its name
-  // matches /T<threads>_R).
+  // and tensor cores at every K with 4 and 8 warps a tile (sweeps: their
+  // names match /T<threads>_R).
   if constexpr (sizeof(T) == 2) {
     register_policy<T, DefaultTable<false>>(dtype, false, true);
-    register_policy<T, TilePolicy<256, 16, kV>>(dtype, false, true);
+    register_policy<T, TilePolicy<128, 16, kV, true, 4>>(dtype, false, true);
+    register_policy<T, TilePolicy<128, 16, kV, true, 8>>(dtype, false, true);
   }
   using Default = typename detail::DefaultTilePolicy<T, 3, Layout::NCHW>::type;
   register_policy<T, TilePolicy<128, Default::kRowsPerThread, kV, false>>(dtype, false);

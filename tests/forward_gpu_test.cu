@@ -242,8 +242,10 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
           o.offsets.y = variant == 1 ? 1 : 0;
           o.integers = variant != 2;
           detail::KernelChoice c;
-          using AllTensorCores = TilePolicy<128, 8, kVecElems16<T>>;
-          EXPECT_EQ(run_case<AllTensorCores>(p, rng, o, &c), "") << testbed::describe(p) << " y offset " << o.offsets.y;
+          // Tensor cores at every K, in tiles of 4 and of 8 warps.
+          const std::string err = variant == 1 ? run_case<TilePolicy<128, 8, kVecElems16<T>, true, 4>>(p, rng, o, &c)
+                                               : run_case<TilePolicy<128, 8, kVecElems16<T>, true, 8>>(p, rng, o, &c);
+          EXPECT_EQ(err, "") << testbed::describe(p) << " y offset " << o.offsets.y;
           EXPECT_TRUE(c.mma && c.staged) << testbed::describe(p);
           EXPECT_EQ(c.staged_tile_rows % 16, 0) << testbed::describe(p);
           EXPECT_LT(c.staged_tile_rows, p.out_h()) << testbed::describe(p);

@@ -65,9 +65,11 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
       using P = typename ResolvePolicy<Policy, T, K, L>::type;
       if constexpr (K > 0 && L == Layout::NCHW && P::kVecElems > 1 && P::kStagedNchw) {
         constexpr int kT = P::kThreads;
-        if constexpr (sizeof(T) == 2 && P::kTensorCoreNchw) {
+        if constexpr (sizeof(T) == 2 && P::kTensorCoreWarps > 0) {
           if (choice.mma) {
-            err = launch(forward_mma_nchw_kernel<T, kT, K>, grid, kT, choice.smem_bytes, stream, params, x, w, bias, y);
+            constexpr int kMmaThreads = 32 * P::kTensorCoreWarps;
+            err = launch(forward_mma_nchw_kernel<T, kMmaThreads, K>, grid, kMmaThreads, choice.smem_bytes, stream,
+                         params, x, w, bias, y);
             return;
           }
         }

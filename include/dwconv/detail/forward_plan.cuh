@@ -179,7 +179,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
       choice.vec_elems = vectorizable<T>(p, x, y, P::kVecElems) ? P::kVecElems : 1;
       full_vec = P::kVecElems;
       staged_allowed = P::kStagedNchw;
-      mma_allowed = P::kTensorCoreNchw;
+      mma_allowed = P::kTensorCoreWarps > 0;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
