@@ -90,15 +90,21 @@ template <class Policy>
 std::string policy_name() {
   if constexpr (std::is_same_v<Policy, DefaultPolicy>)
     return "default";
+  else if constexpr (std::is_same_v<Policy, DefaultTable<false>>)
+    return "default_simt";
   else
     return "T" + std::to_string(Policy::kThreads) + "_R" + std::to_string(Policy::kRowsPerThread) + "_V" +
-           std::to_string(Policy::kVecElems) + (Policy::kStagedNchw ? "" : "_unstaged");
+           std::to_string(Policy::kVecElems) +
+           (!Policy::kStagedNchw            ? std::string("_unstaged")
+            : Policy::kTensorCoreWarps == 0 ? std::string("_simt")
+                                            : "_tc" + std::to_string(Policy::kTensorCoreWarps));
 }
 
 template <class T, class Policy>
-void register_policy(const std::string& dtype, bool with_baselines) {
+void register_policy(const std::string& dtype, bool with_baselines, bool nchw_only = false) {
   for (const Case& c : kCases)
     for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
+      if (nchw_only && layout != Layout::NCHW) continue;
       const Problem p = to_problem(c, layout);
       const std::string tail = dtype + "/" + to_string(layout) + "/" + case_name(c);
       auto add = [&](const std::string& name, Impl impl) {
@@ -120,6 +126,14 @@ template <class T>
 void register_type(const std::string& dtype) {
   constexpr int kV = kVecElems16<T>;
   register_policy<T, DefaultPolicy>(dtype, true);
+  // The table without tensor cores, where it has them: 2-byte NCHW,
+  // and tensor cores at every K with 4 and 8 warps a tile (sweeps: their
+  // names match /T<threads>_R).
+  if constexpr (sizeof(T) == 2) {
+    register_policy<T, DefaultTable<false>>(dtype, false, true);
+    register_policy<T, TilePolicy<128, 16, kV, true, 4>>(dtype, false, true);
+    register_policy<T, TilePolicy<128, 16, kV, true, 8>>(dtype, false, true);
+  }
   using Default = typename detail::DefaultTilePolicy<T, 3, Layout::NCHW>::type;
   register_policy<T, TilePolicy<128, Default::kRowsPerThread, kV, false>>(dtype, false);
   register_policy<T, TilePolicy<128, 8, kV>>(dtype, false);

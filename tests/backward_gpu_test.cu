@@ -210,6 +210,37 @@ TEST_F(BackwardGpu, EveryPath) {
         }
 }
 
+// Stride-1 dx in 2-byte NCHW runs the forward's tensor-core tiles on dy
+// where the table takes them (K = 7, K >= 15) and dy's rows (Wo = W + pads)
+// are whole 16-byte vectors, with the padding turned negative
+// (transposed_problem).
+TEST_F(BackwardGpu, InputThroughTensorCores) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    std::mt19937_64 rng(31);
+    const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+    for (int k : {7, 15, 31})
+      for (int pad : {2, 3}) {
+        Problem p;
+        p.n = 2;
+        p.c = 3;
+        p.k = k;
+        p.h = 100 + k;
+        p.w = 64;
+        p.pad_top = p.pad_bottom = k / 2;
+        p.pad_left = pad;
+        p.pad_right = 8 - pad;  // Wo = 72
+        Options o;
+        o.integers = pad == 2;
+        EXPECT_EQ(run_dx(p, rng, o), "") << testbed::describe(p);
+        const detail::KernelChoice c =
+            detail::choose_kernel<T, DefaultPolicy>(detail::transposed_problem(p), aligned, aligned);
+        EXPECT_TRUE(c.mma) << testbed::describe(p);
+      }
+  }
+}
+
 // Wide problems split each plane into row chunks and column blocks, so
 // that many partial sums meet in phase two; dilation with row steps.
 TEST_F(BackwardGpu, ManySlotsAndRowSteps) {

@@ -43,6 +43,7 @@ struct CaseOptions {
 
 // Runs one problem on the GPU and compares it with the reference. Returns ""
 // when it matches, else what differed.
+template <class Policy = DefaultPolicy>
 std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& o,
                      detail::KernelChoice* choice = nullptr) {
   std::vector<T> x(size_t(p.x_elements())), w(size_t(p.w_elements())), b(size_t(p.c));
@@ -62,8 +63,8 @@ std::string run_case(const Problem& p, std::mt19937_64& rng, const CaseOptions& 
   // non-blocking stream does not wait for.
   if (cudaDeviceSynchronize() != cudaSuccess) return "synchronize before forward";
 
-  if (choice) *choice = detail::choose_kernel<T, DefaultPolicy>(p, xp, yp);
-  const Status s = forward<T>(p, xp, wp, o.has_bias ? bp : nullptr, yp, o.stream);
+  if (choice) *choice = detail::choose_kernel<T, Policy>(p, xp, yp);
+  const Status s = forward<T, Policy>(p, xp, wp, o.has_bias ? bp : nullptr, yp, o.stream);
   if (!s.ok()) return std::string("forward failed: ") + s.message();
   if (!(err = testbed::finish(o.stream)).empty()) return err;
 
@@ -208,6 +209,51 @@ TEST_F(ForwardGpu, StagedBandsBeyond48KiBAndInPadding) {
     EXPECT_EQ(run_case(p, rng, CaseOptions{}, &c), "") << testbed::describe(p);
     EXPECT_EQ(c.staged, two_bytes && detail::kDefaultStagedNchw<T>) << testbed::describe(p);
     if (c.staged) EXPECT_GT(c.smem_bytes, 48 * 1024) << testbed::describe(p);
+  }
+}
+
+// The tensor-core tiles (2-byte types, stride 1, dilation 1, W % 8 == 0),
+// at every static K through an explicit policy (the default table takes
+// them at K = 7 and K >= 15): strips of 16 columns, one half past the row
+// (W % 16 == 8); output bands pitched (Wo % 8 == 0, y aligned) or packed
+// (an odd y, or Wo % 8 != 0); padding columns left and right, wider than a
+// strip too; several row tiles per plane with a short last one. The same
+// problems with tensor cores off take the CUDA-core tiles.
+TEST_F(ForwardGpu, TensorCoreTiles) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    std::mt19937_64 rng(17);
+    int runs = 0;
+    for (int k : detail::kStaticKernelHeights)
+      for (int w : {48, 40, 56, 64})
+        for (int variant = 0; variant < 3; ++variant) {
+          Problem p;
+          p.n = 2;
+          p.c = 3;
+          p.k = k;
+          p.h = 150 + k;
+          p.w = w;
+          p.pad_top = k / 2;
+          p.pad_bottom = variant == 2 ? 0 : k / 2 + 1;
+          p.pad_left = variant == 0 ? 1 : (variant == 1 ? 3 : 21);
+          p.pad_right = variant == 0 ? 7 : (variant == 1 ? 0 : 2);
+          CaseOptions o;
+          o.offsets.y = variant == 1 ? 1 : 0;
+          o.integers = variant != 2;
+          detail::KernelChoice c;
+          // Tensor cores at every K, in tiles of 4 and of 8 warps.
+          const std::string err = variant == 1 ? run_case<TilePolicy<128, 8, kVecElems16<T>, true, 4>>(p, rng, o, &c)
+                                               : run_case<TilePolicy<128, 8, kVecElems16<T>, true, 8>>(p, rng, o, &c);
+          EXPECT_EQ(err, "") << testbed::describe(p) << " y offset " << o.offsets.y;
+          EXPECT_TRUE(c.mma && c.staged) << testbed::describe(p);
+          EXPECT_EQ(c.staged_tile_rows % 16, 0) << testbed::describe(p);
+          EXPECT_LT(c.staged_tile_rows, p.out_h()) << testbed::describe(p);
+          const detail::KernelChoice simt = (detail::choose_kernel<T, DefaultTable<false>>(p, &c, &c));
+          EXPECT_FALSE(simt.mma) << testbed::describe(p);
+          ++runs;
+        }
+    EXPECT_EQ(runs, int(std::size(detail::kStaticKernelHeights)) * 4 * 3);
   }
 }
 

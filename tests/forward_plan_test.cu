@@ -26,13 +26,14 @@ Problem tall_problem(int64_t w) {
   return p;
 }
 
-// K = 31 with padding along W: fp16 stages one 32-row unit in more than
-// 48 KiB; fp32 cannot, and its scalar fallback walks 16 rows, not the tall
-// policy's 32.
+// K = 31 with padding along W: fp16 on CUDA cores stages one 32-row unit in
+// more than 48 KiB; fp32 cannot, and its scalar fallback walks 16 rows, not
+// the tall policy's 32.
 TEST(ForwardPlan, TallKernelsStageOrWalkSixteenScalarRows) {
   const Problem p = tall_problem(512);
-  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultTable<false>>(p, kAligned, kAligned);
   EXPECT_TRUE(h.staged);
+  EXPECT_FALSE(h.mma);
   EXPECT_EQ(h.rows_per_thread, 32);
   EXPECT_GT(h.smem_bytes, 48 * 1024);
   EXPECT_LE(h.smem_bytes, detail::kStagedTallSmemBudget);
@@ -48,22 +49,75 @@ TEST(ForwardPlan, TallKernelsStageOrWalkSixteenScalarRows) {
   EXPECT_EQ(wide.rows_per_thread, 16);
 }
 
+// The same problem on tensor cores (the default at K = 31): 32-row tiles,
+// two a multiprocessor. Its dx (dy rows of 542 elements, not whole
+// vectors), K = 3 and 9 in the default table, widths off the vector,
+// strides, dilation, odd x pointers and wider types stay off; an explicit
+// policy takes tensor cores at any K.
+TEST(ForwardPlan, TensorCoreTiles) {
+  const Problem p = tall_problem(512);
+  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  EXPECT_TRUE(h.mma && h.staged);
+  EXPECT_EQ(h.staged_tile_rows, 32);
+  EXPECT_GT(2 * (h.smem_bytes + 1024), 228 * 1024 / 2);
+  EXPECT_LE(2 * (h.smem_bytes + 1024), 228 * 1024);
+  EXPECT_FALSE(
+      (detail::choose_kernel<__nv_bfloat16, DefaultPolicy>(detail::transposed_problem(p), kAligned, kAligned).mma));
+  Problem k9 = p;
+  k9.w = 256;
+  k9.k = 9;
+  k9.pad_top = k9.pad_bottom = k9.pad_left = k9.pad_right = 4;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(k9, kAligned, kAligned).mma));
+  EXPECT_TRUE((detail::choose_kernel<__half, TilePolicy<128, 16, 8>>(k9, kAligned, kAligned).mma));
+  EXPECT_FALSE((detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned).mma));
+  const char* odd = static_cast<const char*>(kAligned) + 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, odd, kAligned).mma));
+  Problem q = p;
+  q.w = 508;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma));
+  q = p;
+  q.dilation_h = 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma));
+  q = p;
+  q.stride_w = 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma));
+}
+
 // Every staged plan: whole units per tile, and bands as large as the kernel
 // indexes them (input: every row the windows read plus two vectors of
 // alignment room; output: whole tiles plus two vectors).
 template <class T>
 void check_staged_bands(std::mt19937_64& rng) {
-  int staged = 0;
+  int staged = 0, mma = 0;
   for (int i = 0; i < 3000; ++i) {
     const Problem p = testbed::random_problem(rng, Layout::NCHW);
     if (!validate(p).ok() || p.n == 0) continue;
-    const detail::KernelChoice c = detail::choose_kernel<T, DefaultPolicy>(p, kAligned, kAligned);
+    // Tensor cores at every K, to check their plans as often as the others.
+    const detail::KernelChoice c =
+        rng() % 2 ? detail::choose_kernel<T, DefaultPolicy>(p, kAligned, kAligned)
+                  : detail::choose_kernel<T, TilePolicy<128, 8, kVecElems16<T>>>(p, kAligned, kAligned);
     if (!c.staged) continue;
     ++staged;
     const int v = c.staged_vec;
     EXPECT_GE(v, 2) << testbed::describe(p);
     const int64_t tile = c.staged_tile_rows;
     EXPECT_EQ(tile % (int64_t(c.rows_per_thread) * c.row_step), 0) << testbed::describe(p);
+    if (c.mma) {
+      // Whole 16-row blocks of input covering the K - 1 + tile rows the
+      // windows read, 16-column strips inside the pitch, and an output band
+      // pitched or packed with alignment room.
+      ++mma;
+      EXPECT_EQ(tile % 16, 0) << testbed::describe(p);
+      const int pitch = detail::conflict_free_pitch(p.w);
+      EXPECT_GE(pitch, (p.w + 15) / 16 * 16);
+      EXPECT_EQ(pitch % 16, 8);
+      EXPECT_GE(c.staged_in_elems, (tile + p.k - 1 + 15) / 16 * 16 * int64_t(pitch)) << testbed::describe(p);
+      const int64_t out_pitch = p.out_w() % 8 == 0 ? detail::conflict_free_pitch(p.out_w()) : p.out_w();
+      EXPECT_GE(c.smem_bytes, (c.staged_in_elems + tile * out_pitch + 8) * int64_t(sizeof(T))) << testbed::describe(p);
+      EXPECT_LE(c.smem_bytes, p.k >= detail::kStagedTallK ? detail::kMmaTallSmemBudget : detail::kStagedSmemBudget)
+          << testbed::describe(p);
+      continue;
+    }
     const int64_t band_rows = (tile - 1) * p.stride_h + int64_t(p.k - 1) * p.dilation_h + 1;
     EXPECT_GE(c.staged_in_elems, band_rows * p.w + 2 * v) << testbed::describe(p);
     EXPECT_EQ(c.staged_in_elems % v, 0) << testbed::describe(p);
@@ -72,6 +126,7 @@ void check_staged_bands(std::mt19937_64& rng) {
     EXPECT_LE(c.smem_bytes, p.k >= detail::kStagedTallK ? detail::kStagedTallSmemBudget : detail::kStagedSmemBudget)
         << testbed::describe(p);
   }
+  if (sizeof(T) == 2) EXPECT_GT(mma, 50);
   EXPECT_GT(staged, 100);
 }
 

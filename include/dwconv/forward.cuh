@@ -8,6 +8,7 @@
 #include "dwconv/detail/arguments.cuh"
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/forward_mma_kernel.cuh"
 #include "dwconv/detail/forward_plan.cuh"
 #include "dwconv/detail/forward_staged_kernel.cuh"
 #include "dwconv/detail/launch.cuh"
@@ -63,8 +64,17 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
       constexpr Layout L = decltype(layout_const)::value;
       using P = typename ResolvePolicy<Policy, T, K, L>::type;
       if constexpr (K > 0 && L == Layout::NCHW && P::kVecElems > 1 && P::kStagedNchw) {
+        constexpr int kT = P::kThreads;
+        if constexpr (sizeof(T) == 2 && P::kTensorCoreWarps > 0) {
+          if (choice.mma) {
+            constexpr int kMmaThreads = 32 * P::kTensorCoreWarps;
+            err = launch(forward_mma_nchw_kernel<T, kMmaThreads, K>, grid, kMmaThreads, choice.smem_bytes, stream,
+                         params, x, w, bias, y);
+            return;
+          }
+        }
         if (choice.staged) {
-          constexpr int kT = P::kThreads, kR = P::kRowsPerThread, kV = P::kVecElems;
+          constexpr int kR = P::kRowsPerThread, kV = P::kVecElems;
           auto kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kV, K, 1>
                                                  : forward_staged_nchw_kernel<T, kT, kR, kV, K, 2>;
           err = launch(kernel, grid, kT, choice.smem_bytes, stream, params, x, w, bias, y);

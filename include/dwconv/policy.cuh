@@ -13,8 +13,13 @@ namespace dwconv {
 /// window so that each input row is loaded once per thread. `StagedNchw`:
 /// NCHW rows that vectors cannot walk (padding or stride along W, widths off
 /// the vector) go through the shared-memory staged kernel (true) or scalar
-/// accesses (false).
-template <int Threads, int RowsPerThread, int VecElems, bool StagedNchw = true>
+/// accesses (false). `TensorCoreWarps` > 0: such staged tiles in 2-byte
+/// types with stride 1 and dilation 1, whose rows hold a multiple of 8
+/// elements, compute on tensor cores (mma.sync, float accumulation) in
+/// blocks of that many warps rather than with one multiply-add per tap;
+/// there a non-finite input also turns to NaN the outputs of the same
+/// 16-row block and 16-column strip whose windows miss it (0 * inf). 0: off.
+template <int Threads, int RowsPerThread, int VecElems, bool StagedNchw = true, int TensorCoreWarps = 8>
 struct TilePolicy {
   static constexpr int kThreads = Threads;
   static constexpr int kRowsPerThread = RowsPerThread;
@@ -25,15 +30,22 @@ struct TilePolicy {
   static constexpr int kScalarRowsPerThread = RowsPerThread < 16 ? RowsPerThread : 16;
   static constexpr int kVecElems = VecElems;
   static constexpr bool kStagedNchw = StagedNchw;
+  static constexpr int kTensorCoreWarps = TensorCoreWarps;
   static_assert(Threads >= 32 && Threads <= 1024 && (Threads & (Threads - 1)) == 0,
                 "Threads must be a power of two in [32, 1024]");
   static_assert(RowsPerThread >= 1 && RowsPerThread <= 64, "RowsPerThread must be in [1, 64]");
   static_assert(VecElems >= 1 && VecElems <= 16 && (VecElems & (VecElems - 1)) == 0,
                 "VecElems must be a power of two in [1, 16]");
+  static_assert(TensorCoreWarps >= 0 && TensorCoreWarps <= 32, "TensorCoreWarps must be in [0, 32]");
 };
 
 /// Tag: let dwconv pick the policy from its table for each (T, K, layout).
-struct DefaultPolicy {};
+/// TensorCores = false keeps every tile on CUDA cores (see TilePolicy's
+/// TensorCoreWarps: NaN and inf then reach only the outputs whose windows
+/// hold them).
+template <bool TensorCores = true>
+struct DefaultTable {};
+using DefaultPolicy = DefaultTable<true>;
 
 namespace detail {
 
@@ -48,6 +60,9 @@ constexpr int pow2_floor(int v) {
   return p;
 }
 constexpr int min_int(int a, int b) { return a < b ? a : b; }
+/// Kernel heights from which NCHW tiles are "tall": the table's 32-row
+/// windows, and the staged tiles' larger shared-memory budget.
+inline constexpr int kTallKernelHeight = 15;
 constexpr int max_int(int a, int b) { return a > b ? a : b; }
 
 // The default table. Register budget per thread: about 64 accumulators
@@ -56,16 +71,23 @@ constexpr int max_int(int a, int b) { return a > b ? a : b; }
 // Tall kernels (K >= 15) in NCHW take 32 rows at half the vector width, so
 // the (K - 1)-row halo of each thread's window is a smaller share of its
 // loads (measured on the H100: K = 31 fp32 54 -> 58 %, fp16 18 -> 25 %).
-template <class T, int K, Layout L>
+template <class T, int K, Layout L, bool TensorCores = true>
 struct DefaultTilePolicy {
   static constexpr int kFullVec = kVecElems16<T>;
-  static constexpr bool kTallNchw = L == Layout::NCHW && K >= 15 && kFullVec >= 4;
+  static constexpr bool kTallNchw = L == Layout::NCHW && K >= kTallKernelHeight && kFullVec >= 4;
   static constexpr int kWeightLanes = K == 0 ? kFullVec : max_int(1, pow2_floor(64 / K));
   static constexpr int kVec =
       L == Layout::NHWC ? min_int(kFullVec, kWeightLanes) : (kTallNchw ? kFullVec / 2 : kFullVec);
   static constexpr int kAccumRegs = sizeof(typename NumericTraits<T>::Accum) == 8 ? 32 : 64;
   static constexpr int kRows = K == 0 ? 4 : kTallNchw ? 32 : min_int(16, max_int(4, kAccumRegs / kVec));
-  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>>;
+  // Tensor-core staged tiles where they measured faster than the CUDA-core
+  // ones in the same run (H100, fp16 / bf16 NCHW forward,
+  // `2026-11-25-h100-v8.2.json`): K = 7 78 -> 87 %, K = 31 41 -> 62 % with
+  // 8 warps a tile (4 warps: 85 and 49 %); not at K = 3 (56x56: 72 % on
+  // CUDA cores, 66 / 51 % with 4 / 8 warps) or K = 9 (81 against 70 %),
+  // whose 16-row blocks round up a short band.
+  static constexpr int kTensorCoreWarps = TensorCores && (K == 7 || K >= kTallKernelHeight) ? 8 : 0;
+  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps>;
 };
 
 // The dw / dbias table. A thread keeps (K + 1) x V sums (taps and bias) and
@@ -94,9 +116,9 @@ template <class Policy, class T, int K, Layout L>
 struct ResolvePolicy {
   using type = Policy;
 };
-template <class T, int K, Layout L>
-struct ResolvePolicy<DefaultPolicy, T, K, L> {
-  using type = typename DefaultTilePolicy<T, K, L>::type;
+template <bool TensorCores, class T, int K, Layout L>
+struct ResolvePolicy<DefaultTable<TensorCores>, T, K, L> {
+  using type = typename DefaultTilePolicy<T, K, L, TensorCores>::type;
 };
 
 }  // namespace detail

@@ -96,7 +96,7 @@ struct WeightGradPlan {
   int vec_elems = 1, threads = 0, rows_per_thread = 0;
   bool per_tap = false;
   int64_t workspace_bytes = 0;
-  int smem_bytes = 0;  // staged NCHW tiling (params.staged): dynamic shared memory
+  int smem_bytes = 0;  // staged tiling (params.staged): dynamic shared memory
   int staged_vec = 0;  // and the band copies' vector
 };
 
@@ -246,11 +246,10 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
     plan_staged<T>(p, kVecElems16<T>, staged);
   }
   f.staged = staged.staged;
-  // NHWC rows on the vector tiling stage too, where their pieces fit.
+  // NHWC rows on the vector tiling stage too, where their pieces fit
+  // (plan_weight_grad_staged_nhwc sets the whole tiling).
   if (!nchw && !plan.per_tap) plan_weight_grad_staged_nhwc<T>(p, staged_nhwc_rows, row_step, plan);
-  if (f.staged && !nchw) {
-    // Planned by plan_weight_grad_staged_nhwc.
-  } else if (f.staged) {
+  if (f.staged && nchw) {
     f.col_threads_log2 = 0;
     f.col_blocks = 1;
     f.pixel_blocks = 1;
@@ -278,7 +277,7 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
     f.row_chunks = (f.units + f.units_per_chunk - 1) / f.units_per_chunk;
     f.tiles = p.c * f.row_chunks;
     f.slots = f.row_chunks;
-  } else {
+  } else if (!f.staged) {
     const int threads_log2 = log2_ceil(plan.threads);
     f.col_threads_log2 = log2_ceil(col_vecs) < threads_log2 ? log2_ceil(col_vecs) : threads_log2;
     const int64_t row_threads = int64_t(plan.threads) >> f.col_threads_log2;

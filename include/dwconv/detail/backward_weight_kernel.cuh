@@ -100,6 +100,33 @@ __device__ __forceinline__ void block_sum(const A (&value)[V], int ct_log2, A* s
   __syncthreads();  // scratch is reused by the next call
 }
 
+/// Zeroes a tile's sums: K taps and the bias, V lanes each.
+template <class A, int K, int V>
+__device__ __forceinline__ void zero_sums(A (&acc)[K][V], A (&acc_b)[V]) {
+#pragma unroll
+  for (int v = 0; v < V; ++v) {
+    acc_b[v] = A(0);
+#pragma unroll
+    for (int k = 0; k < K; ++k) acc[k][v] = A(0);
+  }
+}
+
+/// Sums a tile's per-thread sums over the block (block_sum), tap by tap and
+/// then the bias when p.write_bias; write(tap) gives the block_sum output
+/// functor that stores a tap's sums in the workspace.
+template <class A, int Threads, bool kAll, int K, int V, class Write>
+__device__ __forceinline__ void block_sum_taps(const WeightGradParams& p, const A (&acc)[K][V], const A (&acc_b)[V],
+                                               int ct_log2, A* scratch, Write&& write) {
+#pragma unroll 1
+  for (int k = 0; k < K; ++k) {
+    A value[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) value[v] = acc[k][v];
+    block_sum<A, Threads, V, kAll>(value, ct_log2, scratch, write(p.tap_base + k));
+  }
+  if (p.write_bias) block_sum<A, Threads, V, kAll>(acc_b, ct_log2, scratch, write(p.ws_taps - 1));
+}
+
 /// Registers the raw (unconverted) dy and x rows of one unit take.
 template <class T, int R, int V, int K, int M>
 inline constexpr int kUnitRawRegs = (R + (R - 1) * M + K) * V* int(sizeof(T)) / 4;
@@ -212,12 +239,7 @@ __global__ void __launch_bounds__(Threads)
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     A acc[K][V], acc_b[V];
-#pragma unroll
-    for (int v = 0; v < V; ++v) {
-      acc_b[v] = A(0);
-#pragma unroll
-      for (int k = 0; k < K; ++k) acc[k][v] = A(0);
-    }
+    zero_sums(acc, acc_b);
 
     int64_t slot, c_base;
     if constexpr (kNchw) {
@@ -291,14 +313,7 @@ __global__ void __launch_bounds__(Threads)
         if (ch < p.c) ws[(slot * p.c + ch) * p.ws_taps + tap] = sum;
       };
     };
-#pragma unroll 1
-    for (int k = 0; k < K; ++k) {
-      A value[V];
-#pragma unroll
-      for (int v = 0; v < V; ++v) value[v] = acc[k][v];
-      block_sum<A, Threads, V, kNchw>(value, ct_log2, scratch, write(p.tap_base + k));
-    }
-    if (p.write_bias) block_sum<A, Threads, V, kNchw>(acc_b, ct_log2, scratch, write(p.ws_taps - 1));
+    block_sum_taps<A, Threads, kNchw>(p, acc, acc_b, ct_log2, scratch, write);
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/forward_mma_kernel.cuh"
 #include "dwconv/detail/staged_band.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
@@ -26,6 +27,9 @@ struct KernelChoice {
   int staged_in_elems = 0;  // input band capacity, elements
   int staged_vec = 0;       // elements per band copy vector (the policy's vector)
   int smem_bytes = 0;
+  // A staged tile computed on tensor cores (forward_mma_kernel.cuh); then
+  // rows_per_thread is the 16 rows of an mma block.
+  bool mma = false;
 };
 
 /// Shared memory a staged tile may use: 48 KiB leaves room for four tiles per
@@ -35,8 +39,11 @@ inline constexpr int64_t kStagedSmemBudget = 48 * 1024;
 /// default budget, may take two tiles per multiprocessor: the scalar path
 /// they fall back to otherwise holds ~190 registers a thread (12.5 %
 /// occupancy, ncu on the H100).
-inline constexpr int kStagedTallK = 15;
+inline constexpr int kStagedTallK = kTallKernelHeight;
 inline constexpr int64_t kStagedTallSmemBudget = 100 * 1024;
+/// Tall tensor-core tiles take up to two per multiprocessor too (2 x (110 +
+/// 1 reserved) KiB of the H100's 228): 32 rows of K = 31 at W = 512.
+inline constexpr int64_t kMmaTallSmemBudget = 110 * 1024;
 /// The staged kernel sizes its tiles for at least this many blocks, so that
 /// small problems still spread over the whole GPU.
 inline constexpr int64_t kStagedMinTiles = 512;
@@ -76,13 +83,33 @@ bool vectorizable(const Problem& p, const void* x, const void* y, int vec) {
 
 inline int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// Output rows of a staged tile: whole units of `unit` rows, as many as fit
+// `grow_budget` bytes (bytes(rows)) up to 256 rows or the plane's height,
+// but few enough for kStagedMinTiles tiles. With `balance`, the plane's
+// rows are then shared evenly among the tiles it needs (a plane of 128 rows
+// in two tiles of 64, not 80 and 48).
+template <class Bytes>
+int64_t staged_tile_rows(const Problem& p, int64_t unit, int64_t grow_budget, bool balance, Bytes&& bytes) {
+  const int64_t ho = p.out_h();
+  const int64_t limit = round_up(ho, unit) < 256 ? round_up(ho, unit) : 256;
+  int64_t tile = unit;
+  while (tile + unit <= limit && bytes(tile + unit) <= grow_budget) tile += unit;
+  const int64_t for_tiles = (ho * p.n * p.c / kStagedMinTiles) / unit * unit;
+  if (tile > for_tiles) tile = for_tiles > unit ? for_tiles : unit;
+  if (balance) {
+    const int64_t per_plane = (ho + tile - 1) / tile;
+    tile = round_up((ho + per_plane - 1) / per_plane, unit);
+  }
+  return tile;
+}
+
 // Plans a staged tile for an NCHW problem whose rows are not vectorizable;
 // leaves choice.staged false when one unit of rows does not fit.
 template <class T>
 void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
   const int64_t budget = p.k >= kStagedTallK ? kStagedTallSmemBudget : kStagedSmemBudget;
   const int64_t unit_rows = int64_t(choice.rows_per_thread) * choice.row_step;
-  const int64_t ho = p.out_h(), wo = p.out_w();
+  const int64_t wo = p.out_w();
   // Every row the tile's windows read, padding rows included (the kernel
   // zero-fills them), and room to align the band's first copied element.
   auto in_elems = [&](int64_t tile_rows) {
@@ -94,16 +121,45 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
     return (in_elems(tile_rows) + tile_rows * wo + 2 * full_vec) * int64_t(sizeof(T));
   };
   if (bytes(unit_rows) > budget) return;
-  const int64_t limit = round_up(ho, unit_rows) < 256 ? round_up(ho, unit_rows) : 256;
-  int64_t tile = unit_rows;
-  while (tile + unit_rows <= limit && bytes(tile + unit_rows) <= kStagedSmemBudget) tile += unit_rows;
-  const int64_t planes = p.n * p.c;
-  const int64_t for_tiles = (ho * planes / kStagedMinTiles) / unit_rows * unit_rows;
-  if (tile > for_tiles) tile = for_tiles > unit_rows ? for_tiles : unit_rows;
+  const int64_t tile = staged_tile_rows(p, unit_rows, kStagedSmemBudget, false, bytes);
   choice.staged = true;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));
   choice.staged_vec = full_vec;
+  choice.smem_bytes = int(bytes(tile));
+}
+
+// Whether a staged NCHW tile of `p` can run on tensor cores: 2-byte types,
+// stride 1 and dilation 1 (one Toeplitz A per channel), and rows of whole
+// 16-byte vectors from an aligned x (the band staged at a conflict-free
+// pitch; 4-byte copies for other widths, as dy's rows in a stride-1 dx,
+// were measured at 27-37 % of the floor on the H100 against 47-82 % for
+// the CUDA-core staged tile, `2026-11-25-h100-v8.json`).
+template <class T>
+bool mma_applies(const Problem& p, const void* x) {
+  return sizeof(T) == 2 && p.layout == Layout::NCHW && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
+         p.w % kVecElems16<T> == 0 && aligned_to(x, 16);
+}
+
+// Plans a tensor-core staged tile (forward_mma_kernel.cuh); leaves choice
+// unchanged when 16 rows do not fit. Tiles grow within the whole budget
+// (K = 31 at W = 512: 32 rows in ~100 KiB, two tiles a multiprocessor, the
+// band twice the rows it feeds; 16-row tiles would read it three times).
+template <class T>
+void plan_mma(const Problem& p, KernelChoice& choice) {
+  const int64_t budget = p.k >= kStagedTallK ? kMmaTallSmemBudget : kStagedSmemBudget;
+  constexpr int64_t kV = kVecElems16<T>;
+  auto in_elems = [&](int64_t tile_rows) { return mma_band_rows(tile_rows, p.k) * conflict_free_pitch(p.w); };
+  auto bytes = [&](int64_t tile_rows) {
+    return (in_elems(tile_rows) + tile_rows * mma_out_pitch(p.out_w()) + 2 * kV) * int64_t(sizeof(T));
+  };
+  if (bytes(16) > budget) return;
+  const int64_t tile = staged_tile_rows(p, 16, budget, true, bytes);
+  choice.staged = choice.mma = true;
+  choice.rows_per_thread = 16;
+  choice.staged_tile_rows = int(tile);
+  choice.staged_in_elems = int(in_elems(tile));
+  choice.staged_vec = int(kV);
   choice.smem_bytes = int(bytes(tile));
 }
 
@@ -113,7 +169,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   const RowWalk walk = row_walk(p);
   const int ratio = walk.window_step;
   int full_vec = 1, scalar_rows = 0;
-  bool staged_allowed = false;
+  bool staged_allowed = false, mma_allowed = false;
   auto take_policy = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using P = typename ResolvePolicy<Policy, T, decltype(k_const)::value, decltype(layout_const)::value>::type;
@@ -123,14 +179,17 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
       choice.vec_elems = vectorizable<T>(p, x, y, P::kVecElems) ? P::kVecElems : 1;
       full_vec = P::kVecElems;
       staged_allowed = P::kStagedNchw;
+      mma_allowed = P::kTensorCoreWarps > 0;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
     choice.static_k = p.k;
     choice.stride_ratio = ratio;
     choice.row_step = walk.row_step;
-    if (p.layout == Layout::NCHW && staged_allowed && full_vec > 1 && choice.vec_elems == 1)
-      plan_staged<T>(p, full_vec, choice);
+    if (p.layout == Layout::NCHW && staged_allowed && full_vec > 1 && choice.vec_elems == 1) {
+      if (mma_allowed && mma_applies<T>(p, x)) plan_mma<T>(p, choice);
+      if (!choice.mma) plan_staged<T>(p, full_vec, choice);
+    }
   } else {
     take_policy(std::integral_constant<int, 0>{});
   }

@@ -42,6 +42,29 @@ __device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int6
   return base;
 }
 
+/// Calls f(r, c) for this thread's share of a rows x vecs grid (consecutive
+/// threads on consecutive c). The walk adds the block size (a box copy's
+/// per-vector cost counted under ncu: divisions and 64-bit address math per
+/// vector doubled the instructions of an NHWC dw piece).
+template <class F>
+__device__ __forceinline__ void for_each_box_vector(int rows, int vecs, F&& f) {
+  int r = int(threadIdx.x) / vecs;
+  int c = int(threadIdx.x) - r * vecs;
+  while (r < rows) {
+    f(r, c);
+    c += int(blockDim.x);
+    if (c >= vecs) {
+      if (vecs >= int(blockDim.x)) {
+        c -= vecs;
+        ++r;
+      } else {
+        r += c / vecs;
+        c %= vecs;
+      }
+    }
+  }
+}
+
 /// Starts copying a box of a pitched array of `h` rows of `row_len` elements
 /// (`pitch` apart) into shared memory at `s`: rows [row0, row0 + rows) by
 /// elements [col0, col0 + len), `len` elements a shared row, with rows
@@ -63,30 +86,34 @@ __device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row
   const int64_t end = (row_len - col0) / V;
   const int c_lo = int(first < vecs ? first : vecs);
   const int c_hi = int(end < 0 ? 0 : (end < vecs ? end : vecs));
-  // The walk adds the block size (the copy's per-vector cost counted under
-  // ncu: divisions and 64-bit address math per vector doubled the
-  // instructions of a piece).
-  int r = int(threadIdx.x) / vecs;
-  int c = int(threadIdx.x) - r * vecs;
-  while (r < rows) {
+  for_each_box_vector(rows, vecs, [&](int r, int c) {
     const int64_t hi = row0 + r;
     Vec* dst = reinterpret_cast<Vec*>(s + r * len) + c;
     if (hi >= 0 && hi < h && c >= c_lo && c < c_hi)
       copy_async<int(sizeof(Vec))>(dst, array + hi * pitch + col0 + int64_t(c) * V);
     else
       *dst = zero;
-    c += int(blockDim.x);
-    if (c >= vecs) {
-      if (vecs >= int(blockDim.x)) {
-        c -= vecs;
-        ++r;
-      } else {
-        r += c / vecs;
-        c %= vecs;
-      }
-    }
-  }
+  });
 }
+
+/// Copies `rows` rows of `len` elements from shared memory (rows `s_pitch`
+/// apart) to global memory at `g` (rows `g_pitch` apart) in V-element
+/// vectors: V divides len, s_pitch and g_pitch, and `g` is aligned to V
+/// elements.
+template <class T, int V>
+__device__ __forceinline__ void store_box(const T* s, int s_pitch, T* g, int64_t g_pitch, int rows, int len) {
+  using Vec = AlignedVector<T, V>;
+  for_each_box_vector(rows, len / V, [&](int r, int c) {
+    reinterpret_cast<Vec*>(g + r * g_pitch)[c] = reinterpret_cast<const Vec*>(s + r * s_pitch)[c];
+  });
+}
+
+/// Row pitch, in elements, of a shared band of rows of `len` 2-byte elements
+/// that ldmatrix reads or mma fragments write in 8-row groups: room for
+/// whole 16-column strips, and an odd number of 16-byte units, so the 8 rows
+/// of a group fall in 8 different bank quads (a pitch of 2^n bytes puts them
+/// all in one: 8-way conflicts).
+__host__ __device__ inline int conflict_free_pitch(int64_t len) { return int((len + 15) / 16 * 16 + 8); }
 
 /// Input rows a staged tile of `tile_rows` output rows reads: the band
 /// stage_band copies (the plans size shared memory by it).

@@ -64,12 +64,7 @@ __global__ void __launch_bounds__(Threads)
     const int64_t piece0 = chunk * p.pieces_per_chunk;
     const int64_t piece1 = piece0 + p.pieces_per_chunk < pieces ? piece0 + p.pieces_per_chunk : pieces;
     A acc[K][kLanes], acc_b[kLanes];
-#pragma unroll
-    for (int v = 0; v < kLanes; ++v) {
-      acc_b[v] = A(0);
-#pragma unroll
-      for (int k = 0; k < K; ++k) acc[k][v] = A(0);
-    }
+    zero_sums(acc, acc_b);
 
     // The first piece's (image, pixel block, band); the next ones by
     // counting (64-bit divisions per piece were a tenth of a piece's
@@ -159,10 +154,7 @@ __global__ void __launch_bounds__(Threads)
         ws[(chunk * p.c + ch) * p.ws_taps + tap] = sum;
       };
     };
-#pragma unroll 1
-    for (int k = 0; k < K; ++k)
-      block_sum<A, Threads, kLanes, kNchw>(acc[k], p.col_threads_log2, scratch, write(p.tap_base + k));
-    if (p.write_bias) block_sum<A, Threads, kLanes, kNchw>(acc_b, p.col_threads_log2, scratch, write(p.ws_taps - 1));
+    block_sum_taps<A, Threads, kNchw>(p, acc, acc_b, p.col_threads_log2, scratch, write);
   }
 }
 

@@ -1,0 +1,172 @@
+// dwconv: the NCHW staged forward tile on tensor cores, for 2-byte types at
+// stride 1 and dilation 1. In one plane, a block of 16 output rows is a
+// banded (Toeplitz) matrix of the channel's K taps times the input rows
+// below it: out[m][col] = sum_k A[m][k] x[k][col] with A[m][k] = w[k - m],
+// the same A for every row block. So a warp keeps A's fragments in
+// registers for the whole tile and walks a 16-column strip downwards,
+// loading each 16-row block of the input band once (ldmatrix) and feeding
+// it to every output block that reads it: about 1/16 of a shared load and
+// (K + 30) / 16 / 128 of an mma per output, against K multiply-adds and
+// conversions on CUDA cores, which bound the K >= 7 tiles in fp16 (issue-
+// bound, ncu on the H100).
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/mma.cuh"
+#include "dwconv/detail/staged_band.cuh"
+#include "dwconv/detail/vector_access.cuh"
+#include "dwconv/numeric.cuh"
+
+namespace dwconv {
+namespace detail {
+
+/// 16-row blocks of the input band that one 16-row output block reads
+/// (16 + K - 1 rows).
+__host__ __device__ constexpr int mma_k_steps(int k) { return (k + 30) / 16; }
+
+/// Input band rows of a tensor-core tile of `tile_rows` (a multiple of 16)
+/// output rows: whole 16-row blocks.
+__host__ __device__ constexpr int64_t mma_band_rows(int64_t tile_rows, int k) {
+  return tile_rows + 16 * int64_t(mma_k_steps(k) - 1);
+}
+
+/// Shared row pitch of a tile's output band: pitched where output rows are
+/// whole 16-byte vectors (Wo % 8 == 0; store_box copies them out), else the
+/// rows packed back to back (block_copy), whose pitch is then not a multiple
+/// of 8 and spreads the fragment stores over the banks anyway.
+__host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? conflict_free_pitch(wo) : int(wo); }
+
+/// Tile: one plane (n, c) and p.tile_rows output rows (a multiple of 16).
+/// Needs p.w % 8 == 0 and x aligned to 16 bytes: the band is staged in
+/// 16-byte copies at conflict_free_pitch(w), where ldmatrix finds every row
+/// aligned and 8 rows in 8 bank quads.
+/// Dynamic shared memory: p.smem_in_elems (mma_band_rows x pitch) + tile_rows
+/// * mma_out_pitch(wo) + 16 elements.
+///
+/// Fragments (mma m16n8k16, lane l, g = l / 4, t = l % 4): A row g, g + 8 and
+/// columns 2t, 2t + 1, 2t + 8, 2t + 9; Toeplitz, so A[g + 8][2t + 8] =
+/// A[g][2t] and three registers per k-step hold it. B comes from ldmatrix
+/// (x4, transposed): two 8-column halves of the strip, two 8-row halves of
+/// the k-step. C holds rows g, g + 8 and columns 2t, 2t + 1 of each half.
+template <class T, int Threads, int K>
+__global__ void __launch_bounds__(Threads)
+    forward_mma_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
+                            const T* __restrict__ bias, T* __restrict__ y) {
+  using Traits = NumericTraits<T>;
+  constexpr int kV = kVecElems16<T>;
+  constexpr int kSteps = mma_k_steps(K);
+  static_assert(sizeof(T) == 2 && K > 0, "the tensor-core tile is for 2-byte types and static kernel heights");
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* s_in = reinterpret_cast<T*>(smem_raw);
+  T* s_out = s_in + p.smem_in_elems;
+
+  const int w_n = int(p.w);
+  const int wo_n = int(p.cols);
+  const int in_pitch = conflict_free_pitch(w_n);
+  const int band_rows = int(mma_band_rows(p.tile_rows, K));
+  // Output columns that read no input column (stride 1: column wo reads wo -
+  // pad_left) hold the bias alone.
+  const int pl = p.pad_left;
+  const int lo_end = pl < 0 ? 0 : (pl < wo_n ? pl : wo_n);
+  const int hi_begin = pl + w_n < lo_end ? lo_end : (pl + w_n < wo_n ? pl + w_n : wo_n);
+  const int pad_cols = lo_end + (wo_n - hi_begin);
+  const int lane = int(threadIdx.x) % 32;
+  const int g = lane / 4, t = lane % 4;
+
+  for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
+    const int64_t plane = tile / p.row_blocks;
+    const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
+    const int rows = int(r0 + p.tile_rows < p.out_h ? p.tile_rows : p.out_h - r0);
+    // Band row 0 is input row r0 - pad_top; rows off the plane are zeros.
+    stage_box<T, kV>(x + plane * p.in_plane_pitch, p.h, w_n, w_n, r0 - p.pad_top, 0, band_rows, in_pitch, s_in);
+
+    // The channel's A fragments and the bias, read while the band is in flight.
+    const int64_t channel = plane % p.c;
+    const T zero = Traits::from_accum(0.0f);
+    auto tap = [&](int k) { return k >= 0 && k < K ? w[channel * K + tap_index(p, k)] : zero; };
+    uint32_t a[kSteps][3];
+#pragma unroll
+    for (int j = 0; j < kSteps; ++j) {
+      const int k = 16 * j + 2 * t - g;  // A[g][2t] of k-step j
+      a[j][0] = pack_pair(tap(k), tap(k + 1));
+      a[j][1] = pack_pair(tap(k - 8), tap(k - 7));  // A[g + 8][2t]
+      a[j][2] = pack_pair(tap(k + 8), tap(k + 9));  // A[g][2t + 8]
+    }
+    const float b = bias ? Traits::to_accum(bias[channel]) : 0.0f;
+
+    T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
+    const bool boxed = wo_n % kV == 0 && vector_phase<T, kV>(gy) == 0;
+    const int out_pitch = boxed ? mma_out_pitch(wo_n) : wo_n;
+    const int out_base = boxed ? 0 : vector_phase<T, kV>(gy);
+    for (int i = int(threadIdx.x); i < rows * pad_cols; i += Threads) {
+      const int r = i / pad_cols, c = i - r * pad_cols;
+      s_out[out_base + r * out_pitch + (c < lo_end ? c : hi_begin + c - lo_end)] = Traits::from_accum(b);
+    }
+    copy_async_wait_all();
+    __syncthreads();
+
+    auto store = [&](int r, int col, float v) {
+      const int oc = col + pl;
+      if (r < rows && col < w_n && oc >= 0 && oc < wo_n) s_out[out_base + r * out_pitch + oc] = Traits::from_accum(v);
+    };
+    const int strips = (w_n + 15) / 16;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const int blocks = (rows + 15) / 16;
+    for (int s = int(threadIdx.x) / 32; s < strips; s += Threads / 32) {
+      const uint32_t lane_addr =
+          static_cast<uint32_t>(__cvta_generic_to_shared(s_in + (lane % 16) * in_pitch + s * 16 + (lane / 16) * 8));
+      const uint32_t block_bytes = 16u * uint32_t(in_pitch) * uint32_t(sizeof(T));
+      // bk[j]: the band block that k-step j of the current output block reads.
+      uint32_t bk[kSteps][4];
+#pragma unroll
+      for (int j = 0; j + 1 < kSteps; ++j) ldmatrix_x4_trans(bk[j], lane_addr + uint32_t(j) * block_bytes);
+      for (int i = 0; i < blocks; ++i) {
+        ldmatrix_x4_trans(bk[kSteps - 1], lane_addr + uint32_t(i + kSteps - 1) * block_bytes);
+        float c[2][4];
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) c[h][e] = b;
+#pragma unroll
+        for (int j = 0; j < kSteps; ++j) {
+          mma_16x8x16<T>(c[0], a[j][0], a[j][1], a[j][2], a[j][0], bk[j][0], bk[j][1]);
+          mma_16x8x16<T>(c[1], a[j][0], a[j][1], a[j][2], a[j][0], bk[j][2], bk[j][3]);
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int col = s * 16 + h * 8 + 2 * t;
+          store(16 * i + g, col, c[h][0]);
+          store(16 * i + g, col + 1, c[h][1]);
+          store(16 * i + g + 8, col, c[h][2]);
+          store(16 * i + g + 8, col + 1, c[h][3]);
+        }
+#pragma unroll
+        for (int j = 0; j + 1 < kSteps; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) bk[j][e] = bk[j + 1][e];
+      }
+    }
+#else
+    // Targets without mma.sync: the same band, one multiply-add per tap.
+    (void)a;
+    for (int i = int(threadIdx.x); i < rows * strips * 16; i += Threads) {
+      const int r = i / (strips * 16), col = i - r * (strips * 16);
+      float acc = b;
+#pragma unroll
+      for (int k = 0; k < K; ++k) acc += Traits::to_accum(tap(k)) * Traits::to_accum(s_in[(r + k) * in_pitch + col]);
+      store(r, col, acc);
+    }
+#endif
+    __syncthreads();
+    if (boxed)
+      store_box<T, kV>(s_out, out_pitch, gy, wo_n, rows, wo_n);
+    else
+      block_copy<false, T, kV>(gy, s_out, rows * wo_n, out_base);
+    __syncthreads();  // the next tile overwrites both bands
+  }
+}
+
+}  // namespace detail
+}  // namespace dwconv
