@@ -47,8 +47,9 @@ __host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? 
 /// copies whatever the rows' alignment), and each lane loads its B
 /// fragments element by element: 4-byte copies into a pitched band were
 /// measured 2.5x slower (`2026-11-25-h100-v8.json`).
-/// Dynamic shared memory: p.smem_in_elems (mma_band_rows x pitch) + tile_rows
-/// * mma_out_pitch(wo) + 16 elements.
+/// Dynamic shared memory: p.smem_in_elems (mma_band_rows x the pitch, or
+/// for the contiguous band mma_band_rows x w + 32) + tile_rows *
+/// mma_out_pitch(wo) + 16 elements.
 ///
 /// Fragments (mma m16n8k16, lane l, g = l / 4, t = l % 4): A row g, g + 8 and
 /// columns 2t, 2t + 1, 2t + 8, 2t + 9; Toeplitz, so A[g + 8][2t + 8] =
