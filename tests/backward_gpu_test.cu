@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "device_buffer.cuh"
@@ -211,9 +212,9 @@ TEST_F(BackwardGpu, EveryPath) {
 }
 
 // Stride-1 dx in 2-byte NCHW runs the forward's tensor-core tiles on dy
-// where the table takes them (K = 7, K >= 15) and dy's rows (Wo = W + pads)
-// are whole 16-byte vectors, with the padding turned negative
-// (transposed_problem).
+// where the table takes them (K = 7, K >= 15), with the padding turned
+// negative (transposed_problem): dy's rows (Wo = W + pads) whole 16-byte
+// vectors (72) or not (66, 69).
 TEST_F(BackwardGpu, InputThroughTensorCores) {
   if constexpr (sizeof(T) != 2) {
     GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
@@ -221,7 +222,7 @@ TEST_F(BackwardGpu, InputThroughTensorCores) {
     std::mt19937_64 rng(31);
     const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
     for (int k : {7, 15, 31})
-      for (int pad : {2, 3}) {
+      for (auto [pad, pad_right] : {std::pair{2, 6}, std::pair{3, 5}, std::pair{1, 1}, std::pair{5, 0}}) {
         Problem p;
         p.n = 2;
         p.c = 3;
@@ -230,9 +231,9 @@ TEST_F(BackwardGpu, InputThroughTensorCores) {
         p.w = 64;
         p.pad_top = p.pad_bottom = k / 2;
         p.pad_left = pad;
-        p.pad_right = 8 - pad;  // Wo = 72
+        p.pad_right = pad_right;  // Wo = 72, 72, 66, 69
         Options o;
-        o.integers = pad == 2;
+        o.integers = pad != 3;
         EXPECT_EQ(run_dx(p, rng, o), "") << testbed::describe(p);
         const detail::KernelChoice c =
             detail::choose_kernel<T, DefaultPolicy>(detail::transposed_problem(p), aligned, aligned);

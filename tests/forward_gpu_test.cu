@@ -212,13 +212,15 @@ TEST_F(ForwardGpu, StagedBandsBeyond48KiBAndInPadding) {
   }
 }
 
-// The tensor-core tiles (2-byte types, stride 1, dilation 1, W % 8 == 0),
-// at every static K through an explicit policy (the default table takes
-// them at K = 7 and K >= 15): strips of 16 columns, one half past the row
-// (W % 16 == 8); output bands pitched (Wo % 8 == 0, y aligned) or packed
-// (an odd y, or Wo % 8 != 0); padding columns left and right, wider than a
-// strip too; several row tiles per plane with a short last one. The same
-// problems with tensor cores off take the CUDA-core tiles.
+// The tensor-core tiles (2-byte types, stride 1, dilation 1), at every
+// static K through an explicit policy (the default table takes them at
+// K = 7 and K >= 15): bands pitched for ldmatrix (W % 8 == 0) or contiguous
+// (W = 46 or 37, or an odd x); strips of 16 columns, one half past the row
+// (W % 16 == 8, and the unaligned widths); output bands pitched (Wo % 8 ==
+// 0, y aligned) or packed (an odd y, or Wo % 8 != 0); padding columns left
+// and right, wider than a strip too; several row tiles per plane with a
+// short last one. The same problems with tensor cores off take the
+// CUDA-core tiles.
 TEST_F(ForwardGpu, TensorCoreTiles) {
   if constexpr (sizeof(T) != 2) {
     GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
@@ -226,7 +228,7 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
     std::mt19937_64 rng(17);
     int runs = 0;
     for (int k : detail::kStaticKernelHeights)
-      for (int w : {48, 40, 56, 64})
+      for (int w : {48, 40, 56, 64, 46, 37})
         for (int variant = 0; variant < 3; ++variant) {
           Problem p;
           p.n = 2;
@@ -240,6 +242,7 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
           p.pad_right = variant == 0 ? 7 : (variant == 1 ? 0 : 2);
           CaseOptions o;
           o.offsets.y = variant == 1 ? 1 : 0;
+          o.offsets.x = variant == 2 && w == 48 ? 1 : 0;
           o.integers = variant != 2;
           detail::KernelChoice c;
           // Tensor cores at every K, in tiles of 4 and of 8 warps.
@@ -247,13 +250,14 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
                                                : run_case<TilePolicy<128, 8, kVecElems16<T>, true, 8>>(p, rng, o, &c);
           EXPECT_EQ(err, "") << testbed::describe(p) << " y offset " << o.offsets.y;
           EXPECT_TRUE(c.mma && c.staged) << testbed::describe(p);
+          EXPECT_EQ(c.mma_aligned_rows, w % 8 == 0 && o.offsets.x == 0) << testbed::describe(p);
           EXPECT_EQ(c.staged_tile_rows % 16, 0) << testbed::describe(p);
           EXPECT_LT(c.staged_tile_rows, p.out_h()) << testbed::describe(p);
           const detail::KernelChoice simt = (detail::choose_kernel<T, DefaultTable<false>>(p, &c, &c));
           EXPECT_FALSE(simt.mma) << testbed::describe(p);
           ++runs;
         }
-    EXPECT_EQ(runs, int(std::size(detail::kStaticKernelHeights)) * 4 * 3);
+    EXPECT_EQ(runs, int(std::size(detail::kStaticKernelHeights)) * 6 * 3);
   }
 }
 

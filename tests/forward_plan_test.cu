@@ -50,19 +50,20 @@ TEST(ForwardPlan, TallKernelsStageOrWalkSixteenScalarRows) {
 }
 
 // The same problem on tensor cores (the default at K = 31): 32-row tiles,
-// two a multiprocessor. Its dx (dy rows of 542 elements, not whole
-// vectors), K = 3 and 9 in the default table, widths off the vector,
-// strides, dilation, odd x pointers and wider types stay off; an explicit
-// policy takes tensor cores at any K.
+// two a multiprocessor, the band pitched for ldmatrix. Its dx (dy rows of
+// 542 elements), rows off the vector and odd x pointers take the
+// contiguous band. K = 3 and 9 in the default table, strides, dilation and
+// wider types stay off; an explicit policy takes tensor cores at any K.
 TEST(ForwardPlan, TensorCoreTiles) {
   const Problem p = tall_problem(512);
   const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
-  EXPECT_TRUE(h.mma && h.staged);
+  EXPECT_TRUE(h.mma && h.staged && h.mma_aligned_rows);
   EXPECT_EQ(h.staged_tile_rows, 32);
   EXPECT_GT(2 * (h.smem_bytes + 1024), 228 * 1024 / 2);
   EXPECT_LE(2 * (h.smem_bytes + 1024), 228 * 1024);
-  EXPECT_FALSE(
-      (detail::choose_kernel<__nv_bfloat16, DefaultPolicy>(detail::transposed_problem(p), kAligned, kAligned).mma));
+  const detail::KernelChoice dx =
+      detail::choose_kernel<__nv_bfloat16, DefaultPolicy>(detail::transposed_problem(p), kAligned, kAligned);
+  EXPECT_TRUE(dx.mma && !dx.mma_aligned_rows);
   Problem k9 = p;
   k9.w = 256;
   k9.k = 9;
@@ -71,10 +72,12 @@ TEST(ForwardPlan, TensorCoreTiles) {
   EXPECT_TRUE((detail::choose_kernel<__half, TilePolicy<128, 16, 8>>(k9, kAligned, kAligned).mma));
   EXPECT_FALSE((detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned).mma));
   const char* odd = static_cast<const char*>(kAligned) + 2;
-  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, odd, kAligned).mma));
+  const detail::KernelChoice odd_x = detail::choose_kernel<__half, DefaultPolicy>(p, odd, kAligned);
+  EXPECT_TRUE(odd_x.mma && !odd_x.mma_aligned_rows);
   Problem q = p;
-  q.w = 508;
-  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma));
+  q.w = 507;
+  const detail::KernelChoice odd_w = detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned);
+  EXPECT_TRUE(odd_w.mma && !odd_w.mma_aligned_rows);
   q = p;
   q.dilation_h = 2;
   EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma));
@@ -108,10 +111,18 @@ void check_staged_bands(std::mt19937_64& rng) {
       // pitched or packed with alignment room.
       ++mma;
       EXPECT_EQ(tile % 16, 0) << testbed::describe(p);
-      const int pitch = detail::conflict_free_pitch(p.w);
-      EXPECT_GE(pitch, (p.w + 15) / 16 * 16);
-      EXPECT_EQ(pitch % 16, 8);
-      EXPECT_GE(c.staged_in_elems, (tile + p.k - 1 + 15) / 16 * 16 * int64_t(pitch)) << testbed::describe(p);
+      const int64_t band = (tile + p.k - 1 + 15) / 16 * 16;
+      if (c.mma_aligned_rows) {
+        const int pitch = detail::conflict_free_pitch(p.w);
+        EXPECT_GE(pitch, (p.w + 15) / 16 * 16);
+        EXPECT_EQ(pitch % 16, 8);
+        EXPECT_GE(c.staged_in_elems, band * pitch) << testbed::describe(p);
+      } else {
+        // The contiguous band, its alignment room, and the last strip's
+        // reach past the last row.
+        EXPECT_GE(c.staged_in_elems, band * p.w + 2 * v + 16) << testbed::describe(p);
+      }
+      EXPECT_EQ(c.staged_in_elems % v, 0) << testbed::describe(p);
       const int64_t out_pitch = p.out_w() % 8 == 0 ? detail::conflict_free_pitch(p.out_w()) : p.out_w();
       EXPECT_GE(c.smem_bytes, (c.staged_in_elems + tile * out_pitch + 8) * int64_t(sizeof(T))) << testbed::describe(p);
       EXPECT_LE(c.smem_bytes, p.k >= detail::kStagedTallK ? detail::kMmaTallSmemBudget : detail::kStagedSmemBudget)

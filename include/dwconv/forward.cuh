@@ -68,8 +68,9 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
         if constexpr (sizeof(T) == 2 && P::kTensorCoreWarps > 0) {
           if (choice.mma) {
             constexpr int kMmaThreads = 32 * P::kTensorCoreWarps;
-            err = launch(forward_mma_nchw_kernel<T, kMmaThreads, K>, grid, kMmaThreads, choice.smem_bytes, stream,
-                         params, x, w, bias, y);
+            auto kernel = choice.mma_aligned_rows ? forward_mma_nchw_kernel<T, kMmaThreads, K, true>
+                                                  : forward_mma_nchw_kernel<T, kMmaThreads, K, false>;
+            err = launch(kernel, grid, kMmaThreads, choice.smem_bytes, stream, params, x, w, bias, y);
             return;
           }
         }

@@ -82,10 +82,10 @@ struct DefaultTilePolicy {
   static constexpr int kRows = K == 0 ? 4 : kTallNchw ? 32 : min_int(16, max_int(4, kAccumRegs / kVec));
   // Tensor-core staged tiles where they measured faster than the CUDA-core
   // ones in the same run (H100, fp16 / bf16 NCHW forward,
-  // `2026-11-25-h100-v8.2.json`): K = 7 78 -> 87 %, K = 31 41 -> 62 % with
-  // 8 warps a tile (4 warps: 85 and 49 %); not at K = 3 (56x56: 72 % on
-  // CUDA cores, 66 / 51 % with 4 / 8 warps) or K = 9 (81 against 70 %),
-  // whose 16-row blocks round up a short band.
+  // `2026-11-25-h100-v8.2.json` and its `-sweep.txt`): K = 7 78 -> 87 %,
+  // K = 31 41 -> 62 % with 8 warps a tile (4 warps: 85 and 49 %); not at
+  // K = 3 (56x56: 72 % on CUDA cores, 66 / 51 % with 4 / 8 warps) or K = 9
+  // (81 against 70 %), whose 16-row blocks round up a short band.
   static constexpr int kTensorCoreWarps = TensorCores && (K == 7 || K >= kTallKernelHeight) ? 8 : 0;
   using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps>;
 };

@@ -39,18 +39,24 @@ __host__ __device__ constexpr int64_t mma_band_rows(int64_t tile_rows, int k) {
 __host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? conflict_free_pitch(wo) : int(wo); }
 
 /// Tile: one plane (n, c) and p.tile_rows output rows (a multiple of 16).
-/// Needs p.w % 8 == 0 and x aligned to 16 bytes: the band is staged in
-/// 16-byte copies at conflict_free_pitch(w), where ldmatrix finds every row
-/// aligned and 8 rows in 8 bank quads.
-/// Dynamic shared memory: p.smem_in_elems (mma_band_rows x pitch) + tile_rows
-/// * mma_out_pitch(wo) + 16 elements.
+/// kAlignedRows (p.w % 8 == 0, x aligned to 16 bytes): the band is staged
+/// in 16-byte copies at conflict_free_pitch(w), where ldmatrix finds every
+/// row aligned and 8 rows in 8 bank quads. Otherwise (dy's rows in a
+/// stride-1 dx: Wo = W + 2 pad) the band is one contiguous range of the
+/// plane, staged as the CUDA-core tile stages it (stage_band, 16-byte
+/// copies whatever the rows' alignment), and each lane loads its B
+/// fragments element by element: 4-byte copies into a pitched band were
+/// measured 2.5x slower (`2026-11-25-h100-v8.json`).
+/// Dynamic shared memory: p.smem_in_elems (mma_band_rows x the pitch, or
+/// for the contiguous band mma_band_rows x w + 32) + tile_rows *
+/// mma_out_pitch(wo) + 16 elements.
 ///
 /// Fragments (mma m16n8k16, lane l, g = l / 4, t = l % 4): A row g, g + 8 and
 /// columns 2t, 2t + 1, 2t + 8, 2t + 9; Toeplitz, so A[g + 8][2t + 8] =
 /// A[g][2t] and three registers per k-step hold it. B comes from ldmatrix
 /// (x4, transposed): two 8-column halves of the strip, two 8-row halves of
 /// the k-step. C holds rows g, g + 8 and columns 2t, 2t + 1 of each half.
-template <class T, int Threads, int K>
+template <class T, int Threads, int K, bool kAlignedRows>
 __global__ void __launch_bounds__(Threads)
     forward_mma_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
@@ -64,7 +70,7 @@ __global__ void __launch_bounds__(Threads)
 
   const int w_n = int(p.w);
   const int wo_n = int(p.cols);
-  const int in_pitch = conflict_free_pitch(w_n);
+  const int in_pitch = kAlignedRows ? conflict_free_pitch(w_n) : w_n;
   const int band_rows = int(mma_band_rows(p.tile_rows, K));
   // Output columns that read no input column (stride 1: column wo reads wo -
   // pad_left) hold the bias alone.
@@ -79,8 +85,18 @@ __global__ void __launch_bounds__(Threads)
     const int64_t plane = tile / p.row_blocks;
     const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
     const int rows = int(r0 + p.tile_rows < p.out_h ? p.tile_rows : p.out_h - r0);
-    // Band row 0 is input row r0 - pad_top; rows off the plane are zeros.
-    stage_box<T, kV>(x + plane * p.in_plane_pitch, p.h, w_n, w_n, r0 - p.pad_top, 0, band_rows, in_pitch, s_in);
+    // Band row 0 is input row r0 - pad_top, at shared index s_base; rows off
+    // the plane are zeros.
+    int s_base = 0;
+    if constexpr (kAlignedRows) {
+      stage_box<T, kV>(x + plane * p.in_plane_pitch, p.h, w_n, w_n, r0 - p.pad_top, 0, band_rows, in_pitch, s_in);
+    } else {
+      s_base = stage_band<T, kV>(x + plane * p.in_plane_pitch, p.h, w_n, r0 - p.pad_top, band_rows, s_in);
+      // The last strip's columns past the row read the next row, and the last
+      // row's the 16 elements after the band: zeros there (their products
+      // only reach output columns that are never stored).
+      if (int(threadIdx.x) < 16) s_in[s_base + band_rows * w_n + int(threadIdx.x)] = Traits::from_accum(0.0f);
+    }
 
     // The channel's A fragments and the bias, read while the band is in flight.
     const int64_t channel = plane % p.c;
@@ -118,12 +134,27 @@ __global__ void __launch_bounds__(Threads)
       const uint32_t lane_addr =
           static_cast<uint32_t>(__cvta_generic_to_shared(s_in + (lane % 16) * in_pitch + s * 16 + (lane / 16) * 8));
       const uint32_t block_bytes = 16u * uint32_t(in_pitch) * uint32_t(sizeof(T));
+      const T* lane_b = s_in + s_base + 2 * t * w_n + s * 16 + g;  // B[2t][g] of block 0 (contiguous band)
+      // B fragments of band block `block` for both 8-column halves: b0 of
+      // half h in bk[2h] (rows 2t, 2t + 1), b1 in bk[2h + 1] (rows + 8).
+      auto load_b = [&](uint32_t(&bk)[4], int block) {
+        if constexpr (kAlignedRows) {
+          ldmatrix_x4_trans(bk, lane_addr + uint32_t(block) * block_bytes);
+        } else {
+          const T* q = lane_b + 16 * block * w_n;
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            bk[2 * h] = pack_pair(q[h * 8], q[h * 8 + w_n]);
+            bk[2 * h + 1] = pack_pair(q[h * 8 + 8 * w_n], q[h * 8 + 9 * w_n]);
+          }
+        }
+      };
       // bk[j]: the band block that k-step j of the current output block reads.
       uint32_t bk[kSteps][4];
 #pragma unroll
-      for (int j = 0; j + 1 < kSteps; ++j) ldmatrix_x4_trans(bk[j], lane_addr + uint32_t(j) * block_bytes);
+      for (int j = 0; j + 1 < kSteps; ++j) load_b(bk[j], j);
       for (int i = 0; i < blocks; ++i) {
-        ldmatrix_x4_trans(bk[kSteps - 1], lane_addr + uint32_t(i + kSteps - 1) * block_bytes);
+        load_b(bk[kSteps - 1], i + kSteps - 1);
         float c[2][4];
 #pragma unroll
         for (int h = 0; h < 2; ++h)
@@ -155,7 +186,8 @@ __global__ void __launch_bounds__(Threads)
       const int r = i / (strips * 16), col = i - r * (strips * 16);
       float acc = b;
 #pragma unroll
-      for (int k = 0; k < K; ++k) acc += Traits::to_accum(tap(k)) * Traits::to_accum(s_in[(r + k) * in_pitch + col]);
+      for (int k = 0; k < K; ++k)
+        acc += Traits::to_accum(tap(k)) * Traits::to_accum(s_in[s_base + (r + k) * in_pitch + col]);
       store(r, col, acc);
     }
 #endif

@@ -30,6 +30,7 @@ struct KernelChoice {
   // A staged tile computed on tensor cores (forward_mma_kernel.cuh); then
   // rows_per_thread is the 16 rows of an mma block.
   bool mma = false;
+  bool mma_aligned_rows = false;  // the band at a pitch for ldmatrix (else contiguous)
 };
 
 /// Shared memory a staged tile may use: 48 KiB leaves room for four tiles per
@@ -130,15 +131,18 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
 }
 
 // Whether a staged NCHW tile of `p` can run on tensor cores: 2-byte types,
-// stride 1 and dilation 1 (one Toeplitz A per channel), and rows of whole
-// 16-byte vectors from an aligned x (the band staged at a conflict-free
-// pitch; 4-byte copies for other widths, as dy's rows in a stride-1 dx,
-// were measured at 27-37 % of the floor on the H100 against 47-82 % for
-// the CUDA-core staged tile, `2026-11-25-h100-v8.json`).
+// stride 1 and dilation 1 (one Toeplitz A per channel).
 template <class T>
-bool mma_applies(const Problem& p, const void* x) {
-  return sizeof(T) == 2 && p.layout == Layout::NCHW && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
-         p.w % kVecElems16<T> == 0 && aligned_to(x, 16);
+bool mma_applies(const Problem& p) {
+  return sizeof(T) == 2 && p.layout == Layout::NCHW && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1;
+}
+
+// Whether the tile can stage its band at a conflict-free pitch for ldmatrix:
+// rows of whole 16-byte vectors from an aligned x. Other rows take the
+// contiguous band and element-wise B fragments (forward_mma_kernel.cuh).
+template <class T>
+bool mma_rows_aligned(const Problem& p, const void* x) {
+  return p.w % kVecElems16<T> == 0 && aligned_to(x, 16);
 }
 
 // Plans a tensor-core staged tile (forward_mma_kernel.cuh); leaves choice
@@ -146,16 +150,23 @@ bool mma_applies(const Problem& p, const void* x) {
 // (K = 31 at W = 512: 32 rows in ~100 KiB, two tiles a multiprocessor, the
 // band twice the rows it feeds; 16-row tiles would read it three times).
 template <class T>
-void plan_mma(const Problem& p, KernelChoice& choice) {
+void plan_mma(const Problem& p, const void* x, KernelChoice& choice) {
   const int64_t budget = p.k >= kStagedTallK ? kMmaTallSmemBudget : kStagedSmemBudget;
   constexpr int64_t kV = kVecElems16<T>;
-  auto in_elems = [&](int64_t tile_rows) { return mma_band_rows(tile_rows, p.k) * conflict_free_pitch(p.w); };
+  const bool aligned = mma_rows_aligned<T>(p, x);
+  // Aligned rows: whole pitched rows. Contiguous band: stage_band's room to
+  // align (2 vectors) and 16 zeros after it that the last strip reads.
+  auto in_elems = [&](int64_t tile_rows) {
+    const int64_t rows = mma_band_rows(tile_rows, p.k);
+    return aligned ? rows * conflict_free_pitch(p.w) : round_up(rows * p.w + 2 * kV + 16, kV);
+  };
   auto bytes = [&](int64_t tile_rows) {
     return (in_elems(tile_rows) + tile_rows * mma_out_pitch(p.out_w()) + 2 * kV) * int64_t(sizeof(T));
   };
   if (bytes(16) > budget) return;
   const int64_t tile = staged_tile_rows(p, 16, budget, true, bytes);
   choice.staged = choice.mma = true;
+  choice.mma_aligned_rows = aligned;
   choice.rows_per_thread = 16;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));
@@ -187,7 +198,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
     choice.stride_ratio = ratio;
     choice.row_step = walk.row_step;
     if (p.layout == Layout::NCHW && staged_allowed && full_vec > 1 && choice.vec_elems == 1) {
-      if (mma_allowed && mma_applies<T>(p, x)) plan_mma<T>(p, choice);
+      if (mma_allowed && mma_applies<T>(p)) plan_mma<T>(p, x, choice);
       if (!choice.mma) plan_staged<T>(p, full_vec, choice);
     }
   } else {
