@@ -34,6 +34,7 @@ __global__ void __launch_bounds__(Threads)
   using A = typename Traits::Accum;
   constexpr int kWLanes = L == Layout::NHWC ? V : 1;
   static_assert(K > 0, "the rolling kernel is for static kernel heights");
+  using Vec = AlignedVector<T, V>;
 
   const int col_thread = threadIdx.x & ((1 << p.col_threads_log2) - 1);
   const int unit_thread = threadIdx.x >> p.col_threads_log2;
@@ -55,55 +56,64 @@ __global__ void __launch_bounds__(Threads)
 
     const ColumnMap<L> col = map_column<L>(p, plane, j);
     const int64_t hi0 = ho0 - p.pad_top;  // input row of the run's first step
-    // Steps [u_lo, u_hi) read rows inside the input; the rest read zeros.
+    // Steps [u_lo, u_hi) read rows inside the input; the others, zeros.
+    const int steps = outs + K - 1;
     const int64_t lo = hi0 < 0 ? (-hi0 + q - 1) / q : 0;
     const int64_t hi = (p.h - hi0 + q - 1) / q;
-    const int steps = outs + K - 1;
-    const int u_lo = col.in_bounds ? int(lo < steps ? lo : steps) : steps;
-    const int u_hi = col.in_bounds ? int(hi < steps ? (hi > u_lo ? hi : u_lo) : steps) : steps;
+    const int u_lo = col.in_bounds ? int(lo < steps ? lo : steps) : 0;
+    const int u_hi = col.in_bounds ? int(hi < u_lo ? u_lo : (hi < steps ? hi : steps)) : 0;
     const int64_t x_step = int64_t(q) * p.in_row_pitch;
     const int64_t y_step = int64_t(q) * p.out_row_pitch;
-    const T* xp = x + plane * p.in_plane_pitch + col.in_offset + hi0 * p.in_row_pitch;
-    T* yp = y + plane * p.out_plane_pitch + j + ho0 * p.out_row_pitch;
+    const T* x_col = x + plane * p.in_plane_pitch + col.in_offset;
+    int64_t x_off = hi0 * p.in_row_pitch;  // the row step u reads
+
+    // A ring of the next K rows, each loaded a whole block of K steps before
+    // its use: with one load a step and its use right after, every step
+    // waited out a memory latency (v9: 20-38 % of the floor at K = 31).
+    // Rows outside the input load from x itself (a valid address) and read
+    // as zeros: no branch, so the loads issue back to back.
+    Vec ring[K];
+    auto fetch = [&](int u, Vec& r) {
+      const bool inside = u >= u_lo && u < u_hi;
+      r = *reinterpret_cast<const Vec*>(inside ? x_col + x_off : x);
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        if (!inside) r.e[v] = Traits::from_accum(A(0));
+      x_off += x_step;
+    };
+#pragma unroll
+    for (int i = 0; i < K; ++i) fetch(i, ring[i]);
 
     A b[kWLanes];
 #pragma unroll
     for (int v = 0; v < kWLanes; ++v) b[v] = bias ? Traits::to_accum(bias[col.channel + v]) : A(0);
     A wr[K][kWLanes];
     load_weights<T, K, kWLanes>(p, w, col.channel, wr);
-    A acc[K][V];
-#pragma unroll
-    for (int s = 0; s < K; ++s)
-#pragma unroll
-      for (int v = 0; v < V; ++v) acc[s][v] = b[v % kWLanes];
+    A acc[K][V] = {};
+    // Output row of step u: u - (K - 1), stored when inside the run.
+    int64_t y_off = plane * p.out_plane_pitch + j + (ho0 - int64_t(K - 1) * q) * p.out_row_pitch;
 
+    // Whole blocks of K steps (the ring's and the accumulators' indices are
+    // static); steps past the run read zeros and store nothing.
     for (int u0 = 0; u0 < steps; u0 += K) {
 #pragma unroll
       for (int i = 0; i < K; ++i) {
         const int u = u0 + i;
-        if (u < steps) {
-          A xv[V];
-          if (u >= u_lo && u < u_hi) {
-            load_vector<T, V>(xp, xv);
-          } else {
+        A xv[V];
 #pragma unroll
-            for (int v = 0; v < V; ++v) xv[v] = A(0);
-          }
-          xp += x_step;
-          // Output row u - k sits in slot (u - k) mod K = (i - k) mod K.
+        for (int v = 0; v < V; ++v) xv[v] = Traits::to_accum(ring[i].e[v]);
+        fetch(u + K, ring[i]);
+        // Slot i starts output row u with tap 0; tap k adds into row u - k,
+        // slot (i - k) mod K. Slot i + 1 then holds row u - (K - 1), done.
 #pragma unroll
-          for (int k = 0; k < K; ++k)
+        for (int v = 0; v < V; ++v) acc[i][v] = b[v % kWLanes] + wr[0][v % kWLanes] * xv[v];
 #pragma unroll
-            for (int v = 0; v < V; ++v) acc[(i - k + K) % K][v] += wr[k][v % kWLanes] * xv[v];
-          // Row u - (K - 1) is complete; its slot starts row u + 1.
-          A(&done)[V] = acc[(i + 1) % K];
-          if (u >= K - 1) {
-            store_vector<T, V>(yp, done);
-            yp += y_step;
-          }
+        for (int k = 1; k < K; ++k)
 #pragma unroll
-          for (int v = 0; v < V; ++v) done[v] = b[v % kWLanes];
-        }
+          for (int v = 0; v < V; ++v) acc[(i - k + K) % K][v] += wr[k][v % kWLanes] * xv[v];
+        const int t = u - (K - 1);
+        if (t >= 0 && t < outs) store_vector<T, V>(y + y_off, acc[(i + 1) % K]);
+        y_off += y_step;
       }
     }
   }
