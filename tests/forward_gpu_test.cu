@@ -172,7 +172,7 @@ TEST_F(ForwardGpu, EverySpecialization) {
               std::end(detail::kStaticKernelHeights);
           EXPECT_EQ(c.static_k, static_k && p.stride_h <= 2 ? k : 0) << testbed::describe(p);
           const int rolling_vec = static_k ? table_rolling_vec(layout, k) : 0;
-          EXPECT_EQ(c.rolling, rolling_vec > 0 && p.stride_h == 1 && !c.mma) << testbed::describe(p);
+          EXPECT_EQ(c.rolling, rolling_vec > 0 && p.stride_h == 1 && !c.staged) << testbed::describe(p);
           if (c.rolling) {
             EXPECT_EQ(c.vec_elems, path == kVector ? rolling_vec : 1) << testbed::describe(p);
           } else {
@@ -215,7 +215,7 @@ TEST_F(ForwardGpu, EverySpecialization) {
 }
 
 // The rolling kernel (the default table at K >= 15, stride 1, where no
-// tensor-core tile takes the problem): runs shorter than K and columns of
+// staged or tensor-core tile takes the problem): runs shorter than K and columns of
 // several runs, columns that lie in the padding, dilation (one run per
 // residue), vector and single-element access. BackwardGpu runs it with
 // negative padding (stride-1 dx).
@@ -249,8 +249,7 @@ TEST_F(ForwardGpu, RollingKernel) {
         detail::KernelChoice c;
         EXPECT_EQ(run_case(p, rng, o, &c), "") << testbed::describe(p);
         if (c.rolling) ++rolled;
-        const bool mma = c.mma;
-        EXPECT_TRUE(c.rolling || mma) << testbed::describe(p);
+        EXPECT_TRUE(c.rolling || c.staged) << testbed::describe(p);
         if (variant == 0 && c.rolling) EXPECT_EQ(c.rows_per_thread, p.out_h()) << testbed::describe(p);
         if (variant == 2 && c.rolling) EXPECT_LT(c.rows_per_thread, p.out_h()) << testbed::describe(p);
       }

@@ -50,7 +50,7 @@ TEST(ForwardPlan, TallKernelsStageOrWalkSixteenScalarRows) {
 }
 
 // The default table walks tall kernels at stride 1 with the rolling kernel
-// wherever no tensor-core tile takes the problem: K = 31 one element a
+// wherever no tensor-core or staged tile takes the problem: K = 31 one element a
 // thread, K = 15 two. Runs split a column only to reach about 2^19 threads,
 // never below 4 K rows, and never past the column; dilation walks each
 // residue on its own.
@@ -65,10 +65,10 @@ TEST(ForwardPlan, RollingRuns) {
   EXPECT_EQ(fp.run_rows, 256);
   EXPECT_EQ(fp.units_per_plane, 2);
 
-  // Tensor cores keep the 2-byte NCHW rows they take; the CUDA-core table
-  // rolls them.
+  // Tensor cores and staged tiles keep the 2-byte NCHW rows they take.
   EXPECT_TRUE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma));
-  EXPECT_TRUE((detail::choose_kernel<__half, DefaultTable<false>>(p, kAligned, kAligned).rolling));
+  const detail::KernelChoice simt = detail::choose_kernel<__half, DefaultTable<false>>(p, kAligned, kAligned);
+  EXPECT_TRUE(simt.staged && !simt.rolling);
 
   Problem n = p;
   n.layout = Layout::NHWC;

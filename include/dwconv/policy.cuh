@@ -95,10 +95,12 @@ struct DefaultTilePolicy {
   // K = 3 (56x56: 72 % on CUDA cores, 66 / 51 % with 4 / 8 warps) or K = 9
   // (81 against 70 %), whose 16-row blocks round up a short band.
   static constexpr int kTensorCoreWarps = TensorCores && (K == 7 || K >= kTallKernelHeight) ? 8 : 0;
-  // Tall kernels at stride 1 walk rows with the rolling kernel: K x V sums
-  // and (NHWC) K x V weights stay within about 64 registers, so K = 31 takes
-  // single elements (V = 2 held 156-162 registers, ptxas; V = 1 96). Not
-  // for double, whose sums take two registers each.
+  // Tall kernels at stride 1 walk rows with the rolling kernel where no
+  // staged tile takes them (H100, `2026-11-25-h100-v9.1-rolling.json`
+  // against v8.6's run: fp32 NCHW K = 31 44 -> 54 %, fp16/bf16 NHWC 26 ->
+  // 39 %), one element a thread at K = 31 (two: fp16 NHWC 32 %; 215-255
+  // registers, ptxas). Not at K <= 9, where it measured no faster, nor for
+  // double, whose sums take two registers each.
   static constexpr int kRollingVec = K >= kTallKernelHeight && sizeof(typename NumericTraits<T>::Accum) == 4
                                          ? min_int(kFullVec, pow2_floor(32 / max_int(K, 1)))
                                          : 0;
