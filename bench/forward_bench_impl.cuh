@@ -97,7 +97,8 @@ std::string policy_name() {
            std::to_string(Policy::kVecElems) +
            (!Policy::kStagedNchw            ? std::string("_unstaged")
             : Policy::kTensorCoreWarps == 0 ? std::string("_simt")
-                                            : "_tc" + std::to_string(Policy::kTensorCoreWarps));
+                                            : "_tc" + std::to_string(Policy::kTensorCoreWarps)) +
+           (Policy::kRollingVecElems > 0 ? "_roll" + std::to_string(Policy::kRollingVecElems) : std::string());
 }
 
 template <class T, class Policy>
@@ -138,6 +139,10 @@ void register_type(const std::string& dtype) {
   register_policy<T, TilePolicy<128, Default::kRowsPerThread, kV, false>>(dtype, false);
   register_policy<T, TilePolicy<128, 8, kV>>(dtype, false);
   register_policy<T, TilePolicy<128, 32, kV / 2>>(dtype, false);
+  // The rolling kernel at every K (stride-1 cases), one and two elements a
+  // thread.
+  register_policy<T, TilePolicy<128, 16, kV, true, 0, 1>>(dtype, false);
+  register_policy<T, TilePolicy<128, 16, kV, true, 0, 2>>(dtype, false);
 }
 
 }  // namespace

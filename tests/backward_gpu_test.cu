@@ -242,6 +242,43 @@ TEST_F(BackwardGpu, InputThroughTensorCores) {
   }
 }
 
+// Stride-1 dx on the rolling kernel (tall kernels, rows no staged or
+// tensor-core tile takes): the transposed problem's padding is negative at the sides and at
+// the top (pad_top > K - 1), so runs start inside dy; dilation 2; odd
+// pointers take single elements.
+TEST_F(BackwardGpu, InputThroughRollingKernel) {
+  std::mt19937_64 rng(37);
+  const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+  int rolled = 0;
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int k : {15, 31})
+      for (int variant = 0; variant < 3; ++variant) {
+        Problem p;
+        p.layout = layout;
+        p.n = 2;
+        p.c = 4;
+        p.k = k;
+        p.h = 6 * k + 5;
+        p.w = 20;
+        p.pad_top = variant == 0 ? k + 2 : 2;
+        p.pad_bottom = variant == 0 ? k - 3 : 1;
+        p.pad_left = p.pad_right = variant == 1 ? 3 : 0;
+        p.dilation_h = variant == 2 ? 2 : 1;
+        Options o;
+        o.odd_pointers = variant == 1;
+        o.integers = variant != 2;
+        EXPECT_EQ(run_dx(p, rng, o), "") << testbed::describe(p);
+        const char* base = static_cast<const char*>(aligned) + (o.odd_pointers ? sizeof(T) : 0);
+        const detail::KernelChoice c =
+            detail::choose_kernel<T, DefaultPolicy>(detail::transposed_problem(p), base, base);
+        rolled += c.rolling;
+      }
+  if (sizeof(T) == 8)
+    EXPECT_EQ(rolled, 0);
+  else
+    EXPECT_GE(rolled, 8);
+}
+
 // Wide problems split each plane into row chunks and column blocks, so
 // that many partial sums meet in phase two; dilation with row steps.
 TEST_F(BackwardGpu, ManySlotsAndRowSteps) {

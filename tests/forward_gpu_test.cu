@@ -113,20 +113,36 @@ void random_problems(Layout layout) {
 TEST_F(ForwardGpu, RandomProblemsNCHW) { random_problems(Layout::NCHW); }
 TEST_F(ForwardGpu, RandomProblemsNHWC) { random_problems(Layout::NHWC); }
 
+// The rolling kernel's vector in the default table at kernel height k (0:
+// the table does not roll k).
+int table_rolling_vec(Layout layout, int k) {
+  int vec = 0;
+  detail::dispatch_static_k(k, [&](auto k_const) {
+    detail::dispatch_layout(layout, [&](auto layout_const) {
+      vec =
+          detail::DefaultTilePolicy<T, decltype(k_const)::value, decltype(layout_const)::value>::type::kRollingVecElems;
+    });
+  });
+  return vec;
+}
+
 // Every compiled specialization runs at least once: each static K with
 // window steps 1 and 2 through vector access, scalar access and (NCHW) the
-// shared-memory staged kernel, both layouts, and the runtime-K kernel in
-// both access widths.
+// shared-memory staged kernel, both layouts, the runtime-K kernel in both
+// access widths, and where the table rolls tall kernels at stride 1, the
+// rolling kernel with its vector and with single elements. Stride 2 with
+// dilation 2 keeps a window step of 1 off the rolling kernel.
 TEST_F(ForwardGpu, EverySpecialization) {
   std::mt19937_64 rng(12345);
   enum Path { kVector, kScalar, kWideScalar };
-  std::set<std::tuple<int, int, int, int, bool>> covered;
+  // (nchw, static_k, stride_ratio, vec_elems, staged, rolling)
+  std::set<std::tuple<bool, int, int, int, bool, bool>> covered;
   std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));
   ks.push_back(2);  // not in the table: runtime K
   ks.push_back(16);
   for (Layout layout : {Layout::NCHW, Layout::NHWC})
     for (int k : ks)
-      for (int stride_h : {1, 2, 3})
+      for (int stride_h : {1, 2, 3, -2})  // -2: stride 2, dilation 2
         for (Path path : {kVector, kScalar, kWideScalar}) {
           Problem p;
           p.layout = layout;
@@ -142,7 +158,8 @@ TEST_F(ForwardGpu, EverySpecialization) {
             p.h = k + 6;
             p.w = 12001;
           }
-          p.stride_h = stride_h;
+          p.stride_h = stride_h < 0 ? -stride_h : stride_h;
+          p.dilation_h = stride_h < 0 ? 2 : 1;
           p.pad_top = k / 2;
           p.pad_bottom = k / 2;
           CaseOptions o;
@@ -153,18 +170,90 @@ TEST_F(ForwardGpu, EverySpecialization) {
           const bool static_k =
               std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
               std::end(detail::kStaticKernelHeights);
-          EXPECT_EQ(c.static_k, static_k && stride_h <= 2 ? k : 0) << testbed::describe(p);
-          EXPECT_EQ(c.vec_elems > 1, path == kVector) << testbed::describe(p);
-          EXPECT_EQ(c.staged,
-                    detail::kDefaultStagedNchw<T> && layout == Layout::NCHW && c.static_k > 0 && path == kScalar)
-              << testbed::describe(p);
-          covered.insert({layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems, c.staged});
+          EXPECT_EQ(c.static_k, static_k && p.stride_h <= 2 ? k : 0) << testbed::describe(p);
+          const int rolling_vec = static_k ? table_rolling_vec(layout, k) : 0;
+          EXPECT_EQ(c.rolling, rolling_vec > 0 && p.stride_h == 1 && !c.staged) << testbed::describe(p);
+          if (c.rolling) {
+            EXPECT_EQ(c.vec_elems, path == kVector ? rolling_vec : 1) << testbed::describe(p);
+          } else {
+            EXPECT_EQ(c.vec_elems > 1, path == kVector) << testbed::describe(p);
+            EXPECT_EQ(c.staged,
+                      detail::kDefaultStagedNchw<T> && layout == Layout::NCHW && c.static_k > 0 && path == kScalar)
+                << testbed::describe(p);
+          }
+          covered.insert({layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems, c.staged, c.rolling});
         }
-  // NCHW: 7 static K x 2 ratios x (vector, staged if the table stages, scalar)
-  // + runtime K x 2 widths; NHWC: 7 x 2 x (vector, scalar) + 2.
-  const size_t static_ks = std::size(detail::kStaticKernelHeights);
-  const size_t nchw_paths = detail::kDefaultStagedNchw<T> ? 3 : 2;
-  EXPECT_EQ(covered.size(), static_ks * 2 * nchw_paths + 2 + static_ks * 2 * 2 + 2);
+  // What must have run: per layout and static K, both window steps through
+  // the register window with vectors and with single elements, and in NCHW
+  // the staged kernel; the runtime-K kernel in both widths; the rolling
+  // kernel in each width the table gives it.
+  auto ran = [&](bool nchw, int k, int ratio, bool vector, bool staged, bool rolling) {
+    for (const auto& t : covered)
+      if (std::get<0>(t) == nchw && std::get<1>(t) == k && std::get<2>(t) == ratio && (std::get<3>(t) > 1) == vector &&
+          std::get<4>(t) == staged && std::get<5>(t) == rolling)
+        return true;
+    return false;
+  };
+  for (bool nchw : {true, false}) {
+    const Layout layout = nchw ? Layout::NCHW : Layout::NHWC;
+    for (int k : detail::kStaticKernelHeights) {
+      for (int ratio : {1, 2}) {
+        EXPECT_TRUE(ran(nchw, k, ratio, true, false, false)) << nchw << " K " << k << " ratio " << ratio;
+        EXPECT_TRUE(ran(nchw, k, ratio, false, false, false)) << nchw << " K " << k << " ratio " << ratio;
+        if (nchw && detail::kDefaultStagedNchw<T>)
+          EXPECT_TRUE(ran(nchw, k, ratio, false, true, false)) << "staged K " << k << " ratio " << ratio;
+      }
+      const int rolling_vec = table_rolling_vec(layout, k);
+      if (rolling_vec > 0) {
+        EXPECT_TRUE(ran(nchw, k, 1, false, false, true)) << nchw << " rolling K " << k;
+        if (rolling_vec > 1) EXPECT_TRUE(ran(nchw, k, 1, true, false, true)) << nchw << " rolling K " << k;
+      }
+    }
+    EXPECT_TRUE(ran(nchw, 0, 0, true, false, false));
+    EXPECT_TRUE(ran(nchw, 0, 0, false, false, false));
+  }
+}
+
+// The rolling kernel (the default table at K >= 15, stride 1, where no
+// staged or tensor-core tile takes the problem): runs shorter than K and columns of
+// several runs, columns that lie in the padding, dilation (one run per
+// residue), vector and single-element access. BackwardGpu runs it with
+// negative padding (stride-1 dx).
+TEST_F(ForwardGpu, RollingKernel) {
+  if (table_rolling_vec(Layout::NCHW, 15) == 0) GTEST_SKIP() << "the table does not roll this type";
+  std::mt19937_64 rng(23);
+  int rolled = 0;
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int k : {15, 31})
+      for (int variant = 0; variant < 6; ++variant) {
+        Problem p;
+        p.layout = layout;
+        p.n = 2;
+        p.c = 6;
+        p.k = k;
+        p.h = variant == 0 ? 9 : 5 * k + 3;  // variant 0: fewer rows than taps
+        p.w = variant == 1 ? 37 : 24;
+        p.pad_top = variant == 2 ? k + 4 : k / 2;
+        p.pad_bottom = variant == 2 ? 2 : k / 2;
+        p.pad_left = variant == 3 ? 3 : 0;
+        p.pad_right = variant == 3 ? 1 : 0;
+        p.dilation_h = variant == 4 ? 2 : (variant == 5 ? 3 : 1);
+        if (variant == 5) {  // residues of unequal length, padding only below
+          p.pad_top = 0;
+          p.pad_bottom = 2 * k + 1;
+          p.h = 4 * k * 3 + 20;
+        }
+        CaseOptions o;
+        o.offsets.x = variant == 1 ? 1 : 0;
+        o.integers = variant != 3;
+        detail::KernelChoice c;
+        EXPECT_EQ(run_case(p, rng, o, &c), "") << testbed::describe(p);
+        if (c.rolling) ++rolled;
+        EXPECT_TRUE(c.rolling || c.staged) << testbed::describe(p);
+        if (variant == 0 && c.rolling) EXPECT_EQ(c.rows_per_thread, p.out_h()) << testbed::describe(p);
+        if (variant == 2 && c.rolling) EXPECT_LT(c.rows_per_thread, p.out_h()) << testbed::describe(p);
+      }
+  EXPECT_GE(rolled, 2 * 2 * 6 / 2);
 }
 
 // Dilation that the stride divides walks rows dilation apart (row_step > 1).
@@ -295,58 +384,59 @@ __global__ void fill_pattern(T* x, int64_t n) {
 // Offsets past 2^31 elements: the last channel (NCHW) or last rows (NHWC)
 // live beyond int32 range. Checked on sampled outputs near the end.
 TEST_F(ForwardGpu, OffsetsBeyondInt32) {
-  for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
-    Problem p;
-    p.layout = layout;
-    p.n = 1;
-    p.c = 8;
-    p.h = 32771;
-    p.w = 8192;
-    p.k = 3;
-    p.pad_top = p.pad_bottom = 1;
-    ASSERT_GT(p.x_elements(), int64_t(1) << 31);
-    size_t free_bytes = 0, total = 0;
-    DWCONV_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
-    const size_t need = size_t(p.x_elements() + p.y_elements()) * sizeof(T);
-    if (need + (size_t(1) << 30) > free_bytes) GTEST_SKIP() << "needs " << need << " bytes of device memory";
-    DeviceBuffer dx(size_t(p.x_elements()) * sizeof(T)), dy(size_t(p.y_elements()) * sizeof(T));
-    fill_pattern<<<4096, 256>>>(dx.as<T>(), p.x_elements());
-    DWCONV_CUDA_CHECK(cudaGetLastError());
-    const T w_host[24] = {
-        Traits::from_double(1),  Traits::from_double(2),  Traits::from_double(-1), Traits::from_double(1),
-        Traits::from_double(2),  Traits::from_double(-1), Traits::from_double(1),  Traits::from_double(2),
-        Traits::from_double(-1), Traits::from_double(1),  Traits::from_double(2),  Traits::from_double(-1),
-        Traits::from_double(1),  Traits::from_double(2),  Traits::from_double(-1), Traits::from_double(1),
-        Traits::from_double(2),  Traits::from_double(-1), Traits::from_double(1),  Traits::from_double(2),
-        Traits::from_double(-1), Traits::from_double(1),  Traits::from_double(2),  Traits::from_double(-1)};
-    DeviceBuffer dw(sizeof(w_host));
-    DWCONV_CUDA_CHECK(cudaMemcpy(dw.as<T>(), w_host, sizeof(w_host), cudaMemcpyHostToDevice));
-    DWCONV_CUDA_CHECK(cudaMemset(dy.as<T>(), 0xFF, dy.bytes()));
-    const Status s = forward<T>(p, dx.as<T>(), dw.as<T>(), nullptr, dy.as<T>());
-    ASSERT_TRUE(s.ok()) << s.message();
-    DWCONV_CUDA_CHECK(cudaDeviceSynchronize());
-    // Sample: the last 3 rows of the last channel at a few columns, and
-    // random points in the upper half of the tensor.
-    std::mt19937_64 rng(11);
-    std::vector<std::tuple<int64_t, int64_t, int64_t>> points;  // (c, ho, wo)
-    for (int64_t ho = p.h - 3; ho < p.h; ++ho)
-      for (int64_t wo : {int64_t(0), int64_t(1), int64_t(4095), p.w - 1}) points.emplace_back(p.c - 1, ho, wo);
-    for (int i = 0; i < 200; ++i)
-      points.emplace_back(p.c / 2 + int64_t(rng() % (p.c / 2)), int64_t(rng() % p.h), int64_t(rng() % p.w));
-    for (auto [c, ho, wo] : points) {
-      double expect = 0;
-      for (int k = 0; k < 3; ++k) {
-        const int64_t hi = ho - 1 + k;
-        if (hi >= 0 && hi < p.h)
-          expect += double(k == 0 ? 1 : k == 1 ? 2 : -1) * pattern(element_offset(layout, 0, c, hi, wo, p.c, p.h, p.w));
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int k : {3, 15}) {  // the register window; the rolling kernel
+      Problem p;
+      p.layout = layout;
+      p.n = 1;
+      p.c = 8;
+      p.h = 32771;
+      p.w = 8192;
+      p.k = k;
+      p.pad_top = p.pad_bottom = k / 2;
+      ASSERT_GT(p.x_elements(), int64_t(1) << 31);
+      size_t free_bytes = 0, total = 0;
+      DWCONV_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+      const size_t need = size_t(p.x_elements() + p.y_elements()) * sizeof(T);
+      if (need + (size_t(1) << 30) > free_bytes) GTEST_SKIP() << "needs " << need << " bytes of device memory";
+      DeviceBuffer dx(size_t(p.x_elements()) * sizeof(T)), dy(size_t(p.y_elements()) * sizeof(T));
+      fill_pattern<<<4096, 256>>>(dx.as<T>(), p.x_elements());
+      DWCONV_CUDA_CHECK(cudaGetLastError());
+      // Tap t of every channel weighs 1, 2 or -1 (t % 3).
+      std::vector<T> w_host(size_t(p.w_elements()));
+      for (size_t i = 0; i < w_host.size(); ++i)
+        w_host[i] = Traits::from_double(i % k % 3 == 0 ? 1 : i % k % 3 == 1 ? 2 : -1);
+      DeviceBuffer dw(w_host.size() * sizeof(T));
+      DWCONV_CUDA_CHECK(cudaMemcpy(dw.as<T>(), w_host.data(), dw.bytes(), cudaMemcpyHostToDevice));
+      DWCONV_CUDA_CHECK(cudaMemset(dy.as<T>(), 0xFF, dy.bytes()));
+      const Status s = forward<T>(p, dx.as<T>(), dw.as<T>(), nullptr, dy.as<T>());
+      ASSERT_TRUE(s.ok()) << s.message();
+      DWCONV_CUDA_CHECK(cudaDeviceSynchronize());
+      // Sample: the last 3 rows of the last channel at a few columns, and
+      // random points in the upper half of the tensor.
+      std::mt19937_64 rng(11);
+      std::vector<std::tuple<int64_t, int64_t, int64_t>> points;  // (c, ho, wo)
+      for (int64_t ho = p.h - 3; ho < p.h; ++ho)
+        for (int64_t wo : {int64_t(0), int64_t(1), int64_t(4095), p.w - 1}) points.emplace_back(p.c - 1, ho, wo);
+      for (int i = 0; i < 200; ++i)
+        points.emplace_back(p.c / 2 + int64_t(rng() % (p.c / 2)), int64_t(rng() % p.h), int64_t(rng() % p.w));
+      for (auto [c, ho, wo] : points) {
+        double expect = 0;
+        for (int t = 0; t < k; ++t) {
+          const int64_t hi = ho - k / 2 + t;
+          if (hi >= 0 && hi < p.h)
+            expect += double(t % 3 == 0   ? 1
+                             : t % 3 == 1 ? 2
+                                          : -1) *
+                      pattern(element_offset(layout, 0, c, hi, wo, p.c, p.h, p.w));
+        }
+        T got;
+        const int64_t off = element_offset(layout, 0, c, ho, wo, p.c, p.out_h(), p.out_w());
+        DWCONV_CUDA_CHECK(cudaMemcpy(&got, dy.as<T>() + off, sizeof(T), cudaMemcpyDeviceToHost));
+        ASSERT_EQ(testbed::as_double(got), expect)
+            << to_string(layout) << " K=" << k << " c=" << c << " ho=" << ho << " wo=" << wo << " offset=" << off;
       }
-      T got;
-      const int64_t off = element_offset(layout, 0, c, ho, wo, p.c, p.out_h(), p.out_w());
-      DWCONV_CUDA_CHECK(cudaMemcpy(&got, dy.as<T>() + off, sizeof(T), cudaMemcpyDeviceToHost));
-      ASSERT_EQ(testbed::as_double(got), expect)
-          << to_string(layout) << " c=" << c << " ho=" << ho << " wo=" << wo << " offset=" << off;
     }
-  }
 }
 
 // Two streams at once, each with its own problem: results land on the

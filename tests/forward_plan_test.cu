@@ -26,27 +26,96 @@ Problem tall_problem(int64_t w) {
   return p;
 }
 
-// K = 31 with padding along W: fp16 on CUDA cores stages one 32-row unit in
-// more than 48 KiB; fp32 cannot, and its scalar fallback walks 16 rows, not
-// the tall policy's 32.
+// K = 31 with padding along W, on a tall policy without the rolling kernel:
+// fp16 on CUDA cores stages one 32-row unit in more than 48 KiB; fp32
+// cannot, and its scalar fallback walks 16 rows, not the policy's 32.
 TEST(ForwardPlan, TallKernelsStageOrWalkSixteenScalarRows) {
+  using Tall = TilePolicy<128, 32, 4, true, 0>;
   const Problem p = tall_problem(512);
-  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultTable<false>>(p, kAligned, kAligned);
+  const detail::KernelChoice h = detail::choose_kernel<__half, Tall>(p, kAligned, kAligned);
   EXPECT_TRUE(h.staged);
-  EXPECT_FALSE(h.mma);
+  EXPECT_FALSE(h.mma || h.rolling);
   EXPECT_EQ(h.rows_per_thread, 32);
   EXPECT_GT(h.smem_bytes, 48 * 1024);
   EXPECT_LE(h.smem_bytes, detail::kStagedTallSmemBudget);
 
-  const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned);
-  EXPECT_FALSE(f.staged);
+  const detail::KernelChoice f = detail::choose_kernel<float, Tall>(p, kAligned, kAligned);
+  EXPECT_FALSE(f.staged || f.rolling);
   EXPECT_EQ(f.vec_elems, 1);
   EXPECT_EQ(f.rows_per_thread, 16);
 
-  const detail::KernelChoice wide =
-      detail::choose_kernel<__half, DefaultPolicy>(tall_problem(12001), kAligned, kAligned);
+  const detail::KernelChoice wide = detail::choose_kernel<__half, Tall>(tall_problem(12001), kAligned, kAligned);
   EXPECT_FALSE(wide.staged);
   EXPECT_EQ(wide.rows_per_thread, 16);
+}
+
+// The default table walks tall kernels at stride 1 with the rolling kernel
+// wherever no tensor-core or staged tile takes the problem: K = 31 one element a
+// thread, K = 15 two. Runs split a column only to reach about 2^19 threads,
+// never below 4 K rows, and never past the column; dilation walks each
+// residue on its own.
+TEST(ForwardPlan, RollingRuns) {
+  const Problem p = tall_problem(512);  // 8 x 64 planes of 512 columns
+  const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned);
+  EXPECT_TRUE(f.rolling);
+  EXPECT_FALSE(f.staged || f.mma);
+  EXPECT_EQ(f.vec_elems, 1);
+  EXPECT_EQ(f.rows_per_thread, 256);  // 2^18 walkers: two runs a column
+  const detail::ForwardParams fp = detail::make_forward_params(p, f);
+  EXPECT_EQ(fp.run_rows, 256);
+  EXPECT_EQ(fp.units_per_plane, 2);
+
+  // Tensor cores and staged tiles keep the 2-byte NCHW rows they take.
+  EXPECT_TRUE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma));
+  const detail::KernelChoice simt = detail::choose_kernel<__half, DefaultTable<false>>(p, kAligned, kAligned);
+  EXPECT_TRUE(simt.staged && !simt.rolling);
+
+  Problem n = p;
+  n.layout = Layout::NHWC;
+  const detail::KernelChoice h = detail::choose_kernel<__nv_bfloat16, DefaultPolicy>(n, kAligned, kAligned);
+  EXPECT_TRUE(h.rolling);
+  EXPECT_EQ(h.vec_elems, 1);
+  EXPECT_EQ(h.rows_per_thread, 256);
+  n.k = 15;
+  n.pad_top = n.pad_bottom = 7;
+  const detail::KernelChoice h15 = detail::choose_kernel<__half, DefaultPolicy>(n, kAligned, kAligned);
+  EXPECT_TRUE(h15.rolling);
+  EXPECT_EQ(h15.vec_elems, 2);
+  EXPECT_EQ(h15.rows_per_thread, 128);  // 2^17 walkers of two channels: four runs
+  const char* odd = static_cast<const char*>(kAligned) + 2;
+  EXPECT_EQ((detail::choose_kernel<__half, DefaultPolicy>(n, odd, kAligned).vec_elems), 1);
+
+  // A small problem: runs of 4 K rows.
+  Problem s;
+  s.n = 1;
+  s.c = 4;
+  s.h = 300;
+  s.w = 8;
+  s.k = 15;
+  s.pad_top = s.pad_bottom = 7;
+  EXPECT_EQ((detail::choose_kernel<float, DefaultPolicy>(s, kAligned, kAligned).rows_per_thread), 60);
+  s.h = 40;  // shorter than 4 K: one run of the whole column
+  EXPECT_EQ((detail::choose_kernel<float, DefaultPolicy>(s, kAligned, kAligned).rows_per_thread), 40);
+  s.h = 300;
+  s.dilation_h = 3;
+  s.pad_top = s.pad_bottom = 21;
+  const detail::KernelChoice d = detail::choose_kernel<float, DefaultPolicy>(s, kAligned, kAligned);
+  EXPECT_TRUE(d.rolling);
+  EXPECT_EQ(d.row_step, 3);
+  EXPECT_EQ(d.rows_per_thread, 60);
+  EXPECT_EQ(detail::make_forward_params(s, d).units_per_plane, 2 * 3);  // 100 rows a residue
+
+  // Not rolled: strides, K below 15, double, and policies without it.
+  Problem q = p;
+  q.stride_h = 2;
+  EXPECT_FALSE((detail::choose_kernel<float, DefaultPolicy>(q, kAligned, kAligned).rolling));
+  q = p;
+  q.k = 9;
+  q.pad_top = q.pad_bottom = 4;
+  EXPECT_FALSE((detail::choose_kernel<float, DefaultPolicy>(q, kAligned, kAligned).rolling));
+  EXPECT_FALSE((detail::choose_kernel<double, DefaultPolicy>(p, kAligned, kAligned).rolling));
+  EXPECT_FALSE((detail::choose_kernel<float, TilePolicy<128, 16, 4>>(p, kAligned, kAligned).rolling));
+  EXPECT_TRUE((detail::choose_kernel<float, TilePolicy<128, 16, 4, true, 0, 4>>(q, kAligned, kAligned).rolling));
 }
 
 // The same problem on tensor cores (the default at K = 31): 32-row tiles,

@@ -10,6 +10,7 @@
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/forward_mma_kernel.cuh"
 #include "dwconv/detail/forward_plan.cuh"
+#include "dwconv/detail/forward_rolling_kernel.cuh"
 #include "dwconv/detail/forward_staged_kernel.cuh"
 #include "dwconv/detail/launch.cuh"
 #include "dwconv/numeric.cuh"
@@ -63,6 +64,15 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
       constexpr int K = decltype(k_const)::value;
       constexpr Layout L = decltype(layout_const)::value;
       using P = typename ResolvePolicy<Policy, T, K, L>::type;
+      if constexpr (K > 0 && P::kRollingVecElems > 0) {
+        if (choice.rolling) {
+          constexpr int kT = P::kThreads, kV = P::kRollingVecElems;
+          auto kernel =
+              choice.vec_elems == 1 ? forward_rolling_kernel<T, L, kT, 1, K> : forward_rolling_kernel<T, L, kT, kV, K>;
+          err = launch(kernel, grid, kT, 0, stream, params, x, w, bias, y);
+          return;
+        }
+      }
       if constexpr (K > 0 && L == Layout::NCHW && P::kVecElems > 1 && P::kStagedNchw) {
         constexpr int kT = P::kThreads;
         if constexpr (sizeof(T) == 2 && P::kTensorCoreWarps > 0) {

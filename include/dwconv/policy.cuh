@@ -19,7 +19,12 @@ namespace dwconv {
 /// blocks of that many warps rather than with one multiply-add per tap;
 /// there a non-finite input also turns to NaN the outputs of the same
 /// 16-row block and 16-column strip whose windows miss it (0 * inf). 0: off.
-template <int Threads, int RowsPerThread, int VecElems, bool StagedNchw = true, int TensorCoreWarps = 8>
+/// `RollingVecElems` > 0: stride-1 problems (rows no tensor-core tile takes)
+/// run the rolling kernel, each thread walking a long run of rows with
+/// RollingVecElems adjacent elements (1 where rows are not vectorizable) and
+/// one accumulator row per tap, each input row loaded once. 0: off.
+template <int Threads, int RowsPerThread, int VecElems, bool StagedNchw = true, int TensorCoreWarps = 8,
+          int RollingVecElems = 0>
 struct TilePolicy {
   static constexpr int kThreads = Threads;
   static constexpr int kRowsPerThread = RowsPerThread;
@@ -31,12 +36,15 @@ struct TilePolicy {
   static constexpr int kVecElems = VecElems;
   static constexpr bool kStagedNchw = StagedNchw;
   static constexpr int kTensorCoreWarps = TensorCoreWarps;
+  static constexpr int kRollingVecElems = RollingVecElems;
   static_assert(Threads >= 32 && Threads <= 1024 && (Threads & (Threads - 1)) == 0,
                 "Threads must be a power of two in [32, 1024]");
   static_assert(RowsPerThread >= 1 && RowsPerThread <= 64, "RowsPerThread must be in [1, 64]");
   static_assert(VecElems >= 1 && VecElems <= 16 && (VecElems & (VecElems - 1)) == 0,
                 "VecElems must be a power of two in [1, 16]");
   static_assert(TensorCoreWarps >= 0 && TensorCoreWarps <= 32, "TensorCoreWarps must be in [0, 32]");
+  static_assert(RollingVecElems >= 0 && RollingVecElems <= 16 && (RollingVecElems & (RollingVecElems - 1)) == 0,
+                "RollingVecElems must be 0 or a power of two up to 16");
 };
 
 /// Tag: let dwconv pick the policy from its table for each (T, K, layout).
@@ -87,7 +95,16 @@ struct DefaultTilePolicy {
   // K = 3 (56x56: 72 % on CUDA cores, 66 / 51 % with 4 / 8 warps) or K = 9
   // (81 against 70 %), whose 16-row blocks round up a short band.
   static constexpr int kTensorCoreWarps = TensorCores && (K == 7 || K >= kTallKernelHeight) ? 8 : 0;
-  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps>;
+  // Tall kernels at stride 1 walk rows with the rolling kernel where no
+  // staged tile takes them (H100, `2026-11-25-h100-v9.1-rolling.json`
+  // against v8.6's run: fp32 NCHW K = 31 44 -> 54 %, fp16/bf16 NHWC 26 ->
+  // 39 %), one element a thread at K = 31 (two: fp16 NHWC 32 %; 215-255
+  // registers, ptxas). Not at K <= 9, where it measured no faster, nor for
+  // double, whose sums take two registers each.
+  static constexpr int kRollingVec = K >= kTallKernelHeight && sizeof(typename NumericTraits<T>::Accum) == 4
+                                         ? min_int(kFullVec, pow2_floor(32 / max_int(K, 1)))
+                                         : 0;
+  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps, kRollingVec>;
 };
 
 // The dw / dbias table. A thread keeps (K + 1) x V sums (taps and bias) and

@@ -28,6 +28,7 @@ struct ForwardParams {
   int col_threads_log2;  // log2 of the threads of a block that share a row
   int tile_rows;         // staged kernel: output rows per tile (a multiple of R * row_step)
   int smem_in_elems;     // staged kernel: shared elements for the input band
+  int run_rows;          // rolling kernel: output rows a thread walks (one residue mod row_step)
   // Reads the taps of w in reverse order: backward_input runs a stride-1 dx
   // as this forward with the flipped filter (backward_input_plan.cuh).
   bool flip_taps;

@@ -31,6 +31,9 @@ struct KernelChoice {
   // rows_per_thread is the 16 rows of an mma block.
   bool mma = false;
   bool mma_aligned_rows = false;  // the band at a pitch for ldmatrix (else contiguous)
+  // Stride-1 rows walked by the rolling kernel (forward_rolling_kernel.cuh);
+  // then rows_per_thread is the length of a thread's run.
+  bool rolling = false;
 };
 
 /// Shared memory a staged tile may use: 48 KiB leaves room for four tiles per
@@ -174,6 +177,34 @@ void plan_mma(const Problem& p, const void* x, KernelChoice& choice) {
   choice.smem_bytes = int(bytes(tile));
 }
 
+/// The rolling kernel's threads: at least this many runs, so that the last
+/// wave of long runs is a small share of the launch (about 6 waves of the
+/// H100's ~84K resident threads at 96 registers), in runs of at least
+/// kRollingMinRunTaps * K rows, so that the K - 1 rows a run reads before
+/// its first output stay a small share of its loads.
+inline constexpr int64_t kRollingMinThreads = int64_t(1) << 19;
+inline constexpr int64_t kRollingMinRunTaps = 4;
+/// Longest run: keeps the kernel's row counts in int for any height.
+inline constexpr int64_t kRollingMaxRun = int64_t(1) << 20;
+
+// Sets the rolling kernel's vector and run length (choice.rows_per_thread).
+template <class T>
+void plan_rolling(const Problem& p, const void* x, const void* y, int vec, KernelChoice& choice) {
+  choice.rolling = true;
+  choice.staged = choice.mma = false;
+  choice.vec_elems = vectorizable<T>(p, x, y, vec) ? vec : 1;
+  const int64_t q = choice.row_step;
+  const int64_t per_residue = (p.out_h() + q - 1) / q;
+  const bool nchw = p.layout == Layout::NCHW;
+  const int64_t cols = nchw ? p.out_w() : p.out_w() * p.c;
+  const int64_t walkers = (nchw ? p.n * p.c : p.n) * ((cols + choice.vec_elems - 1) / choice.vec_elems) * q;
+  const int64_t runs = walkers >= kRollingMinThreads || walkers == 0 ? 1 : (kRollingMinThreads + walkers - 1) / walkers;
+  int64_t run = (per_residue + runs - 1) / runs;
+  if (run < kRollingMinRunTaps * p.k) run = kRollingMinRunTaps * p.k;
+  if (run > per_residue) run = per_residue;
+  choice.rows_per_thread = int(run < kRollingMaxRun ? run : kRollingMaxRun);
+}
+
 template <class T, class Policy>
 KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   KernelChoice choice;
@@ -181,6 +212,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   const int ratio = walk.window_step;
   int full_vec = 1, scalar_rows = 0;
   bool staged_allowed = false, mma_allowed = false;
+  int rolling_vec = 0;
   auto take_policy = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using P = typename ResolvePolicy<Policy, T, decltype(k_const)::value, decltype(layout_const)::value>::type;
@@ -191,20 +223,23 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
       full_vec = P::kVecElems;
       staged_allowed = P::kStagedNchw;
       mma_allowed = P::kTensorCoreWarps > 0;
+      rolling_vec = P::kRollingVecElems;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
     choice.static_k = p.k;
     choice.stride_ratio = ratio;
     choice.row_step = walk.row_step;
-    if (p.layout == Layout::NCHW && staged_allowed && full_vec > 1 && choice.vec_elems == 1) {
-      if (mma_allowed && mma_applies<T>(p)) plan_mma<T>(p, x, choice);
-      if (!choice.mma) plan_staged<T>(p, full_vec, choice);
-    }
+    const bool staged_rows = p.layout == Layout::NCHW && staged_allowed && full_vec > 1 && choice.vec_elems == 1;
+    if (staged_rows && mma_allowed && mma_applies<T>(p)) plan_mma<T>(p, x, choice);
+    if (!choice.mma && staged_rows) plan_staged<T>(p, full_vec, choice);
+    // The rolling kernel takes what would run the register window: staged
+    // tiles measured faster (fp16 NCHW K = 31 on CUDA cores: 40 against 32 %).
+    if (!choice.staged && rolling_vec > 0 && p.stride_h == 1) plan_rolling<T>(p, x, y, rolling_vec, choice);
   } else {
     take_policy(std::integral_constant<int, 0>{});
   }
-  if (choice.vec_elems == 1 && !choice.staged) choice.rows_per_thread = scalar_rows;
+  if (choice.vec_elems == 1 && !choice.staged && !choice.rolling) choice.rows_per_thread = scalar_rows;
   return choice;
 }
 
@@ -235,6 +270,7 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   f.pad_top = p.pad_top;
   f.pad_left = p.pad_left;
   f.row_step = choice.row_step;
+  f.run_rows = choice.rolling ? choice.rows_per_thread : 0;
 
   const int64_t col_groups = (f.cols + choice.vec_elems - 1) / choice.vec_elems;
   const int threads_log2 = log2_ceil(choice.threads);

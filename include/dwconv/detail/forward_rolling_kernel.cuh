@@ -1,0 +1,123 @@
+// dwconv: the forward kernel for tall kernels at stride 1. A thread owns V
+// adjacent output elements of a row (forward_kernel.cuh's "row": NCHW
+// columns of one channel, NHWC pixels by channels) and walks a long run of
+// output rows, holding one accumulator row per tap: input row u of the walk
+// feeds output rows u - k for every tap k, and output row t is finished
+// once input row t + K - 1 is in. Each input row is loaded once per run,
+// where the register window loads (R - 1 + K) rows for R outputs: at K = 31
+// and R = 16, 2.9 loads an output row, and the window's loads all hoisted
+// ahead held ~145 registers a thread (12 warps a multiprocessor).
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/vector_access.cuh"
+#include "dwconv/numeric.cuh"
+#include "dwconv/problem.hpp"
+
+namespace dwconv {
+namespace detail {
+
+/// Stride 1 along H only (the walk's input rows are its output rows shifted
+/// by the padding); dilation d makes a run the output rows of one residue
+/// mod d (p.row_step == d), p.run_rows of them. The accumulators form a
+/// ring indexed by output row mod K, static because the walk is unrolled K
+/// rows at a time. The first K - 1 steps also add into rows before the run
+/// (discarded), which costs K (K - 1) / 2 multiply-adds a run: the plan keeps
+/// runs long.
+template <class T, Layout L, int Threads, int V, int K>
+__global__ void __launch_bounds__(Threads)
+    forward_rolling_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
+                           const T* __restrict__ bias, T* __restrict__ y) {
+  using Traits = NumericTraits<T>;
+  using A = typename Traits::Accum;
+  constexpr int kWLanes = L == Layout::NHWC ? V : 1;
+  static_assert(K > 0, "the rolling kernel is for static kernel heights");
+  using Vec = AlignedVector<T, V>;
+
+  const int col_thread = threadIdx.x & ((1 << p.col_threads_log2) - 1);
+  const int unit_thread = threadIdx.x >> p.col_threads_log2;
+  const int units_per_block = Threads >> p.col_threads_log2;
+  const int q = p.row_step;
+
+  for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
+    const int64_t col_block = tile % p.col_blocks;
+    const int64_t rest = tile / p.col_blocks;
+    const int64_t row_block = rest % p.row_blocks;
+    const int64_t plane = rest / p.row_blocks;
+
+    const int64_t j = ((col_block << p.col_threads_log2) + col_thread) * V;
+    const int64_t unit = row_block * units_per_block + unit_thread;
+    if (j >= p.cols || unit >= p.units_per_plane) continue;
+    const int64_t ho0 = (unit / q) * (int64_t(p.run_rows) * q) + unit % q;
+    const int64_t left = (p.out_h - ho0 + q - 1) / q;
+    const int outs = int(left < p.run_rows ? left : p.run_rows);
+
+    const ColumnMap<L> col = map_column<L>(p, plane, j);
+    const int64_t hi0 = ho0 - p.pad_top;  // input row of the run's first step
+    // Steps [u_lo, u_hi) read rows inside the input; the others, zeros.
+    const int steps = outs + K - 1;
+    const int64_t lo = hi0 < 0 ? (-hi0 + q - 1) / q : 0;
+    const int64_t hi = (p.h - hi0 + q - 1) / q;
+    const int u_lo = col.in_bounds ? int(lo < steps ? lo : steps) : 0;
+    const int u_hi = col.in_bounds ? int(hi < u_lo ? u_lo : (hi < steps ? hi : steps)) : 0;
+    const int64_t x_step = int64_t(q) * p.in_row_pitch;
+    const int64_t y_step = int64_t(q) * p.out_row_pitch;
+    const T* x_col = x + plane * p.in_plane_pitch + col.in_offset;
+    int64_t x_off = hi0 * p.in_row_pitch;  // the row step u reads
+
+    // A ring of the next K rows, each loaded a whole block of K steps before
+    // its use: with one load a step and its use right after, every step
+    // waited out a memory latency (v9: 20-38 % of the floor at K = 31).
+    // Rows outside the input load from x itself (a valid address) and read
+    // as zeros: no branch, so the loads issue back to back.
+    Vec ring[K];
+    auto fetch = [&](int u, Vec& r) {
+      const bool inside = u >= u_lo && u < u_hi;
+      r = *reinterpret_cast<const Vec*>(inside ? x_col + x_off : x);
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        if (!inside) r.e[v] = Traits::from_accum(A(0));
+      x_off += x_step;
+    };
+#pragma unroll
+    for (int i = 0; i < K; ++i) fetch(i, ring[i]);
+
+    A b[kWLanes];
+#pragma unroll
+    for (int v = 0; v < kWLanes; ++v) b[v] = bias ? Traits::to_accum(bias[col.channel + v]) : A(0);
+    A wr[K][kWLanes];
+    load_weights<T, K, kWLanes>(p, w, col.channel, wr);
+    A acc[K][V] = {};
+    // Output row of step u: u - (K - 1), stored when inside the run.
+    int64_t y_off = plane * p.out_plane_pitch + j + (ho0 - int64_t(K - 1) * q) * p.out_row_pitch;
+
+    // Whole blocks of K steps (the ring's and the accumulators' indices are
+    // static); steps past the run read zeros and store nothing.
+    for (int u0 = 0; u0 < steps; u0 += K) {
+#pragma unroll
+      for (int i = 0; i < K; ++i) {
+        const int u = u0 + i;
+        A xv[V];
+#pragma unroll
+        for (int v = 0; v < V; ++v) xv[v] = Traits::to_accum(ring[i].e[v]);
+        fetch(u + K, ring[i]);
+        // Slot i starts output row u with tap 0; tap k adds into row u - k,
+        // slot (i - k) mod K. Slot i + 1 then holds row u - (K - 1), done.
+#pragma unroll
+        for (int v = 0; v < V; ++v) acc[i][v] = b[v % kWLanes] + wr[0][v % kWLanes] * xv[v];
+#pragma unroll
+        for (int k = 1; k < K; ++k)
+#pragma unroll
+          for (int v = 0; v < V; ++v) acc[(i - k + K) % K][v] += wr[k][v % kWLanes] * xv[v];
+        const int t = u - (K - 1);
+        if (t >= 0 && t < outs) store_vector<T, V>(y + y_off, acc[(i + 1) % K]);
+        y_off += y_step;
+      }
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace dwconv
