@@ -8,6 +8,7 @@
 
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
+#include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
 
 namespace dwconv {
@@ -98,14 +99,24 @@ __device__ __forceinline__ void load_weights(const ForwardParams& p, const T* __
 /// The register window shared by every static-K kernel: R output rows of V
 /// lanes, fed by (R-1)*M + K input rows. load(i, xv) fills window row i (zeros
 /// where it lies in the padding); store(r, acc) takes finished row r. Lane v
-/// uses weight lane v % kWLanes. A row's sums start at its first tap and
-/// leave at its last, so only the rows whose taps span the current input row
-/// hold registers (about K / M rows, not R): R then sets how far the (K - M)
-/// halo rows are amortized, not the register count.
-template <class A, int R, int V, int K, int M, int kWLanes, class Load, class Store>
+/// uses weight lane v % kWLanes.
+///
+/// kEarlyStores: a row's sums start at its first tap (bias + w0 x, the same
+/// rounding) and are stored at its last, so only the rows whose taps span
+/// the current input row hold sums (about K / M, not R); else every row
+/// starts at the bias and all are stored after the last input row, which
+/// lets ptxas issue all the window's loads ahead. Which one runs is a
+/// measured table fact (kWindowEarlyStores, policy.cuh).
+template <class A, int R, int V, int K, int M, int kWLanes, bool kEarlyStores, class Load, class Store>
 __device__ __forceinline__ void window_rows(const A (&wr)[K][kWLanes], const A (&b)[kWLanes], Load&& load,
                                             Store&& store) {
   A acc[R][V];
+  if constexpr (!kEarlyStores) {
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int v = 0; v < V; ++v) acc[r][v] = b[v % kWLanes];
+  }
 #pragma unroll
   for (int i = 0; i < (R - 1) * M + K; ++i) {
     A xv[V];
@@ -115,10 +126,15 @@ __device__ __forceinline__ void window_rows(const A (&wr)[K][kWLanes], const A (
       const int k = i - r * M;
       if (k >= 0 && k < K) {
 #pragma unroll
-        for (int v = 0; v < V; ++v) acc[r][v] = wr[k][v % kWLanes] * xv[v] + (k == 0 ? b[v % kWLanes] : acc[r][v]);
-        if (k == K - 1) store(r, acc[r]);
+        for (int v = 0; v < V; ++v)
+          acc[r][v] = wr[k][v % kWLanes] * xv[v] + (kEarlyStores && k == 0 ? b[v % kWLanes] : acc[r][v]);
+        if (kEarlyStores && k == K - 1) store(r, acc[r]);
       }
     }
+  }
+  if constexpr (!kEarlyStores) {
+#pragma unroll
+    for (int r = 0; r < R; ++r) store(r, acc[r]);
   }
 }
 
@@ -160,7 +176,7 @@ __global__ void __launch_bounds__(Threads)
     if constexpr (K > 0) {
       A wr[K][kWLanes];
       load_weights<T, K, kWLanes>(p, w, col.channel, wr);
-      window_rows<A, R, V, K, M, kWLanes>(
+      window_rows<A, R, V, K, M, kWLanes, kWindowEarlyStores<T, K, L, M>>(
           wr, b,
           [&](int i, A(&xv)[V]) {
             const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
