@@ -2,13 +2,16 @@
 """Short table of a dwconv_bench JSON: % of floor per case for dwconv's
 forward with its default policy, the best explicit policy, the naive
 baseline and the graph-captured call, then backward_input and
-backward_weight (medians of repetitions), and the geometric means."""
+backward_weight (medians of repetitions), and the geometric means.
+With --sweeps REGEX, first every forward policy of the cases whose
+dtype/layout/case key matches REGEX, one line a case."""
 import json
 import math
+import re
 import sys
 
 
-def main(path):
+def main(path, sweeps=None):
     data = json.load(open(path))
     rows = {}
     for b in data["benchmarks"]:
@@ -19,6 +22,12 @@ def main(path):
         policy = parts[4] if len(parts) > 4 else ""
         rows.setdefault(key, {}).setdefault(impl, {})[policy] = b
     ctx = data["context"]
+    if sweeps:
+        for key, r in rows.items():
+            if re.search(sweeps, key):
+                fwd = r.get("forward", {})
+                cells = " ".join(f"{k}={v['floor_pct']:.1f}" for k, v in sorted(fwd.items()))
+                print(f"{key}: {cells}")
     print(f"device: {ctx.get('device', '?')}, copy {float(ctx.get('copy_bandwidth_GBps', 0)):.0f} GB/s")
     print(f"{'dtype/layout/case':50} {'default%':>8} {'us':>8} {'best explicit policy':>24} {'naive%':>7} {'graph_us':>8}")
     pcts = []
@@ -59,4 +68,10 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    args = sys.argv[1:]
+    sweeps = None
+    if "--sweeps" in args:
+        i = args.index("--sweeps")
+        sweeps = args[i + 1]
+        del args[i:i + 2]
+    main(args[0], sweeps)

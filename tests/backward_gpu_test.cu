@@ -279,6 +279,46 @@ TEST_F(BackwardGpu, InputThroughRollingKernel) {
     EXPECT_GE(rolled, 8);
 }
 
+// Strided dx by residue (stride_h 2, dilation 1, K in the table): every
+// static K and K < 2 (a residue with no taps); heights shorter than a
+// thread's rows, odd and wide top padding, strides 1 to 3 along W, vector
+// and single-element lanes (odd pointers, widths off the vector). Dilation
+// 2, stride 4 and K = 2 take the gather kernel beside it.
+TEST_F(BackwardGpu, InputThroughPolyphaseKernel) {
+  std::mt19937_64 rng(41);
+  int polyphase = 0, gathered = 0;
+  std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));
+  ks.push_back(2);
+  for (Layout layout : {Layout::NCHW, Layout::NHWC})
+    for (int k : ks)
+      for (int variant = 0; variant < 6; ++variant) {
+        Problem p;
+        p.layout = layout;
+        p.n = 2;
+        p.c = layout == Layout::NHWC ? 16 : 3;
+        p.k = k;
+        p.stride_h = variant == 5 ? 4 : 2;
+        p.stride_w = 1 + variant % 3;
+        p.dilation_h = variant == 4 ? 2 : 1;
+        p.h = variant == 1 ? 3 : 2 * k + 37;
+        p.w = variant == 2 ? 37 : 64;
+        p.pad_top = variant == 1 ? k + 3 : variant == 3 ? 2 * k + 1 : k / 2;
+        p.pad_bottom = variant == 1 ? k : k / 2 + 1;
+        p.pad_left = variant == 3 ? 3 : 1;
+        p.pad_right = variant % 2;
+        if (!validate(p).ok()) continue;
+        Options o;
+        o.odd_pointers = variant == 3;
+        o.integers = variant != 2;
+        EXPECT_EQ(run_dx(p, rng, o), "") << testbed::describe(p);
+        const bool expect = p.stride_h == 2 && p.dilation_h == 1 && k != 2;
+        EXPECT_EQ(detail::dx_is_polyphase(p), expect) << testbed::describe(p);
+        (expect ? polyphase : gathered) += 1;
+      }
+  EXPECT_GE(polyphase, 50);
+  EXPECT_GE(gathered, 20);
+}
+
 // Wide problems split each plane into row chunks and column blocks, so
 // that many partial sums meet in phase two; dilation with row steps.
 TEST_F(BackwardGpu, ManySlotsAndRowSteps) {

@@ -73,6 +73,28 @@ TEST(BackwardPlan, StridedDxFirstTapTable) {
     }
 }
 
+// The polyphase dx groups: t = (h + pad_top) / 2 from dx row 0 to row h - 1
+// in whole groups of kPolyphaseRows, none empty, and only stride_h 2 with
+// dilation 1 and a static K takes them.
+TEST(BackwardPlan, PolyphaseDxGroups) {
+  std::mt19937_64 rng(5);
+  int taken = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const Problem p = testbed::random_problem(rng, i % 2 ? Layout::NCHW : Layout::NHWC);
+    const bool static_k = detail::dispatch_static_k(p.k, [](auto) {});
+    ASSERT_EQ(detail::dx_is_polyphase(p), p.stride_h == 2 && p.dilation_h == 1 && static_k) << testbed::describe(p);
+    if (!detail::dx_is_polyphase(p)) continue;
+    ++taken;
+    const detail::BackwardInputParams b = detail::make_backward_input_params(p, 1);
+    const int64_t t_first = p.pad_top / 2, t_last = (p.h - 1 + p.pad_top) / 2;
+    ASSERT_EQ(b.t_lo, t_first) << testbed::describe(p);
+    ASSERT_GE(b.t_lo + b.row_groups * detail::kPolyphaseRows - 1, t_last) << testbed::describe(p);
+    ASSERT_LE(b.t_lo + (b.row_groups - 1) * detail::kPolyphaseRows, t_last) << testbed::describe(p);
+    ASSERT_EQ(b.items, b.planes * b.row_groups * b.col_vecs) << testbed::describe(p);
+  }
+  EXPECT_GE(taken, 20);
+}
+
 template <class T>
 void check_weight_grad_plans(Layout layout) {
   std::mt19937_64 rng(77);

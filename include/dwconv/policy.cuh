@@ -129,6 +129,18 @@ struct DefaultWeightGradPolicy {
   using staged_nhwc = TilePolicy<128, min_int(8, max_int(1, (kBudget * 5 / 6 - (K + 1) * kVec) / kVec)), kVec, false>;
 };
 
+// Whether the forward's register window stores each output row at its last
+// tap (its sums live from first tap to last) rather than all rows after the
+// window's last input row (window_rows, forward_kernel.cuh). Measured on the
+// H100 (`2026-11-25-h100-v10.json` against v9.1's run): early stores gain in
+// 2-byte NHWC at K = 3 (seed 87-88 -> 93-97 %, d2 92 -> 94-95 %) and K = 9
+// (67-68 -> 77-79 %), where they free 28-40 of ~100-160 registers; they
+// lose at K = 7 (-2 to -3 points), K = 5 with window step 2 (-13) and in
+// every fp32 and staged NCHW case (-2 to -13), where ptxas then kept the
+// window's loads behind the stores.
+template <class T, int K, Layout L, int M>
+inline constexpr bool kWindowEarlyStores = sizeof(T) == 2 && L == Layout::NHWC&& M == 1 && (K == 3 || K == 9);
+
 template <class Policy, class T, int K, Layout L>
 struct ResolvePolicy {
   using type = Policy;

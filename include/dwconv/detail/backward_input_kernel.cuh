@@ -24,7 +24,8 @@ struct BackwardInputParams {
   int64_t h, w, c, out_h, out_w;         // x (dx) and y (dy) sizes
   int64_t cols;                          // dx elements per row: w (NCHW) or w*c (NHWC)
   int64_t col_vecs;                      // V-element groups per dx row
-  int64_t row_groups;                    // groups of kRows dx rows per plane
+  int64_t row_groups;                    // groups of kRows dx rows (polyphase: of kRows dy rows) per plane
+  int64_t t_lo;                          // polyphase: dy row of dx row 0, (pad_top) / stride_h
   int64_t items;                         // planes * row_groups * col_vecs: one per thread
   int64_t dy_row_pitch, dy_plane_pitch;  // elements
   int k, stride_h, stride_w, dilation_h, pad_top, pad_left;
@@ -38,6 +39,71 @@ struct BackwardInputParams {
   int first_tap[kStridedDxResidues];
   int first_back[kStridedDxResidues];
 };
+
+/// Where each of V adjacent dx elements of a row reads dy along its row, or
+/// -1 where no output column reads that dx column (stride or padding along
+/// W), and the channel of lane 0.
+template <Layout L, int V>
+struct DxColumns {
+  int64_t dcol[V];
+  int64_t channel;
+};
+template <Layout L, int V>
+__device__ __forceinline__ DxColumns<L, V> dx_columns(const BackwardInputParams& p, int64_t plane, int64_t j) {
+  DxColumns<L, V> m;
+  if constexpr (L == Layout::NCHW) {
+    m.channel = plane % p.c;
+    // Lane 0 divides; the others count (a 64-bit division per lane was
+    // most of an fp16 item's setup: 16 of them for 8 lanes).
+    const int64_t s = j + p.pad_left;  // >= 0
+    int64_t col = s / p.stride_w;
+    int rem = int(s - col * p.stride_w);
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      m.dcol[v] = j + v < p.cols && rem == 0 && col < p.out_w ? col : -1;
+      if (++rem == p.stride_w) {
+        rem = 0;
+        ++col;
+      }
+    }
+  } else {
+    const int64_t pixel = j / p.c;
+    m.channel = j - pixel * p.c;
+    const int64_t s = pixel + p.pad_left;
+    const int64_t col = (s % p.stride_w == 0 && s / p.stride_w < p.out_w) ? s / p.stride_w * p.c + m.channel : -1;
+#pragma unroll
+    for (int v = 0; v < V; ++v) m.dcol[v] = col < 0 ? -1 : col + v;
+  }
+  return m;
+}
+
+/// The V lanes of dy row `row` that dx lanes read, as accumulators (zeros
+/// where a lane reads nothing): one vector in NHWC, where the lanes are
+/// channels of one pixel, else one element a lane.
+template <class T, Layout L, int V, class A>
+__device__ __forceinline__ void gather_dy(const T* __restrict__ row, const DxColumns<L, V>& m, A (&g)[V]) {
+  if constexpr (L == Layout::NHWC && V > 1) {
+    if (m.dcol[0] >= 0) {
+      load_vector<T, V>(row + m.dcol[0], g);
+    } else {
+#pragma unroll
+      for (int v = 0; v < V; ++v) g[v] = A(0);
+    }
+  } else {
+#pragma unroll
+    for (int v = 0; v < V; ++v) g[v] = m.dcol[v] >= 0 ? NumericTraits<T>::to_accum(row[m.dcol[v]]) : A(0);
+  }
+}
+
+/// Stores V dx lanes; lanes that read no dy column are exact zeros (also
+/// when a weight is not finite).
+template <class T, Layout L, int V, class A>
+__device__ __forceinline__ void store_dx(T* dx, const DxColumns<L, V>& m, const A (&acc)[V]) {
+  A out[V];
+#pragma unroll
+  for (int v = 0; v < V; ++v) out[v] = m.dcol[v] >= 0 ? acc[v] : A(0);
+  store_vector<T, V>(dx, out);
+}
 
 /// One thread per V adjacent dx elements of a row and kRows consecutive
 /// rows: the column and index arithmetic is done once per thread, and the
@@ -57,33 +123,8 @@ __global__ void __launch_bounds__(Threads)
     const int64_t plane = rest / p.row_groups;
     const int64_t j = cv * V;
 
-    // Where each lane reads dy along the row, or -1 where no output column
-    // reads this dx column (stride or padding along W).
-    int64_t dcol[V];
-    int64_t channel;
-    if constexpr (L == Layout::NCHW) {
-      channel = plane % p.c;
-      // Lane 0 divides; the others count (a 64-bit division per lane was
-      // most of an fp16 item's setup: 16 of them for 8 lanes).
-      const int64_t s = j + p.pad_left;  // >= 0
-      int64_t col = s / p.stride_w;
-      int rem = int(s - col * p.stride_w);
-#pragma unroll
-      for (int v = 0; v < V; ++v) {
-        dcol[v] = j + v < p.cols && rem == 0 && col < p.out_w ? col : -1;
-        if (++rem == p.stride_w) {
-          rem = 0;
-          ++col;
-        }
-      }
-    } else {
-      const int64_t pixel = j / p.c;
-      channel = j - pixel * p.c;
-      const int64_t s = pixel + p.pad_left;
-      const int64_t col = (s % p.stride_w == 0 && s / p.stride_w < p.out_w) ? s / p.stride_w * p.c + channel : -1;
-#pragma unroll
-      for (int v = 0; v < V; ++v) dcol[v] = col < 0 ? -1 : col + v;
-    }
+    const DxColumns<L, V> cols = dx_columns<L, V>(p, plane, j);
+    const int64_t channel = cols.channel;
     const T* dy_plane = dy + plane * p.dy_plane_pitch;
     T* dx_row = dx + (plane * p.h + h0) * p.cols + j;
 
@@ -113,32 +154,94 @@ __global__ void __launch_bounds__(Threads)
       int64_t ho = q - back;
       for (int k = k0; k >= 0 && k < p.k && ho >= 0; k += p.tap_step, ho -= p.row_step) {
         if (ho >= p.out_h) continue;
-        const T* row = dy_plane + ho * p.dy_row_pitch;
-        if constexpr (L == Layout::NHWC && V > 1) {
-          if (dcol[0] >= 0) {
-            A g[V];
-            load_vector<T, V>(row + dcol[0], g);
+        A g[V];
+        gather_dy<T, L, V>(dy_plane + ho * p.dy_row_pitch, cols, g);
+        const A wk = L == Layout::NCHW ? Traits::to_accum(w[channel * p.k + k]) : A(0);
 #pragma unroll
-            for (int v = 0; v < V; ++v) acc[v] += Traits::to_accum(w[(channel + v) * p.k + k]) * g[v];
-          }
-        } else {
-          const A wk = L == Layout::NCHW ? Traits::to_accum(w[channel * p.k + k]) : A(0);
-#pragma unroll
-          for (int v = 0; v < V; ++v) {
-            if (dcol[v] < 0) continue;
-            const A wv = L == Layout::NCHW ? wk : Traits::to_accum(w[(channel + v) * p.k + k]);
-            acc[v] += wv * Traits::to_accum(row[dcol[v]]);
-          }
-        }
+        for (int v = 0; v < V; ++v)
+          acc[v] += (L == Layout::NCHW ? wk : Traits::to_accum(w[(channel + v) * p.k + k])) * g[v];
       }
-      if constexpr (V > 1) {
-        store_vector<T, V>(dx_row, acc);
-      } else {
-        dx_row[0] = Traits::from_accum(acc[0]);
-      }
+      store_dx<T, L, V>(dx_row, cols, acc);
       if (++rem == p.stride_h) {
         rem = 0;
         ++q;
+      }
+    }
+  }
+}
+
+/// Strided dx by residue (polyphase) for stride_h == S and dilation 1, K
+/// static: the dx rows h with (h + pad_top) = S t + rho take the taps k =
+/// rho + S m only, reading dy row t - m. A thread owns the S R dx rows of R
+/// consecutive t (every residue) and V lanes, and walks the R + ceil(K / S)
+/// - 1 dy rows they read once each, in a register window as the forward's:
+/// the gather kernel above loads each dy row once per dx row that reads it.
+/// A row's sums start at its first tap and leave at its last, so registers
+/// hold about S ceil(K / S) rows of sums, not S R.
+template <class T, Layout L, int Threads, int V, int R, int K, int S>
+__global__ void __launch_bounds__(Threads)
+    backward_input_polyphase_kernel(const BackwardInputParams p, const T* __restrict__ dy, const T* __restrict__ w,
+                                    T* __restrict__ dx) {
+  using Traits = NumericTraits<T>;
+  using A = typename Traits::Accum;
+  constexpr int kWLanes = L == Layout::NHWC ? V : 1;
+  constexpr int kMaxTaps = (K + S - 1) / S;  // residue 0's
+  for (int64_t item = int64_t(blockIdx.x) * Threads + threadIdx.x; item < p.items;
+       item += int64_t(gridDim.x) * Threads) {
+    const int64_t cv = item % p.col_vecs;
+    const int64_t rest = item / p.col_vecs;
+    const int64_t t0 = p.t_lo + (rest % p.row_groups) * R;
+    const int64_t plane = rest / p.row_groups;
+    const int64_t j = cv * V;
+
+    const DxColumns<L, V> cols = dx_columns<L, V>(p, plane, j);
+    A wr[K][kWLanes];
+#pragma unroll
+    for (int k = 0; k < K; ++k)
+#pragma unroll
+      for (int v = 0; v < kWLanes; ++v) wr[k][v] = Traits::to_accum(w[(cols.channel + v) * K + k]);
+    const T* dy_plane = dy + plane * p.dy_plane_pitch;
+    T* dx_col = dx + plane * p.h * p.cols + j;
+    // dx row of (t0 + r, rho); rows outside [0, h) belong to no thread.
+    auto store = [&](int r, int rho, const A(&acc)[V]) {
+      const int64_t h = (t0 + r) * S + rho - p.pad_top;
+      if (h >= 0 && h < p.h) store_dx<T, L, V>(dx_col + h * p.cols, cols, acc);
+    };
+
+    A acc[S][R][V];
+    // Window row i is dy row t0 - (kMaxTaps - 1) + i; tap m of row (r, rho)
+    // reads window row r + kMaxTaps - 1 - m, so the last tap (m = 0) comes last.
+#pragma unroll
+    for (int i = 0; i < R + kMaxTaps - 1; ++i) {
+      const int64_t ho = t0 - (kMaxTaps - 1) + i;
+      A g[V];
+      if (ho >= 0 && ho < p.out_h) {
+        gather_dy<T, L, V>(dy_plane + ho * p.dy_row_pitch, cols, g);
+      } else {
+#pragma unroll
+        for (int v = 0; v < V; ++v) g[v] = A(0);
+      }
+#pragma unroll
+      for (int rho = 0; rho < S; ++rho) {
+        const int taps = (K - rho + S - 1) / S;
+        if (taps == 0) {  // K < S: this residue reads nothing
+          const int r = i - (kMaxTaps - 1);
+          if (r >= 0 && r < R) {
+            A zero[V] = {};
+            store(r, rho, zero);
+          }
+        }
+#pragma unroll
+        for (int m = 0; m < kMaxTaps; ++m) {  // a static bound: taps is one only once rho is unrolled
+          const int r = i - (kMaxTaps - 1) + m;
+          if (m < taps && r >= 0 && r < R) {
+            const int k = rho + S * m;
+#pragma unroll
+            for (int v = 0; v < V; ++v)
+              acc[rho][r][v] = wr[k][v % kWLanes] * g[v] + (m == taps - 1 ? A(0) : acc[rho][r][v]);
+            if (m == 0) store(r, rho, acc[rho][r]);
+          }
+        }
       }
     }
   }

@@ -49,6 +49,26 @@ bool strided_dx_vectorizable(const Problem& p, const void* dy, const void* dx, i
   return aligned_to(dx, bytes) && aligned_to(dy, bytes) && p.c % vec == 0;
 }
 
+/// The polyphase strided dx (backward_input_polyphase_kernel): stride_h 2
+/// and dilation 1 (the common strided layer) with K in the static table;
+/// kPolyphaseRows dy rows a thread, twice as many dx rows. Other strided
+/// problems gather (backward_input_strided_kernel).
+inline constexpr int kPolyphaseStride = 2;
+inline constexpr int kPolyphaseRows = 8;
+inline bool dx_is_polyphase(const Problem& p) {
+  return p.stride_h == kPolyphaseStride && p.dilation_h == 1 && dispatch_static_k(p.k, [](auto) {});
+}
+
+/// Lanes of a polyphase thread: at most a 16-byte vector, and few enough
+/// that the sums in flight (two residues of min(R, ceil(K / 2)) rows) and,
+/// in NHWC where every lane keeps its own K weights, the weights stay near
+/// 64 registers each (fp16 NCHW K = 31 at 8 lanes: 255 registers and
+/// spills, ptxas).
+template <class T, int K, Layout L>
+inline constexpr int kPolyphaseVec =
+    min_int(min_int(kVecElems16<T>, pow2_floor(64 / (kPolyphaseStride * min_int(kPolyphaseRows, (K + 1) / 2)))),
+            L == Layout::NHWC ? max_int(1, pow2_floor(64 / K)) : kVecElems16<T>);
+
 inline BackwardInputParams make_backward_input_params(const Problem& p, int vec) {
   BackwardInputParams b{};
   const bool nchw = p.layout == Layout::NCHW;
@@ -61,6 +81,12 @@ inline BackwardInputParams make_backward_input_params(const Problem& p, int vec)
   b.cols = nchw ? p.w : p.w * p.c;
   b.col_vecs = (b.cols + vec - 1) / vec;
   b.row_groups = (b.h + kStridedDxRows - 1) / kStridedDxRows;
+  if (dx_is_polyphase(p)) {
+    // dx row h is (t, rho) with h + pad_top = 2 t + rho.
+    b.t_lo = p.pad_top / kPolyphaseStride;
+    const int64_t t_hi = (p.h - 1 + p.pad_top) / kPolyphaseStride;
+    b.row_groups = (t_hi - b.t_lo + kPolyphaseRows) / kPolyphaseRows;
+  }
   b.items = b.planes * b.row_groups * b.col_vecs;
   b.dy_row_pitch = nchw ? b.out_w : b.out_w * p.c;
   b.dy_plane_pitch = b.dy_row_pitch * b.out_h;

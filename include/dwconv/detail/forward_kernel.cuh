@@ -8,6 +8,7 @@
 
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
+#include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
 
 namespace dwconv {
@@ -65,6 +66,25 @@ __device__ __forceinline__ ColumnMap<L> map_column(const ForwardParams& p, int64
   return m;
 }
 
+/// Where a thread works in block tile `tile` (planes x row_blocks x
+/// col_blocks, column blocks fastest): its plane, its first output element j
+/// of the row, and its row unit in the plane. False where it lies past the
+/// row or the plane's last unit.
+struct ThreadTile {
+  int64_t plane, j, unit;
+};
+template <int Threads, int V>
+__device__ __forceinline__ bool thread_tile(const ForwardParams& p, int64_t tile, ThreadTile& t) {
+  const int col_thread = threadIdx.x & ((1 << p.col_threads_log2) - 1);
+  const int unit_thread = threadIdx.x >> p.col_threads_log2;
+  const int64_t col_block = tile % p.col_blocks;
+  const int64_t rest = tile / p.col_blocks;
+  t.plane = rest / p.row_blocks;
+  t.j = ((col_block << p.col_threads_log2) + col_thread) * V;
+  t.unit = (rest % p.row_blocks) * (Threads >> p.col_threads_log2) + unit_thread;
+  return t.j < p.cols && t.unit < p.units_per_plane;
+}
+
 /// Weights of K taps for kWLanes consecutive channels from `channel`, as
 /// accumulators: w is [C, K].
 template <class T, int K, int kWLanes, class A>
@@ -80,14 +100,23 @@ __device__ __forceinline__ void load_weights(const ForwardParams& p, const T* __
 /// lanes, fed by (R-1)*M + K input rows. load(i, xv) fills window row i (zeros
 /// where it lies in the padding); store(r, acc) takes finished row r. Lane v
 /// uses weight lane v % kWLanes.
-template <class A, int R, int V, int K, int M, int kWLanes, class Load, class Store>
+///
+/// kEarlyStores: a row's sums start at its first tap (bias + w0 x, the same
+/// rounding) and are stored at its last, so only the rows whose taps span
+/// the current input row hold sums (about K / M, not R); else every row
+/// starts at the bias and all are stored after the last input row, which
+/// lets ptxas issue all the window's loads ahead. Which one runs is a
+/// measured table fact (kWindowEarlyStores, policy.cuh).
+template <class A, int R, int V, int K, int M, int kWLanes, bool kEarlyStores, class Load, class Store>
 __device__ __forceinline__ void window_rows(const A (&wr)[K][kWLanes], const A (&b)[kWLanes], Load&& load,
                                             Store&& store) {
   A acc[R][V];
+  if constexpr (!kEarlyStores) {
 #pragma unroll
-  for (int r = 0; r < R; ++r)
+    for (int r = 0; r < R; ++r)
 #pragma unroll
-    for (int v = 0; v < V; ++v) acc[r][v] = b[v % kWLanes];
+      for (int v = 0; v < V; ++v) acc[r][v] = b[v % kWLanes];
+  }
 #pragma unroll
   for (int i = 0; i < (R - 1) * M + K; ++i) {
     A xv[V];
@@ -97,12 +126,16 @@ __device__ __forceinline__ void window_rows(const A (&wr)[K][kWLanes], const A (
       const int k = i - r * M;
       if (k >= 0 && k < K) {
 #pragma unroll
-        for (int v = 0; v < V; ++v) acc[r][v] += wr[k][v % kWLanes] * xv[v];
+        for (int v = 0; v < V; ++v)
+          acc[r][v] = wr[k][v % kWLanes] * xv[v] + (kEarlyStores && k == 0 ? b[v % kWLanes] : acc[r][v]);
+        if (kEarlyStores && k == K - 1) store(r, acc[r]);
       }
     }
   }
+  if constexpr (!kEarlyStores) {
 #pragma unroll
-  for (int r = 0; r < R; ++r) store(r, acc[r]);
+    for (int r = 0; r < R; ++r) store(r, acc[r]);
+  }
 }
 
 /// Forward kernel. T: element type; L: layout; R output rows and V output
@@ -124,19 +157,10 @@ __global__ void __launch_bounds__(Threads)
   constexpr int kWLanes = L == Layout::NHWC ? V : 1;
   static_assert(K >= 0 && (K == 0 || M >= 1), "static kernels need a window step");
 
-  const int col_thread = threadIdx.x & ((1 << p.col_threads_log2) - 1);
-  const int unit_thread = threadIdx.x >> p.col_threads_log2;
-  const int units_per_block = Threads >> p.col_threads_log2;
-
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
-    const int64_t col_block = tile % p.col_blocks;
-    const int64_t rest = tile / p.col_blocks;
-    const int64_t row_block = rest % p.row_blocks;
-    const int64_t plane = rest / p.row_blocks;
-
-    const int64_t j = ((col_block << p.col_threads_log2) + col_thread) * V;
-    const int64_t unit = row_block * units_per_block + unit_thread;
-    if (j >= p.cols || unit >= p.units_per_plane) continue;
+    ThreadTile tt;
+    if (!thread_tile<Threads, V>(p, tile, tt)) continue;
+    const int64_t plane = tt.plane, j = tt.j, unit = tt.unit;
     const int64_t q = p.row_step;
     const int64_t ho0 = (unit / q) * (R * q) + unit % q;
 
@@ -152,7 +176,7 @@ __global__ void __launch_bounds__(Threads)
     if constexpr (K > 0) {
       A wr[K][kWLanes];
       load_weights<T, K, kWLanes>(p, w, col.channel, wr);
-      window_rows<A, R, V, K, M, kWLanes>(
+      window_rows<A, R, V, K, M, kWLanes, kWindowEarlyStores<T, K, L, M>>(
           wr, b,
           [&](int i, A(&xv)[V]) {
             const int64_t hi = hi0 + int64_t(i) * p.dilation_h;

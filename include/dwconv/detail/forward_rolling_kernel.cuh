@@ -36,20 +36,12 @@ __global__ void __launch_bounds__(Threads)
   static_assert(K > 0, "the rolling kernel is for static kernel heights");
   using Vec = AlignedVector<T, V>;
 
-  const int col_thread = threadIdx.x & ((1 << p.col_threads_log2) - 1);
-  const int unit_thread = threadIdx.x >> p.col_threads_log2;
-  const int units_per_block = Threads >> p.col_threads_log2;
   const int q = p.row_step;
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
-    const int64_t col_block = tile % p.col_blocks;
-    const int64_t rest = tile / p.col_blocks;
-    const int64_t row_block = rest % p.row_blocks;
-    const int64_t plane = rest / p.row_blocks;
-
-    const int64_t j = ((col_block << p.col_threads_log2) + col_thread) * V;
-    const int64_t unit = row_block * units_per_block + unit_thread;
-    if (j >= p.cols || unit >= p.units_per_plane) continue;
+    ThreadTile tt;
+    if (!thread_tile<Threads, V>(p, tile, tt)) continue;
+    const int64_t plane = tt.plane, j = tt.j, unit = tt.unit;
     const int64_t ho0 = (unit / q) * (int64_t(p.run_rows) * q) + unit % q;
     const int64_t left = (p.out_h - ho0 + q - 1) / q;
     const int outs = int(left < p.run_rows ? left : p.run_rows);

@@ -70,7 +70,7 @@ __global__ void __launch_bounds__(Threads)
       // a select, not a branch per load.
       const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
       const int out_idx = out_phase + ho_rel * wo_n + wo;
-      window_rows<A, R, 1, K, M, 1>(
+      window_rows<A, R, 1, K, M, 1, false>(
           wr, b,
           [&](int i, A(&xv)[1]) {
             const A v = Traits::to_accum(s_in[in_idx + i * in_step]);
