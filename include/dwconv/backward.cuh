@@ -22,27 +22,26 @@ namespace detail {
 template <class T>
 Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream) {
   constexpr int kThreads = kStridedDxThreads;
-  auto launch = [&](auto kernel, int vec) {
+  // The vec-lane kernel where the pointers and widths allow vectors, else the one-lane one.
+  auto launch = [&](auto vec_kernel, auto lane_kernel, int vec) {
+    if (!strided_dx_vectorizable<T>(p, dy, dx, vec)) vec = 1;
     const BackwardInputParams params = make_backward_input_params(p, vec);
-    kernel<<<grid_for((params.items + kThreads - 1) / kThreads), kThreads, 0, stream>>>(params, dy, w, dx);
+    (vec > 1 ? vec_kernel : lane_kernel)<<<grid_for((params.items + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+        params, dy, w, dx);
   };
   dispatch_layout(p.layout, [&](auto layout_const) {
     constexpr Layout L = decltype(layout_const)::value;
     if (dx_is_polyphase(p)) {
       dispatch_static_k(p.k, [&](auto k_const) {
         constexpr int K = decltype(k_const)::value, kVec = kPolyphaseVec<T, K, L>, S = kPolyphaseStride;
-        if (strided_dx_vectorizable<T>(p, dy, dx, kVec))
-          launch(backward_input_polyphase_kernel<T, L, kThreads, kVec, kPolyphaseRows, K, S>, kVec);
-        else
-          launch(backward_input_polyphase_kernel<T, L, kThreads, 1, kPolyphaseRows, K, S>, 1);
+        launch(backward_input_polyphase_kernel<T, L, kThreads, kVec, kPolyphaseRows, K, S>,
+               backward_input_polyphase_kernel<T, L, kThreads, 1, kPolyphaseRows, K, S>, kVec);
       });
       return;
     }
     constexpr int kVec = kVecElems16<T>;
-    if (strided_dx_vectorizable<T>(p, dy, dx, kVec))
-      launch(backward_input_strided_kernel<T, L, kThreads, kVec, kStridedDxRows>, kVec);
-    else
-      launch(backward_input_strided_kernel<T, L, kThreads, 1, kStridedDxRows>, 1);
+    launch(backward_input_strided_kernel<T, L, kThreads, kVec, kStridedDxRows>,
+           backward_input_strided_kernel<T, L, kThreads, 1, kStridedDxRows>, kVec);
   });
   return launch_status("backward_input", cudaGetLastError());
 }

@@ -60,14 +60,14 @@ inline bool dx_is_polyphase(const Problem& p) {
 }
 
 /// Lanes of a polyphase thread: at most a 16-byte vector, and few enough
-/// that the sums in flight (two residues of min(R, ceil(K / 2)) rows) and,
-/// in NHWC where every lane keeps its own K weights, the weights stay near
-/// 64 registers each (fp16 NCHW K = 31 at 8 lanes: 255 registers and
-/// spills, ptxas).
+/// that the sums in flight (two residues of min(R, ceil(K / 2)) rows) stay
+/// near 64 registers (fp16 NCHW K = 31 at 8 lanes: 255 registers and
+/// spills, ptxas); in NHWC, where every lane keeps its own K weights, at
+/// most the forward table's weight lanes.
 template <class T, int K, Layout L>
 inline constexpr int kPolyphaseVec =
     min_int(min_int(kVecElems16<T>, pow2_floor(64 / (kPolyphaseStride * min_int(kPolyphaseRows, (K + 1) / 2)))),
-            L == Layout::NHWC ? max_int(1, pow2_floor(64 / K)) : kVecElems16<T>);
+            L == Layout::NHWC ? DefaultTilePolicy<T, K, L>::kWeightLanes : kVecElems16<T>);
 
 inline BackwardInputParams make_backward_input_params(const Problem& p, int vec) {
   BackwardInputParams b{};
@@ -80,12 +80,13 @@ inline BackwardInputParams make_backward_input_params(const Problem& p, int vec)
   b.out_w = p.out_w();
   b.cols = nchw ? p.w : p.w * p.c;
   b.col_vecs = (b.cols + vec - 1) / vec;
-  b.row_groups = (b.h + kStridedDxRows - 1) / kStridedDxRows;
   if (dx_is_polyphase(p)) {
     // dx row h is (t, rho) with h + pad_top = 2 t + rho.
     b.t_lo = p.pad_top / kPolyphaseStride;
     const int64_t t_hi = (p.h - 1 + p.pad_top) / kPolyphaseStride;
     b.row_groups = (t_hi - b.t_lo + kPolyphaseRows) / kPolyphaseRows;
+  } else {
+    b.row_groups = (b.h + kStridedDxRows - 1) / kStridedDxRows;
   }
   b.items = b.planes * b.row_groups * b.col_vecs;
   b.dy_row_pitch = nchw ? b.out_w : b.out_w * p.c;
