@@ -38,7 +38,7 @@ void run_backward_input(benchmark::State& state, Problem p) {
   });
 }
 
-template <class T>
+template <class T, WeightGradKernel Kernel = WeightGradKernel::kDefault>
 void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
   const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
   const int sets = rotation_sets(bytes);
@@ -60,7 +60,7 @@ void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
   int turn = 0;
   time_calls(state, bytes, [&]() -> bool {
     const int s = turn++ % sets;
-    return backward_weight<T>(p, x[s], dy[s], dw, bias ? db : nullptr, ws, &ws_bytes).ok();
+    return backward_weight<T, Kernel>(p, x[s], dy[s], dw, bias ? db : nullptr, ws, &ws_bytes).ok();
   });
   state.counters["workspace_KiB"] = double(ws_bytes) / 1024.0;
 }
@@ -80,6 +80,15 @@ void register_backward(const std::string& dtype) {
                                    [p, bias](benchmark::State& s) { run_backward_weight<T>(s, p, bias); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
+      // The staged NHWC tile beside the rolling kernel that replaced it.
+      if (layout == Layout::NHWC && c.stride == 1) {
+        const std::string staged = dtype + "/NHWC/" + case_name(c) + "/staged";
+        benchmark::RegisterBenchmark(
+            ("backward_weight/" + staged).c_str(),
+            [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kStaged>(s, p, bias); })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
     }
 }
 

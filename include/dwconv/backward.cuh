@@ -46,14 +46,38 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
   return launch_status("backward_input", cudaGetLastError());
 }
 
+/// Blocks of `kernel` (`threads` a block, static shared memory only) that
+/// the current GPU holds at once: one wave. 0 when the runtime cannot say.
+template <class Kernel>
+int64_t resident_blocks(Kernel kernel, int threads) {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0) != cudaSuccess)
+    return 0;
+  return int64_t(sms) * per_sm;
+}
+
 template <class T>
 Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, WeightGradKernel kind) {
   using A = typename NumericTraits<T>::Accum;
+  // The rolling kernel's grid is one wave of its blocks on this GPU.
+  int64_t rolling_blocks = 0;
+  const int rolling_vec = rolling_weight_grad_vec<T>(p);
+  if (rolling_vec > 0 && (kind == WeightGradKernel::kDefault || kind == WeightGradKernel::kRolling) &&
+      vectorizable<T>(p, x, dy, rolling_vec)) {
+    dispatch_static_k(p.k, [&](auto k_const) {
+      using R = typename DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>::rolling;
+      rolling_blocks = resident_blocks(
+          weight_grad_rolling_kernel<T, R::kThreads, R::kRowsPerThread, R::kVecElems, decltype(k_const)::value>,
+          R::kThreads);
+    });
+  }
   // The policy's vector width for this K; vectors need the same row
   // geometry as the forward's (x and dy in place of x and y).
-  WeightGradPlan plan = plan_weight_grad<T>(p, true);
-  if (!vectorizable<T>(p, x, dy, plan.vec_elems)) plan = plan_weight_grad<T>(p, false);
+  WeightGradPlan plan = plan_weight_grad<T>(p, true, rolling_blocks);
+  if (!plan.rolling && !vectorizable<T>(p, x, dy, plan.vec_elems)) plan = plan_weight_grad<T>(p, false);
   // Without dbias the bias sums are neither formed (staged kernels) nor written.
   plan.params.write_bias = dbias != nullptr;
   A* ws = static_cast<A*>(workspace);
@@ -64,6 +88,15 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
       constexpr int K = decltype(k_const)::value;
       constexpr Layout L = decltype(layout_const)::value;
       using Table = DefaultWeightGradPolicy<T, K, L>;
+      if constexpr (L == Layout::NHWC) {
+        if (plan.rolling) {
+          using R = typename Table::rolling;
+          weight_grad_rolling_kernel<T, R::kThreads, R::kRowsPerThread, R::kVecElems, K>
+              <<<grid, R::kThreads, 0, stream>>>(plan.params, x, dy, ws);
+          err = cudaGetLastError();
+          return;
+        }
+      }
       using P = typename Table::type;
       using S = typename Table::scalar;
       constexpr int kT = P::kThreads, kR = P::kRowsPerThread, kV = P::kVecElems, kRs = S::kRowsPerThread;
@@ -220,12 +253,15 @@ Status can_implement_backward_weight(const Problem& p, const T* x, const T* dy, 
 ///
 /// x: [N, C, H, W], dy: the forward's y shape (p.layout); dw: [C, K];
 /// dbias: [C] or null (not computed). Sums are formed in float (double for
-/// double) in an order fixed by the problem and the pointers' alignment:
-/// results are bitwise identical run to run. No atomics, so there is no
+/// double) in an order fixed by the problem, the pointers' alignment and,
+/// for stride-1 NHWC rows (one wave of blocks), the GPU model: results are
+/// bitwise identical run to run on a GPU. No atomics, so there is no
 /// faster non-deterministic mode to choose. p.n == 0 writes zeros to dw
 /// and dbias. Asynchronous; never allocates, synchronizes or prints;
-/// rejected arguments return their Status and launch nothing.
-template <class T>
+/// rejected arguments return their Status and launch nothing. `Kernel`
+/// picks a kernel family for benchmarks (WeightGradKernel); the default is
+/// the table's choice.
+template <class T, WeightGradKernel Kernel = WeightGradKernel::kDefault>
 Status backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                        size_t* workspace_bytes, cudaStream_t stream = 0) {
   if (workspace_bytes == nullptr) return Status::error(StatusCode::kNullPointer, "workspace_bytes must not be null");
@@ -240,7 +276,7 @@ Status backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T* dbia
                            cudaGetErrorString(err));
     return Status();
   }
-  return detail::launch_weight_grad<T>(p, x, dy, dw, dbias, workspace, stream);
+  return detail::launch_weight_grad<T>(p, x, dy, dw, dbias, workspace, stream, Kernel);
 }
 
 }  // namespace dwconv

@@ -47,6 +47,14 @@ struct TilePolicy {
                 "RollingVecElems must be 0 or a power of two up to 16");
 };
 
+/// The dw / dbias kernel family backward_weight() runs. kDefault: the
+/// table's choice (the rolling kernel for the stride-1 NHWC rows it takes,
+/// else the staged tiles where they fit, else the register kernel).
+/// kRolling: the rolling kernel wherever it can take the problem. kStaged:
+/// never the rolling kernel (the choice before it existed), for benchmarks.
+/// Every family rounds within the same bound; their bits differ.
+enum class WeightGradKernel { kDefault, kRolling, kStaged };
+
 /// Tag: let dwconv pick the policy from its table for each (T, K, layout).
 /// TensorCores = false keeps every tile on CUDA cores (see TilePolicy's
 /// TensorCoreWarps: NaN and inf then reach only the outputs whose windows
@@ -68,6 +76,8 @@ constexpr int pow2_floor(int v) {
   return p;
 }
 constexpr int min_int(int a, int b) { return a < b ? a : b; }
+/// pow2_floor, or 0 for v < 1.
+constexpr int pow2_floor0(int v) { return v < 1 ? 0 : pow2_floor(v); }
 /// Kernel heights from which NCHW tiles are "tall": the table's 32-row
 /// windows, and the staged tiles' larger shared-memory budget.
 inline constexpr int kTallKernelHeight = 15;
@@ -127,6 +137,13 @@ struct DefaultWeightGradPolicy {
   // window comes from shared memory, so a unit needs no more rows than keep
   // the sums and the converted dy rows within about 80 registers; at most 8.
   using staged_nhwc = TilePolicy<128, min_int(8, max_int(1, (kBudget * 5 / 6 - (K + 1) * kVec) / kVec)), kVec, false>;
+  // NHWC rows at stride_h 1 walked in runs (weight_grad_rolling_kernel.cuh):
+  // a thread holds K + 1 sums and K converted input rows per lane, so V =
+  // 48 / K lanes (24 for double; none at double K = 31), and keeps
+  // kRowsPerThread rows of x and of dy in flight, about 64 bytes of each.
+  static constexpr int kRollingVec = min_int(kFullVec, pow2_floor0(kBudget / 2 / K));
+  static constexpr int kRollingAhead = min_int(16, max_int(4, 64 / (max_int(1, kRollingVec) * int(sizeof(T)))));
+  using rolling = TilePolicy<128, kRollingAhead, max_int(1, kRollingVec), false>;
 };
 
 // Whether the forward's register window stores each output row at its last
