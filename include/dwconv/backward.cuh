@@ -58,26 +58,66 @@ int64_t resident_blocks(Kernel kernel, int threads) {
   return int64_t(sms) * per_sm;
 }
 
+/// Phase two: sums the `slots` partial sums of each (channel, tap) into dw
+/// and dbias (when not null).
+template <class T>
+Status launch_weight_grad_reduce(const Problem& p, int64_t slots, int ws_taps,
+                                 const typename NumericTraits<T>::Accum* ws, T* dw, T* dbias, cudaStream_t stream) {
+  constexpr int kReduceThreads = 256;
+  const int64_t pairs = p.c * ws_taps;
+  weight_grad_reduce_kernel<T, kReduceThreads>
+      <<<grid_for((pairs + 7) / 8), kReduceThreads, 0, stream>>>(ws, slots, p.c, ws_taps, dw, dbias);
+  return launch_status("backward_weight", cudaGetLastError());
+}
+
+/// dw / dbias through the rolling kernel with an explicit tiling (`Threads`
+/// a block, `U` rows in flight, `V` lanes) for static height K: the default
+/// table's entry, or a benchmark sweep's. Returns kUnsupported, launching
+/// nothing, where that tiling cannot walk `p` (rolling_weight_grad_fits and
+/// V-aligned x and dy). The workspace is backward_weight_workspace_size()'s.
+template <class T, int Threads, int U, int V, int K>
+Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
+                                  cudaStream_t stream) {
+  using A = typename NumericTraits<T>::Accum;
+  if (p.k != K || !rolling_weight_grad_fits(p, V, Threads) || !vectorizable<T>(p, x, dy, V))
+    return Status::error(StatusCode::kUnsupported, "internal: the rolling dw tiling cannot take this problem");
+  auto kernel = weight_grad_rolling_kernel<T, Threads, U, V, K>;
+  // The grid is one wave of the kernel's blocks on this GPU.
+  int64_t blocks = resident_blocks(kernel, Threads);
+  if (blocks < 1) {
+    (void)cudaGetLastError();  // a failed query: a fixed grid, still correct
+    blocks = kWeightGradMinTiles;
+  }
+  WeightGradPlan plan = plan_weight_grad<T>(p, true);
+  plan_weight_grad_rolling(p, Threads, U, V, blocks, plan);
+  plan.params.write_bias = dbias != nullptr;
+  A* ws = static_cast<A*>(workspace);
+  kernel<<<grid_for(plan.params.tiles), Threads, 0, stream>>>(plan.params, x, dy, ws);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
+}
+
 template <class T>
 Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                           cudaStream_t stream, WeightGradKernel kind) {
   using A = typename NumericTraits<T>::Accum;
-  // The rolling kernel's grid is one wave of its blocks on this GPU.
-  int64_t rolling_blocks = 0;
+  // Stride-1 NHWC rows that the table's rolling entry takes.
   const int rolling_vec = rolling_weight_grad_vec<T>(p);
-  if (rolling_vec > 0 && (kind == WeightGradKernel::kDefault || kind == WeightGradKernel::kRolling) &&
-      vectorizable<T>(p, x, dy, rolling_vec)) {
+  if (rolling_vec > 0 && kind != WeightGradKernel::kStaged && vectorizable<T>(p, x, dy, rolling_vec)) {
+    Status s;
     dispatch_static_k(p.k, [&](auto k_const) {
-      using R = typename DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>::rolling;
-      rolling_blocks = resident_blocks(
-          weight_grad_rolling_kernel<T, R::kThreads, R::kRowsPerThread, R::kVecElems, decltype(k_const)::value>,
-          R::kThreads);
+      constexpr int K = decltype(k_const)::value;
+      using R = typename DefaultWeightGradPolicy<T, K, Layout::NHWC>::rolling;
+      s = launch_weight_grad_rolling<T, R::kThreads, R::kRowsPerThread, R::kVecElems, K>(p, x, dy, dw, dbias, workspace,
+                                                                                         stream);
     });
+    return s;
   }
   // The policy's vector width for this K; vectors need the same row
   // geometry as the forward's (x and dy in place of x and y).
-  WeightGradPlan plan = plan_weight_grad<T>(p, true, rolling_blocks);
-  if (!plan.rolling && !vectorizable<T>(p, x, dy, plan.vec_elems)) plan = plan_weight_grad<T>(p, false);
+  WeightGradPlan plan = plan_weight_grad<T>(p, true);
+  if (!vectorizable<T>(p, x, dy, plan.vec_elems)) plan = plan_weight_grad<T>(p, false);
   // Without dbias the bias sums are neither formed (staged kernels) nor written.
   plan.params.write_bias = dbias != nullptr;
   A* ws = static_cast<A*>(workspace);
@@ -88,15 +128,6 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
       constexpr int K = decltype(k_const)::value;
       constexpr Layout L = decltype(layout_const)::value;
       using Table = DefaultWeightGradPolicy<T, K, L>;
-      if constexpr (L == Layout::NHWC) {
-        if (plan.rolling) {
-          using R = typename Table::rolling;
-          weight_grad_rolling_kernel<T, R::kThreads, R::kRowsPerThread, R::kVecElems, K>
-              <<<grid, R::kThreads, 0, stream>>>(plan.params, x, dy, ws);
-          err = cudaGetLastError();
-          return;
-        }
-      }
       using P = typename Table::type;
       using S = typename Table::scalar;
       constexpr int kT = P::kThreads, kR = P::kRowsPerThread, kV = P::kVecElems, kRs = S::kRowsPerThread;
@@ -142,11 +173,7 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
   };
   if (!dispatch_static_k(plan.static_k, run)) return Status::error(StatusCode::kUnsupported, "internal: no kernel");
   if (err != cudaSuccess) return launch_status("backward_weight", err);
-  constexpr int kReduceThreads = 256;
-  const int64_t pairs = p.c * plan.params.ws_taps;
-  weight_grad_reduce_kernel<T, kReduceThreads><<<grid_for((pairs + 7) / 8), kReduceThreads, 0, stream>>>(
-      ws, plan.params.slots, p.c, plan.params.ws_taps, dw, dbias);
-  return launch_status("backward_weight", cudaGetLastError());
+  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
 }
 
 }  // namespace detail

@@ -202,39 +202,42 @@ void plan_weight_grad_staged_nhwc(const Problem& p, int rows_per_thread, int row
   plan.staged_vec = vec;
 }
 
-/// Whether the rolling dw kernel takes `p` (NHWC, stride_h 1, K in the
-/// static table with a rolling entry, C / V a power of two up to the block)
-/// with accesses of `vec` lanes (its table entry; 0 when none).
+/// Whether the rolling dw kernel can walk `p` with `vec` lanes a thread and
+/// `threads` a block: NHWC, stride_h 1, C / vec a power of two up to the
+/// block, and a run's steps countable in int.
+inline bool rolling_weight_grad_fits(const Problem& p, int vec, int threads) {
+  if (p.layout != Layout::NHWC || p.stride_h != 1 || p.out_h() >= (int64_t(1) << 30)) return false;
+  if (vec < 1 || p.c % vec != 0) return false;
+  const int64_t channel_vecs = p.c / vec;
+  return channel_vecs <= threads && (channel_vecs & (channel_vecs - 1)) == 0;
+}
+
+/// The lanes of the table's rolling dw entry when it takes `p` (K in the
+/// static table, an entry for it), else 0.
 template <class T>
 int rolling_weight_grad_vec(const Problem& p) {
   int vec = 0, threads = 0;
-  // A run's steps count in int.
-  if (p.layout != Layout::NHWC || p.stride_h != 1 || p.out_h() >= (int64_t(1) << 30)) return 0;
   dispatch_static_k(p.k, [&](auto k_const) {
     using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>;
     vec = Table::kRollingVec;
     threads = Table::rolling::kThreads;
   });
-  if (vec == 0 || p.c % vec != 0) return 0;
-  const int64_t channel_vecs = p.c / vec;
-  return channel_vecs <= threads && (channel_vecs & (channel_vecs - 1)) == 0 ? vec : 0;
+  return vec > 0 && rolling_weight_grad_fits(p, vec, threads) ? vec : 0;
 }
 
-/// Sets the rolling dw tiling on a plan whose common fields are set: a grid
-/// of `blocks` blocks (capped by kWeightGradMaxTiles and the rows), each an
-/// equal share of the n * pixel_blocks * out_h rows.
-template <class T>
-void plan_weight_grad_rolling(const Problem& p, int64_t blocks, WeightGradPlan& plan) {
-  dispatch_static_k(p.k, [&](auto k_const) {
-    using R = typename DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>::rolling;
-    plan.threads = R::kThreads;
-    plan.rows_per_thread = R::kRowsPerThread;
-    plan.vec_elems = R::kVecElems;
-  });
+/// Sets the rolling dw tiling (`threads` a block, `vec` lanes, `ahead` rows
+/// in flight) on a plan whose common fields are set: a grid of `blocks`
+/// blocks (capped by kWeightGradMaxTiles and the rows), each an equal share
+/// of the n * pixel_blocks * out_h rows.
+inline void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec, int64_t blocks,
+                                     WeightGradPlan& plan) {
+  plan.threads = threads;
+  plan.rows_per_thread = ahead;
+  plan.vec_elems = vec;
   WeightGradParams& f = plan.params;
   f.row_step = p.dilation_h;
-  f.col_threads_log2 = log2_ceil(p.c / plan.vec_elems);
-  const int64_t block_pixels = int64_t(plan.threads) >> f.col_threads_log2;
+  f.col_threads_log2 = log2_ceil(p.c / vec);
+  const int64_t block_pixels = int64_t(threads) >> f.col_threads_log2;
   f.pixel_blocks = (f.out_w + block_pixels - 1) / block_pixels;
   f.pixels_per_thread = 1;
   f.col_blocks = 1;
@@ -244,6 +247,9 @@ void plan_weight_grad_rolling(const Problem& p, int64_t blocks, WeightGradPlan& 
   f.tiles = g < 1 ? 1 : g;
   f.slots = f.tiles;
   f.row_chunks = f.tiles;
+  f.staged = false;
+  plan.per_tap = false;
+  plan.smem_bytes = plan.staged_vec = 0;
   plan.rolling = true;
 }
 
@@ -373,9 +379,10 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access, int64_t ro
     f.slots = f.row_chunks * f.pixel_blocks;
   }
   if (vector_access && rolling_blocks > 0 && rolling_weight_grad_vec<T>(p) > 0) {
-    f.staged = false;
-    plan.smem_bytes = plan.staged_vec = 0;
-    plan_weight_grad_rolling<T>(p, rolling_blocks, plan);
+    dispatch_static_k(p.k, [&](auto k_const) {
+      using R = typename DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>::rolling;
+      plan_weight_grad_rolling(p, R::kThreads, R::kRowsPerThread, R::kVecElems, rolling_blocks, plan);
+    });
   }
   plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
   return plan;
