@@ -368,7 +368,8 @@ TEST_F(BackwardGpu, WeightThroughRollingKernel) {
         const bool in_table =
             std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
             std::end(detail::kStaticKernelHeights);
-        if (in_table && !(std::is_same<T, double>::value && k == 31)) EXPECT_GT(vec, 0) << testbed::describe(p);
+        if (in_table && !(std::is_same<T, double>::value && k == 31) && p.c % kVecElems16<T> == 0)
+          EXPECT_GT(vec, 0) << testbed::describe(p);
       }
   // Tall enough that blocks hold several runs and cut residues mid-way.
   for (int dil : {1, 2}) {
