@@ -110,11 +110,9 @@ void register_rolling_sweep(const std::string& name, const Problem& p, bool bias
     add(integral_constant<int, 8>{}, integral_constant<int, 1>{});
     add(integral_constant<int, 8>{}, integral_constant<int, 2>{});
   } else {
-    add(integral_constant<int, 4>{}, integral_constant<int, 2>{});
-    add(integral_constant<int, 8>{}, integral_constant<int, 2>{});
     add(integral_constant<int, 4>{}, integral_constant<int, 4>{});
+    add(integral_constant<int, 8>{}, integral_constant<int, 2>{});
     add(integral_constant<int, 8>{}, integral_constant<int, 4>{});
-    if constexpr (K <= 3) add(integral_constant<int, 4>{}, integral_constant<int, 8>{});
   }
 }
 

@@ -269,8 +269,10 @@ void check_rolling_weight_grad_plans() {
     ASSERT_EQ(int64_t(vec) << f.col_threads_log2, p.c) << what;
     ASSERT_LE(int64_t(1) << f.col_threads_log2, plan.threads) << what;
     const int64_t block_pixels = plan.threads >> f.col_threads_log2;
-    ASSERT_GE(f.pixel_blocks * block_pixels, p.out_w()) << what;
-    ASSERT_LT((f.pixel_blocks - 1) * block_pixels, p.out_w()) << what;
+    ASSERT_LE(f.piece_pixels, block_pixels) << what;
+    ASSERT_GE(f.pixel_blocks * f.piece_pixels, p.out_w()) << what;
+    ASSERT_LT((f.pixel_blocks - 1) * f.piece_pixels, p.out_w()) << what;
+    ASSERT_EQ(f.pixel_blocks, (p.out_w() + block_pixels - 1) / block_pixels) << what;
     ASSERT_EQ(f.row_step, p.dilation_h) << what;
     const int64_t rows = p.n * f.pixel_blocks * p.out_h();
     ASSERT_EQ(f.tiles, std::min({blocks, detail::kWeightGradMaxTiles, rows})) << what;

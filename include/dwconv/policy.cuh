@@ -76,8 +76,6 @@ constexpr int pow2_floor(int v) {
   return p;
 }
 constexpr int min_int(int a, int b) { return a < b ? a : b; }
-/// pow2_floor, or 0 for v < 1.
-constexpr int pow2_floor0(int v) { return v < 1 ? 0 : pow2_floor(v); }
 /// Kernel heights from which NCHW tiles are "tall": the table's 32-row
 /// windows, and the staged tiles' larger shared-memory budget.
 inline constexpr int kTallKernelHeight = 15;
@@ -138,11 +136,16 @@ struct DefaultWeightGradPolicy {
   // the sums and the converted dy rows within about 80 registers; at most 8.
   using staged_nhwc = TilePolicy<128, min_int(8, max_int(1, (kBudget * 5 / 6 - (K + 1) * kVec) / kVec)), kVec, false>;
   // NHWC rows at stride_h 1 walked in runs (weight_grad_rolling_kernel.cuh):
-  // a thread holds K + 1 sums and K converted input rows per lane, so V =
-  // 48 / K lanes (24 for double; none at double K = 31), and keeps
-  // kRowsPerThread rows of x and of dy in flight, about 64 bytes of each.
-  static constexpr int kRollingVec = min_int(kFullVec, pow2_floor0(kBudget / 2 / K));
-  static constexpr int kRollingAhead = min_int(16, max_int(4, 64 / (max_int(1, kRollingVec) * int(sizeof(T)))));
+  // 8 rows of x and of dy in flight a thread and 4 lanes (2 at K >= 15;
+  // double: 2, 1, none at K = 31, its sums taking two registers), measured
+  // on the H100 against U = 4 / 8 and V = 2 / 4 / 8 (`2026-11-25-h100-b10.1.json`):
+  // U = 8 gained 1-4 points nearly everywhere; V = 4 led at K <= 9 in every
+  // type (fp16 seed 93 %, V = 8 91 %, V = 2 89 %), V = 2 at K = 31 (fp16
+  // 54 %, V = 1 39 %; fp32 84 / 75 %).
+  static constexpr int kRollingVec = sizeof(typename NumericTraits<T>::Accum) == 8
+                                         ? (K < kTallKernelHeight ? 2 : (K <= 15 ? 1 : 0))
+                                         : min_int(kFullVec, K < kTallKernelHeight ? 4 : 2);
+  static constexpr int kRollingAhead = 8;
   using rolling = TilePolicy<128, kRollingAhead, max_int(1, kRollingVec), false>;
 };
 

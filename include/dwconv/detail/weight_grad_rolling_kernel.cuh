@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "dwconv/detail/backward_weight_kernel.cuh"
 #include "dwconv/detail/vector_access.cuh"
@@ -76,7 +77,6 @@ __global__ void __launch_bounds__(Threads)
   const int ct_log2 = p.col_threads_log2;
   const int ct = threadIdx.x & ((1 << ct_log2) - 1);
   const int64_t pixel = threadIdx.x >> ct_log2;
-  const int64_t block_pixels = Threads >> ct_log2;
   const int q = p.row_step;
   const int64_t dy_step = int64_t(q) * p.dy_row_pitch;
   Vec zero;
@@ -91,8 +91,8 @@ __global__ void __launch_bounds__(Threads)
     const RollingRun run = rolling_run(g, g_end, p.out_h, q);
     g += run.rows;
     const int64_t img = run.column / p.pixel_blocks;
-    const int64_t wo = (run.column - img * p.pixel_blocks) * block_pixels + pixel;
-    if (wo >= p.out_w) continue;  // no barrier inside the walk
+    const int64_t wo = (run.column - img * p.pixel_blocks) * p.piece_pixels + pixel;
+    if (pixel >= p.piece_pixels || wo >= p.out_w) continue;  // no barrier inside the walk
     const int outs = int(run.rows);
     const int64_t wi = wo * p.stride_w - p.pad_left;
     const bool x_in = wi >= 0 && wi < p.w;
@@ -138,15 +138,30 @@ __global__ void __launch_bounds__(Threads)
 #pragma unroll
     for (int i = 0; i < K - 1; ++i) to_x(head[i], i, xw[i]);
 
-    // Step t from ring slot i: its sums, then the slot's next rows.
-    auto step = [&](int i, int t, bool refill) {
+    // Step t from ring slot i: its sums, then the slot's next rows. Checked
+    // (a std::bool_constant): rows clamped and zeroed as above; unchecked,
+    // for blocks of steps whose rows all lie inside the run and the input,
+    // plain loads and conversions (the checks were a fifth of the K = 9
+    // kernel's instructions, SASS on the H100).
+    auto step = [&](int i, int t, bool refill, auto checked) {
+      constexpr bool kChecked = decltype(checked)::value;
       A gv[V];
 #pragma unroll
       for (int v = 0; v < V; ++v) gv[v] = Traits::to_accum(dr[i].e[v]);
-      to_x(xr[i], t + K - 1, xw[K - 1]);
+      if constexpr (kChecked) {
+        to_x(xr[i], t + K - 1, xw[K - 1]);
+      } else {
+#pragma unroll
+        for (int v = 0; v < V; ++v) xw[K - 1][v] = Traits::to_accum(xr[i].e[v]);
+      }
       if (refill) {
-        dr[i] = load_dy(t + U);
-        xr[i] = load_x(t + K - 1 + U);
+        if constexpr (kChecked) {
+          dr[i] = load_dy(t + U);
+          xr[i] = load_x(t + K - 1 + U);
+        } else {
+          dr[i] = *reinterpret_cast<const Vec*>(dy_row + (t + U) * dy_step);
+          xr[i] = *reinterpret_cast<const Vec*>(x_first + (t + K - 1 + U - u_lo) * x_step);
+        }
       }
 #pragma unroll
       for (int v = 0; v < V; ++v) {
@@ -159,17 +174,25 @@ __global__ void __launch_bounds__(Threads)
 #pragma unroll
         for (int v = 0; v < V; ++v) xw[k][v] = xw[k + 1][v];
     };
+    using Checked = std::true_type;
+    using Unchecked = std::false_type;
     // Whole blocks of U steps without a branch (ring indices static), then
     // the run's last steps, each guarded: steps past the run must add
     // nothing (0 * inf would turn a sum into NaN).
     const int whole = outs - outs % U;
     for (int t0 = 0; t0 < whole; t0 += U) {
+      // Rows this block converts and loads: inside the input and the run.
+      if (t0 + K - 1 >= u_lo && t0 + K - 1 + 2 * U <= u_hi && t0 + 2 * U <= outs) {
 #pragma unroll
-      for (int i = 0; i < U; ++i) step(i, t0 + i, true);
+        for (int i = 0; i < U; ++i) step(i, t0 + i, true, Unchecked{});
+      } else {
+#pragma unroll
+        for (int i = 0; i < U; ++i) step(i, t0 + i, true, Checked{});
+      }
     }
 #pragma unroll
     for (int i = 0; i + 1 < U; ++i)
-      if (whole + i < outs) step(i, whole + i, false);
+      if (whole + i < outs) step(i, whole + i, false, Checked{});
   }
 
   auto write = [&](int tap) {
