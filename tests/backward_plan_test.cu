@@ -219,20 +219,28 @@ TEST(BackwardPlan, VectorNhwcWeightGradStages) {
     }
 }
 
-// The rolling dw walk: block b's share of the n * pixel_blocks * out_h rows,
-// cut into runs, visits every (column, output row) exactly once, each run
-// inside one residue mod q and one column, for shares shorter and longer
-// than a residue.
+// The rolling dw walk: block b's share (rows weighed by their pixels), cut
+// into runs, visits every (column, output row) exactly once, each run inside
+// one residue mod q and one column, for shares shorter and longer than a
+// residue.
 TEST(BackwardPlan, RollingWeightGradRunsCoverEveryRow) {
   std::mt19937_64 rng(5);
   for (int i = 0; i < 3000; ++i) {
-    const int64_t out_h = 1 + int64_t(rng() % 40), columns = 1 + int64_t(rng() % 5);
+    const int64_t out_h = 1 + int64_t(rng() % 40), n = 1 + int64_t(rng() % 3);
+    const int64_t block_pixels = int64_t(1) << (rng() % 4), out_w = 1 + int64_t(rng() % 20);
+    const int64_t pixel_blocks = (out_w + block_pixels - 1) / block_pixels, columns = n * pixel_blocks;
     const int q = 1 + int(rng() % 4);
-    const int64_t rows = columns * out_h, grid = 1 + int64_t(rng() % (2 * rows + 3));
+    const int64_t rows = columns * out_h, work = n * out_h * out_w, grid = 1 + int64_t(rng() % (2 * rows + 3));
+    auto share = [&](int64_t b) {
+      return detail::rolling_share_row(b * work / grid, out_h, out_w, pixel_blocks, block_pixels);
+    };
+    ASSERT_EQ(share(0), 0);
+    ASSERT_EQ(share(grid), rows);
     std::vector<int> seen(size_t(rows), 0);
     for (int64_t b = 0; b < grid; ++b) {
-      const int64_t end = (b + 1) * rows / grid;
-      for (int64_t g = b * rows / grid; g < end;) {
+      const int64_t end = share(b + 1);
+      ASSERT_LE(share(b), end);
+      for (int64_t g = share(b); g < end;) {
         const detail::RollingRun run = detail::rolling_run(g, end, out_h, q);
         ASSERT_GE(run.rows, 1);
         ASSERT_LE(g + run.rows, end);

@@ -237,12 +237,9 @@ inline void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, i
   WeightGradParams& f = plan.params;
   f.row_step = p.dilation_h;
   f.col_threads_log2 = log2_ceil(p.c / vec);
-  // Pixel blocks of equal width: with the rows shared equally among blocks,
-  // a last block of 2 pixels in 64 (Wo = 514) left a ninth of the blocks
-  // nearly idle (fp16 padded seed 82 % against 93 % unpadded).
   const int64_t block_pixels = int64_t(threads) >> f.col_threads_log2;
   f.pixel_blocks = (f.out_w + block_pixels - 1) / block_pixels;
-  f.piece_pixels = (f.out_w + f.pixel_blocks - 1) / f.pixel_blocks;
+  f.piece_pixels = block_pixels;
   f.pixels_per_thread = 1;
   f.col_blocks = 1;
   const int64_t rows = p.n * f.pixel_blocks * f.out_h;
