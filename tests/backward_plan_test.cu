@@ -219,10 +219,9 @@ TEST(BackwardPlan, VectorNhwcWeightGradStages) {
     }
 }
 
-// The rolling dw walk: block b's share (rows weighed by their pixels), cut
-// into runs, visits every (column, output row) exactly once, each run inside
-// one residue mod q and one column, for shares shorter and longer than a
-// residue.
+// The rolling dw walk: block b's share of the rows, cut into runs, visits
+// every (column, output row) exactly once, each run inside one residue mod q
+// and one column, for shares shorter and longer than a residue.
 TEST(BackwardPlan, RollingWeightGradRunsCoverEveryRow) {
   std::mt19937_64 rng(5);
   for (int i = 0; i < 3000; ++i) {
@@ -230,10 +229,8 @@ TEST(BackwardPlan, RollingWeightGradRunsCoverEveryRow) {
     const int64_t block_pixels = int64_t(1) << (rng() % 4), out_w = 1 + int64_t(rng() % 20);
     const int64_t pixel_blocks = (out_w + block_pixels - 1) / block_pixels, columns = n * pixel_blocks;
     const int q = 1 + int(rng() % 4);
-    const int64_t rows = columns * out_h, work = n * out_h * out_w, grid = 1 + int64_t(rng() % (2 * rows + 3));
-    auto share = [&](int64_t b) {
-      return detail::rolling_share_row(b * work / grid, out_h, out_w, pixel_blocks, block_pixels);
-    };
+    const int64_t rows = columns * out_h, grid = 1 + int64_t(rng() % (2 * rows + 3));
+    auto share = [&](int64_t b) { return b * rows / grid; };
     ASSERT_EQ(share(0), 0);
     ASSERT_EQ(share(grid), rows);
     std::vector<int> seen(size_t(rows), 0);

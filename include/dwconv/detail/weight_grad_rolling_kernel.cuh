@@ -9,10 +9,10 @@
 // (weight_grad_staged_kernel) copies every byte through shared memory and
 // waits on each piece's band before its sums.
 //
-// Balance: a block takes an equal share of all (row, pixel) pairs, as whole
-// rows of pixel blocks cut into runs where a residue of a pixel block's
-// column ends, and the grid is one wave of resident blocks; equal tiles in a
-// grid of a few waves left the last wave part-empty.
+// Balance: a block takes an equal share of all (image, pixel block, row)
+// rows, cut into runs where a residue of a pixel block's column ends, and the
+// grid is one wave of resident blocks; equal tiles in a grid of a few waves
+// left the last wave part-empty.
 #pragma once
 
 #include <cstdint>
@@ -58,32 +58,11 @@ __host__ __device__ inline RollingRun rolling_run(int64_t g, int64_t end, int64_
   return run;
 }
 
-/// The first row, in (image, pixel block, row) order, of the share that
-/// starts at work point w of n * out_h * out_w, a row weighing its pixels:
-/// block_pixels, or what the last pixel block of a row holds. Equal rows
-/// left the blocks whose share fell in the last pixel blocks nearly idle
-/// (Wo = 514 in blocks of 64: fp16 padded seed 82 % against 93 % unpadded).
-__host__ __device__ inline int64_t rolling_share_row(int64_t w, int64_t out_h, int64_t out_w, int64_t pixel_blocks,
-                                                     int64_t block_pixels) {
-  const int64_t img_work = out_h * out_w, img = w / img_work, r = w - img * img_work;
-  const int64_t col_work = block_pixels * out_h, full = (pixel_blocks - 1) * col_work;
-  int64_t g;
-  if (r < full) {
-    const int64_t col = r / col_work;
-    g = col * out_h + (r - col * col_work + block_pixels - 1) / block_pixels;
-  } else {
-    const int64_t last = out_w - (pixel_blocks - 1) * block_pixels;
-    g = (pixel_blocks - 1) * out_h + (r - full + last - 1) / last;
-  }
-  return img * pixel_blocks * out_h + g;
-}
-
 /// Phase one over NHWC rows at stride_h 1. Threads per block; U: rows of x
 /// and of dy in flight per thread; V: channels a thread sums (C / V a power
 /// of two up to Threads, 2^col_threads_log2 of them); K taps. Block b sums
-/// an equal share of the n * out_h * out_w (row, pixel) pairs, whole rows of
-/// its pixel blocks (rolling_share_row), and writes its sums to workspace
-/// slot b.
+/// rows [b * rows / G, (b + 1) * rows / G) of the n * pixel_blocks * out_h
+/// rows and writes its sums to workspace slot b.
 template <class T, int Threads, int U, int V, int K>
 __global__ void __launch_bounds__(Threads)
     weight_grad_rolling_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
@@ -106,12 +85,9 @@ __global__ void __launch_bounds__(Threads)
 
   A acc[K][V], acc_b[V];
   zero_sums(acc, acc_b);
-  const int64_t work = p.n * p.out_h * p.out_w;
-  auto share_row = [&](int64_t b) {
-    return rolling_share_row(b * work / gridDim.x, p.out_h, p.out_w, p.pixel_blocks, block_pixels);
-  };
-  const int64_t g_end = share_row(int64_t(blockIdx.x) + 1);
-  for (int64_t g = share_row(blockIdx.x); g < g_end;) {
+  const int64_t rows = p.n * p.pixel_blocks * p.out_h;
+  const int64_t g_end = (int64_t(blockIdx.x) + 1) * rows / gridDim.x;
+  for (int64_t g = int64_t(blockIdx.x) * rows / gridDim.x; g < g_end;) {
     const RollingRun run = rolling_run(g, g_end, p.out_h, q);
     g += run.rows;
     const int64_t img = run.column / p.pixel_blocks;
