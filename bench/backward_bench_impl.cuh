@@ -38,7 +38,7 @@ void run_backward_input(benchmark::State& state, Problem p) {
   });
 }
 
-template <class T>
+template <class T, WeightGradKernel Kernel = WeightGradKernel::kDefault>
 void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
   const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
   const int sets = rotation_sets(bytes);
@@ -60,9 +60,60 @@ void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
   int turn = 0;
   time_calls(state, bytes, [&]() -> bool {
     const int s = turn++ % sets;
-    return backward_weight<T>(p, x[s], dy[s], dw, bias ? db : nullptr, ws, &ws_bytes).ok();
+    return backward_weight<T, Kernel>(p, x[s], dy[s], dw, bias ? db : nullptr, ws, &ws_bytes).ok();
   });
   state.counters["workspace_KiB"] = double(ws_bytes) / 1024.0;
+}
+
+// The rolling dw kernel with an explicit tiling (U rows in flight, V lanes)
+// at the case's K, beside the table's choice.
+template <class T, int U, int V, int K>
+void run_rolling_sweep(benchmark::State& state, Problem p, bool bias) {
+  const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
+  const int sets = rotation_sets(bytes);
+  DeviceArena<T> arena;
+  const std::vector<T*> x = arena.alloc_sets(sets, p.x_elements(), 29u);
+  const std::vector<T*> dy = arena.alloc_sets(sets, p.y_elements(), 31u);
+  T* dw = arena.alloc(p.w_elements(), 0);
+  T* db = arena.alloc(p.c, 0);
+  size_t ws_bytes = 0;
+  if (!backward_weight_workspace_size<T>(p, &ws_bytes).ok()) {
+    state.SkipWithError("workspace query failed");
+    return;
+  }
+  void* ws = arena.alloc(int64_t((ws_bytes + sizeof(T) - 1) / sizeof(T)), 0);
+  if (!arena.ok()) {
+    state.SkipWithError("out of device memory");
+    return;
+  }
+  int turn = 0;
+  time_calls(state, bytes, [&]() -> bool {
+    const int s = turn++ % sets;
+    return detail::launch_weight_grad_rolling<T, 128, U, V, K>(p, x[s], dy[s], dw, bias ? db : nullptr, ws, nullptr)
+        .ok();
+  });
+}
+
+template <class T, int K>
+void register_rolling_sweep(const std::string& name, const Problem& p, bool bias) {
+  auto add = [&](auto u_const, auto v_const) {
+    constexpr int U = decltype(u_const)::value, V = decltype(v_const)::value;
+    if constexpr (V <= kVecElems16<T>) {
+      benchmark::RegisterBenchmark((name + "/rolling_U" + std::to_string(U) + "_V" + std::to_string(V)).c_str(),
+                                   [p, bias](benchmark::State& s) { run_rolling_sweep<T, U, V, K>(s, p, bias); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
+  };
+  using std::integral_constant;
+  if constexpr (K >= 15) {
+    add(integral_constant<int, 8>{}, integral_constant<int, 1>{});
+    add(integral_constant<int, 8>{}, integral_constant<int, 2>{});
+  } else {
+    add(integral_constant<int, 4>{}, integral_constant<int, 4>{});
+    add(integral_constant<int, 8>{}, integral_constant<int, 2>{});
+    add(integral_constant<int, 8>{}, integral_constant<int, 4>{});
+  }
 }
 
 template <class T>
@@ -80,6 +131,20 @@ void register_backward(const std::string& dtype) {
                                    [p, bias](benchmark::State& s) { run_backward_weight<T>(s, p, bias); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
+      // The staged NHWC tile beside the rolling kernel that replaced it.
+      if (layout == Layout::NHWC && c.stride == 1) {
+        const std::string staged = dtype + "/NHWC/" + case_name(c) + "/staged";
+        benchmark::RegisterBenchmark(
+            ("backward_weight/" + staged).c_str(),
+            [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kStaged>(s, p, bias); })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond);
+        const std::string name = "backward_weight/" + dtype + "/NHWC/" + case_name(c);
+        if (c.k == 3) register_rolling_sweep<T, 3>(name, p, bias);
+        if (c.k == 7) register_rolling_sweep<T, 7>(name, p, bias);
+        if (c.k == 9) register_rolling_sweep<T, 9>(name, p, bias);
+        if (c.k == 31) register_rolling_sweep<T, 31>(name, p, bias);
+      }
     }
 }
 

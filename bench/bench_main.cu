@@ -26,11 +26,13 @@ int main(int argc, char** argv) {
   }
   benchmark::AddCustomContext("device", prop.name);
   benchmark::AddCustomContext("copy_bandwidth_GBps", std::to_string(context().copy_bandwidth / 1e9));
+#ifndef DWCONV_BENCH_NO_FORWARD
   register_forward_float();
-  register_backward_float();
   register_forward_half();
-  register_backward_half();
   register_forward_bfloat16();
+#endif
+  register_backward_float();
+  register_backward_half();
   register_backward_bfloat16();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -11,6 +11,9 @@
 # BENCH_FILTER: a --benchmark_filter regex; by default every benchmark but
 # the explicit-policy sweeps (names with /T<threads>_R<rows>), which
 # BENCH_FILTER=. brings back.
+# For a quicker call on backward work: TEST_REGEX (ctest -R, and only the
+# test binaries it names are built, e.g. 'backward') and BENCH_FORWARD=0
+# (the benchmark without its forward units).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-out}
@@ -31,12 +34,22 @@ took() { summary+=("$1: $((SECONDS - mark)) s"); mark=$SECONDS; }
 
 # Only what the steps need: the whole tree for test and sanitize, else just
 # the benchmark and / or the C ABI.
+TEST_REGEX=${TEST_REGEX:-}
 targets=()
-if ! has test && ! has sanitize; then
+if [[ -n "$TEST_REGEX" ]] || { ! has test && ! has sanitize; }; then
   has bench && targets+=(--target dwconv_bench)
   has compare && targets+=(--target dwconv_capi)
 fi
-cmake --preset gpu > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+if [[ -n "$TEST_REGEX" ]]; then
+  for t in tests/*.cu tests/*.cpp; do
+    b=$(basename "${t%.*}")
+    names=("$b")
+    [[ "$b" == *_gpu_test || "$b" == *_args_test ]] && names=("${b}_float" "${b}_double" "${b}_half" "${b}_bfloat16")
+    for n in "${names[@]}"; do [[ "$n" =~ $TEST_REGEX ]] && targets+=(--target "$n"); done
+  done
+fi
+cmake --preset gpu -DDWCONV_BENCH_FORWARD="$([[ ${BENCH_FORWARD:-1} == 0 ]] && echo OFF || echo ON)" \
+  > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 cmake --build --preset gpu -j "$(nproc)" "${targets[@]}" > "$OUT/build.log" 2>&1 ||
   { grep -E 'error|Error' "$OUT/build.log" | head -40; exit 1; }
 took build
@@ -44,8 +57,11 @@ B=build/gpu
 
 if has test; then
   # The >2^31-element tests need most of the card: run them one at a time.
-  ctest --test-dir $B -j 8 -E OffsetsBeyondInt32 --output-on-failure > "$OUT/ctest.log" 2>&1; rc1=$?
-  ctest --test-dir $B -R OffsetsBeyondInt32 --output-on-failure >> "$OUT/ctest.log" 2>&1; rc2=$?
+  only=()
+  [[ -n "$TEST_REGEX" ]] && only=(-R "$TEST_REGEX")
+  ctest --test-dir $B -j 8 "${only[@]}" -E OffsetsBeyondInt32 --output-on-failure > "$OUT/ctest.log" 2>&1; rc1=$?
+  rc2=0
+  [[ -z "$TEST_REGEX" ]] && { ctest --test-dir $B -R OffsetsBeyondInt32 --output-on-failure >> "$OUT/ctest.log" 2>&1; rc2=$?; }
   grep -h '^\[ seed \]' $B/Testing/Temporary/LastTest.log >> "$OUT/ctest.log" 2>/dev/null
   summary+=("ctest: $(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tr '\n' ' ')")
   [[ $rc1 -ne 0 || $rc2 -ne 0 ]] && status=1 && grep -E 'Failed|\*\*\*' "$OUT/ctest.log" | head -20

@@ -38,7 +38,20 @@ struct Options {
   bool integers = true;
   bool odd_pointers = false;  // shift every operand by one element
   cudaStream_t stream = nullptr;
+  WeightGradKernel dw_kernel = WeightGradKernel::kDefault;
 };
+
+// backward_weight with the kernel family o.dw_kernel prefers.
+Status call_backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* ws, size_t* bytes,
+                            const Options& o) {
+  switch (o.dw_kernel) {
+    case WeightGradKernel::kRolling:
+      return backward_weight<T, WeightGradKernel::kRolling>(p, x, dy, dw, dbias, ws, bytes, o.stream);
+    case WeightGradKernel::kStaged:
+      return backward_weight<T, WeightGradKernel::kStaged>(p, x, dy, dw, dbias, ws, bytes, o.stream);
+    default: return backward_weight<T>(p, x, dy, dw, dbias, ws, bytes, o.stream);
+  }
+}
 
 #define DWCONV_TRY(expr)                      \
   do {                                        \
@@ -97,7 +110,7 @@ std::string run_dw(const Problem& p, std::mt19937_64& rng, const Options& o, boo
   if (b_ws.allocate(ws_bytes) != cudaSuccess || cudaMemset(b_ws.as<T>(), 0xFF, ws_bytes) != cudaSuccess)
     return "workspace";
   if (cudaDeviceSynchronize() != cudaSuccess) return "synchronize";
-  s = backward_weight<T>(p, d_x, d_dy, d_dw, with_bias ? d_db : nullptr, b_ws.as<void>(), &ws_bytes, o.stream);
+  s = call_backward_weight(p, d_x, d_dy, d_dw, with_bias ? d_db : nullptr, b_ws.as<void>(), &ws_bytes, o);
   if (!s.ok()) return std::string("backward_weight failed: ") + s.message();
   DWCONV_TRY(finish(o.stream));
   std::vector<T> got_w, got_b;
@@ -317,6 +330,64 @@ TEST_F(BackwardGpu, InputThroughPolyphaseKernel) {
       }
   EXPECT_GE(polyphase, 50);
   EXPECT_GE(gathered, 20);
+}
+
+// Stride-1 NHWC dw through the rolling kernel and, for the same problems,
+// the staged tile it replaced: every static K (K = 2 falls back), dilation
+// 1-3, padding wider than the window, stride 2 along W, channel vectors from
+// one to the whole block, heights under K, and shares of rows from under one
+// row a block to many runs (the grid is one wave of this GPU).
+TEST_F(BackwardGpu, WeightThroughRollingKernel) {
+  std::mt19937_64 rng(41);
+  std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));
+  ks.push_back(2);
+  int i = 0;
+  for (int k : ks)
+    for (int dil : {1, 2, 3})
+      for (int64_t c : {int64_t(8), int64_t(16) * kVecElems16<T>, int64_t(4)}) {
+        Problem p;
+        p.layout = Layout::NHWC;
+        p.n = 1 + i % 3;
+        p.c = c;
+        p.k = k;
+        p.dilation_h = dil;
+        p.h = (i % 4 == 0) ? 1 + i % 5 : 20 + 7 * (i % 9);
+        p.w = (i % 5 == 0) ? 3 : 10 + i % 13;
+        p.pad_top = i % 2 ? (k - 1) * dil / 2 : (k - 1) * dil + 2;
+        p.pad_bottom = i % 3 ? p.pad_top : 0;
+        p.pad_left = p.pad_right = i % 3;
+        p.stride_w = i % 4 == 3 ? 2 : 1;
+        ++i;
+        Options o;
+        o.integers = i % 2 == 0;
+        o.dw_kernel = WeightGradKernel::kRolling;
+        EXPECT_EQ(run_dw(p, rng, o, i % 3 != 0), "") << testbed::describe(p);
+        o.dw_kernel = WeightGradKernel::kStaged;
+        EXPECT_EQ(run_dw(p, rng, o, true), "") << "staged " << testbed::describe(p);
+        const int vec = detail::rolling_weight_grad_vec<T>(p);
+        const bool in_table =
+            std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
+            std::end(detail::kStaticKernelHeights);
+        if (in_table && !(std::is_same<T, double>::value && k == 31) && p.c % kVecElems16<T> == 0)
+          EXPECT_GT(vec, 0) << testbed::describe(p);
+      }
+  // Tall enough that blocks hold several runs and cut residues mid-way.
+  for (int dil : {1, 2}) {
+    Problem p;
+    p.layout = Layout::NHWC;
+    p.n = 3;
+    p.c = 2 * kVecElems16<T>;
+    p.k = 5;
+    p.dilation_h = dil;
+    p.h = 2000;
+    p.w = 37;
+    p.pad_top = p.pad_bottom = 2 * dil;
+    p.pad_left = p.pad_right = 1;
+    Options o;
+    EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+    o.integers = false;
+    EXPECT_EQ(run_dw(p, rng, o, false), "") << testbed::describe(p);
+  }
 }
 
 // Wide problems split each plane into row chunks and column blocks, so

@@ -219,6 +219,79 @@ TEST(BackwardPlan, VectorNhwcWeightGradStages) {
     }
 }
 
+// The rolling dw walk: block b's share of the rows, cut into runs, visits
+// every (column, output row) exactly once, each run inside one residue mod q
+// and one column, for shares shorter and longer than a residue.
+TEST(BackwardPlan, RollingWeightGradRunsCoverEveryRow) {
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 3000; ++i) {
+    const int64_t out_h = 1 + int64_t(rng() % 40), n = 1 + int64_t(rng() % 3);
+    const int64_t block_pixels = int64_t(1) << (rng() % 4), out_w = 1 + int64_t(rng() % 20);
+    const int64_t pixel_blocks = (out_w + block_pixels - 1) / block_pixels, columns = n * pixel_blocks;
+    const int q = 1 + int(rng() % 4);
+    const int64_t rows = columns * out_h, grid = 1 + int64_t(rng() % (2 * rows + 3));
+    auto share = [&](int64_t b) { return b * rows / grid; };
+    ASSERT_EQ(share(0), 0);
+    ASSERT_EQ(share(grid), rows);
+    std::vector<int> seen(size_t(rows), 0);
+    for (int64_t b = 0; b < grid; ++b) {
+      const int64_t end = share(b + 1);
+      ASSERT_LE(share(b), end);
+      for (int64_t g = share(b); g < end;) {
+        const detail::RollingRun run = detail::rolling_run(g, end, out_h, q);
+        ASSERT_GE(run.rows, 1);
+        ASSERT_LE(g + run.rows, end);
+        ASSERT_LT(run.ho0 + (run.rows - 1) * q, out_h) << "out_h " << out_h << " q " << q;
+        for (int64_t t = 0; t < run.rows; ++t) ++seen[size_t(run.column * out_h + run.ho0 + t * q)];
+        g += run.rows;
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(seen[size_t(r)], 1) << "out_h " << out_h << " q " << q;
+  }
+}
+
+// Stride-1 NHWC rows take the rolling dw kernel when the launcher offers a
+// grid and the table's vector gives a power-of-two count of channel vectors
+// up to the block; the grid is capped by the workspace bound's slots.
+template <class T>
+void check_rolling_weight_grad_plans() {
+  std::mt19937_64 rng(78);
+  for (int i = 0; i < 2000; ++i) {
+    const Problem p = testbed::random_problem(rng, Layout::NHWC);
+    if (p.n == 0) continue;
+    const int64_t blocks = 1 + int64_t(rng() % 3000);
+    const detail::WeightGradPlan plan = detail::plan_weight_grad<T>(p, true, blocks);
+    const std::string what = testbed::describe(p);
+    const int vec = detail::rolling_weight_grad_vec<T>(p);
+    ASSERT_EQ(plan.rolling, vec > 0) << what;
+    ASSERT_FALSE(detail::plan_weight_grad<T>(p, false, blocks).rolling) << what;
+    ASSERT_FALSE(detail::plan_weight_grad<T>(p, true, 0).rolling) << what;
+    if (!plan.rolling) continue;
+    const detail::WeightGradParams& f = plan.params;
+    ASSERT_EQ(p.stride_h, 1) << what;
+    ASSERT_FALSE(f.staged || plan.per_tap) << what;
+    ASSERT_EQ(plan.vec_elems, vec) << what;
+    ASSERT_EQ(int64_t(vec) << f.col_threads_log2, p.c) << what;
+    ASSERT_LE(int64_t(1) << f.col_threads_log2, plan.threads) << what;
+    const int64_t block_pixels = plan.threads >> f.col_threads_log2;
+    ASSERT_LE(f.piece_pixels, block_pixels) << what;
+    ASSERT_GE(f.pixel_blocks * f.piece_pixels, p.out_w()) << what;
+    ASSERT_LT((f.pixel_blocks - 1) * f.piece_pixels, p.out_w()) << what;
+    ASSERT_EQ(f.pixel_blocks, (p.out_w() + block_pixels - 1) / block_pixels) << what;
+    ASSERT_EQ(f.row_step, p.dilation_h) << what;
+    const int64_t rows = p.n * f.pixel_blocks * p.out_h();
+    ASSERT_EQ(f.tiles, std::min({blocks, detail::kWeightGradMaxTiles, rows})) << what;
+    ASSERT_EQ(f.slots, f.tiles) << what;
+    ASSERT_LE(plan.workspace_bytes, detail::weight_grad_workspace_bytes<T>(p)) << what;
+  }
+}
+
+TEST(BackwardPlan, RollingWeightGradTiling) {
+  check_rolling_weight_grad_plans<float>();
+  check_rolling_weight_grad_plans<__half>();
+  check_rolling_weight_grad_plans<double>();
+}
+
 TEST(BackwardPlan, WeightGradTilingCoversEverything) {
   check_weight_grad_plans<float>(Layout::NCHW);
   check_weight_grad_plans<float>(Layout::NHWC);

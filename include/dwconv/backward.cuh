@@ -46,10 +46,74 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
   return launch_status("backward_input", cudaGetLastError());
 }
 
+/// Blocks of `kernel` (`threads` a block, static shared memory only) that
+/// the current GPU holds at once: one wave. 0 when the runtime cannot say.
+template <class Kernel>
+int64_t resident_blocks(Kernel kernel, int threads) {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0) != cudaSuccess)
+    return 0;
+  return int64_t(sms) * per_sm;
+}
+
+/// Phase two: sums the `slots` partial sums of each (channel, tap) into dw
+/// and dbias (when not null).
+template <class T>
+Status launch_weight_grad_reduce(const Problem& p, int64_t slots, int ws_taps,
+                                 const typename NumericTraits<T>::Accum* ws, T* dw, T* dbias, cudaStream_t stream) {
+  constexpr int kReduceThreads = 256;
+  const int64_t pairs = p.c * ws_taps;
+  weight_grad_reduce_kernel<T, kReduceThreads>
+      <<<grid_for((pairs + 7) / 8), kReduceThreads, 0, stream>>>(ws, slots, p.c, ws_taps, dw, dbias);
+  return launch_status("backward_weight", cudaGetLastError());
+}
+
+/// dw / dbias through the rolling kernel with an explicit tiling (`Threads`
+/// a block, `U` rows in flight, `V` lanes) for static height K: the default
+/// table's entry, or a benchmark sweep's. Returns kUnsupported, launching
+/// nothing, where that tiling cannot walk `p` (rolling_weight_grad_fits and
+/// V-aligned x and dy). The workspace is backward_weight_workspace_size()'s.
+template <class T, int Threads, int U, int V, int K>
+Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
+                                  cudaStream_t stream) {
+  using A = typename NumericTraits<T>::Accum;
+  if (p.k != K || !rolling_weight_grad_fits(p, V, Threads) || !vectorizable<T>(p, x, dy, V))
+    return Status::error(StatusCode::kUnsupported, "internal: the rolling dw tiling cannot take this problem");
+  auto kernel = weight_grad_rolling_kernel<T, Threads, U, V, K>;
+  // The grid is one wave of the kernel's blocks on this GPU.
+  int64_t blocks = resident_blocks(kernel, Threads);
+  if (blocks < 1) {
+    (void)cudaGetLastError();  // a failed query: a fixed grid, still correct
+    blocks = kWeightGradMinTiles;
+  }
+  WeightGradPlan plan = plan_weight_grad<T>(p, true);
+  plan_weight_grad_rolling(p, Threads, U, V, blocks, plan);
+  plan.params.write_bias = dbias != nullptr;
+  A* ws = static_cast<A*>(workspace);
+  kernel<<<grid_for(plan.params.tiles), Threads, 0, stream>>>(plan.params, x, dy, ws);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
+}
+
 template <class T>
 Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, WeightGradKernel kind) {
   using A = typename NumericTraits<T>::Accum;
+  // Stride-1 NHWC rows that the table's rolling entry takes.
+  const int rolling_vec = rolling_weight_grad_vec<T>(p);
+  if (rolling_vec > 0 && kind != WeightGradKernel::kStaged && vectorizable<T>(p, x, dy, rolling_vec)) {
+    Status s;
+    dispatch_static_k(p.k, [&](auto k_const) {
+      constexpr int K = decltype(k_const)::value;
+      using R = typename DefaultWeightGradPolicy<T, K, Layout::NHWC>::rolling;
+      s = launch_weight_grad_rolling<T, R::kThreads, R::kRowsPerThread, R::kVecElems, K>(p, x, dy, dw, dbias, workspace,
+                                                                                         stream);
+    });
+    return s;
+  }
   // The policy's vector width for this K; vectors need the same row
   // geometry as the forward's (x and dy in place of x and y).
   WeightGradPlan plan = plan_weight_grad<T>(p, true);
@@ -109,11 +173,7 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
   };
   if (!dispatch_static_k(plan.static_k, run)) return Status::error(StatusCode::kUnsupported, "internal: no kernel");
   if (err != cudaSuccess) return launch_status("backward_weight", err);
-  constexpr int kReduceThreads = 256;
-  const int64_t pairs = p.c * plan.params.ws_taps;
-  weight_grad_reduce_kernel<T, kReduceThreads><<<grid_for((pairs + 7) / 8), kReduceThreads, 0, stream>>>(
-      ws, plan.params.slots, p.c, plan.params.ws_taps, dw, dbias);
-  return launch_status("backward_weight", cudaGetLastError());
+  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
 }
 
 }  // namespace detail
@@ -220,12 +280,15 @@ Status can_implement_backward_weight(const Problem& p, const T* x, const T* dy, 
 ///
 /// x: [N, C, H, W], dy: the forward's y shape (p.layout); dw: [C, K];
 /// dbias: [C] or null (not computed). Sums are formed in float (double for
-/// double) in an order fixed by the problem and the pointers' alignment:
-/// results are bitwise identical run to run. No atomics, so there is no
+/// double) in an order fixed by the problem, the pointers' alignment and,
+/// for stride-1 NHWC rows (one wave of blocks), the GPU model: results are
+/// bitwise identical run to run on a GPU. No atomics, so there is no
 /// faster non-deterministic mode to choose. p.n == 0 writes zeros to dw
 /// and dbias. Asynchronous; never allocates, synchronizes or prints;
-/// rejected arguments return their Status and launch nothing.
-template <class T>
+/// rejected arguments return their Status and launch nothing. `Kernel`
+/// picks a kernel family for benchmarks (WeightGradKernel); the default is
+/// the table's choice.
+template <class T, WeightGradKernel Kernel = WeightGradKernel::kDefault>
 Status backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                        size_t* workspace_bytes, cudaStream_t stream = 0) {
   if (workspace_bytes == nullptr) return Status::error(StatusCode::kNullPointer, "workspace_bytes must not be null");
@@ -240,7 +303,7 @@ Status backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T* dbia
                            cudaGetErrorString(err));
     return Status();
   }
-  return detail::launch_weight_grad<T>(p, x, dy, dw, dbias, workspace, stream);
+  return detail::launch_weight_grad<T>(p, x, dy, dw, dbias, workspace, stream, Kernel);
 }
 
 }  // namespace dwconv

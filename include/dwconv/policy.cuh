@@ -47,6 +47,14 @@ struct TilePolicy {
                 "RollingVecElems must be 0 or a power of two up to 16");
 };
 
+/// The dw / dbias kernel family backward_weight() runs. kDefault: the
+/// table's choice (the rolling kernel for the stride-1 NHWC rows it takes,
+/// else the staged tiles where they fit, else the register kernel).
+/// kRolling: the rolling kernel wherever it can take the problem. kStaged:
+/// never the rolling kernel (the choice before it existed), for benchmarks.
+/// Every family rounds within the same bound; their bits differ.
+enum class WeightGradKernel { kDefault, kRolling, kStaged };
+
 /// Tag: let dwconv pick the policy from its table for each (T, K, layout).
 /// TensorCores = false keeps every tile on CUDA cores (see TilePolicy's
 /// TensorCoreWarps: NaN and inf then reach only the outputs whose windows
@@ -127,6 +135,18 @@ struct DefaultWeightGradPolicy {
   // window comes from shared memory, so a unit needs no more rows than keep
   // the sums and the converted dy rows within about 80 registers; at most 8.
   using staged_nhwc = TilePolicy<128, min_int(8, max_int(1, (kBudget * 5 / 6 - (K + 1) * kVec) / kVec)), kVec, false>;
+  // NHWC rows at stride_h 1 walked in runs (weight_grad_rolling_kernel.cuh):
+  // 8 rows of x and of dy in flight a thread and 4 lanes (2 at K >= 15;
+  // double: 2, 1, none at K = 31, its sums taking two registers), measured
+  // on the H100 against U = 4 / 8 and V = 2 / 4 / 8 (`2026-11-25-h100-b10.1.json`):
+  // U = 8 gained 1-4 points nearly everywhere; V = 4 led at K <= 9 in every
+  // type (fp16 seed 93 %, V = 8 91 %, V = 2 89 %), V = 2 at K = 31 (fp16
+  // 54 %, V = 1 39 %; fp32 84 / 75 %).
+  static constexpr int kRollingVec = sizeof(typename NumericTraits<T>::Accum) == 8
+                                         ? (K < kTallKernelHeight ? 2 : (K <= 15 ? 1 : 0))
+                                         : min_int(kFullVec, K < kTallKernelHeight ? 4 : 2);
+  static constexpr int kRollingAhead = 8;
+  using rolling = TilePolicy<128, kRollingAhead, max_int(1, kRollingVec), false>;
 };
 
 // Whether the forward's register window stores each output row at its last

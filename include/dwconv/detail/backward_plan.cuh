@@ -9,6 +9,7 @@
 #include "dwconv/detail/backward_weight_kernel.cuh"
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_plan.cuh"
+#include "dwconv/detail/weight_grad_rolling_kernel.cuh"
 #include "dwconv/detail/weight_grad_staged_kernel.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
@@ -125,6 +126,10 @@ struct WeightGradPlan {
   int64_t workspace_bytes = 0;
   int smem_bytes = 0;  // staged tiling (params.staged): dynamic shared memory
   int staged_vec = 0;  // and the band copies' vector
+  // NHWC rows walked in runs (weight_grad_rolling_kernel.cuh): then
+  // vec_elems and rows_per_thread are the table's rolling entry (lanes, rows
+  // in flight) and params.tiles the grid, one workspace slot a block.
+  bool rolling = false;
 };
 
 /// Blocks the dw tiling aims for: at most kWeightGradMaxTiles (several per
@@ -197,8 +202,63 @@ void plan_weight_grad_staged_nhwc(const Problem& p, int rows_per_thread, int row
   plan.staged_vec = vec;
 }
 
+/// Whether the rolling dw kernel can walk `p` with `vec` lanes a thread and
+/// `threads` a block: NHWC, stride_h 1, C / vec a power of two up to the
+/// block, and a run's steps countable in int.
+inline bool rolling_weight_grad_fits(const Problem& p, int vec, int threads) {
+  if (p.layout != Layout::NHWC || p.stride_h != 1 || p.out_h() >= (int64_t(1) << 30)) return false;
+  if (vec < 1 || p.c % vec != 0) return false;
+  const int64_t channel_vecs = p.c / vec;
+  return channel_vecs <= threads && (channel_vecs & (channel_vecs - 1)) == 0;
+}
+
+/// The lanes of the table's rolling dw entry when it takes `p` (K in the
+/// static table, an entry for it), else 0.
 template <class T>
-WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
+int rolling_weight_grad_vec(const Problem& p) {
+  int vec = 0, threads = 0;
+  dispatch_static_k(p.k, [&](auto k_const) {
+    using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>;
+    vec = Table::kRollingVec;
+    threads = Table::rolling::kThreads;
+  });
+  return vec > 0 && rolling_weight_grad_fits(p, vec, threads) ? vec : 0;
+}
+
+/// Sets the rolling dw tiling (`threads` a block, `vec` lanes, `ahead` rows
+/// in flight) on a plan whose common fields are set: a grid of `blocks`
+/// blocks (capped by kWeightGradMaxTiles and the rows), each an equal share
+/// of the n * pixel_blocks * out_h rows.
+inline void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec, int64_t blocks,
+                                     WeightGradPlan& plan) {
+  plan.threads = threads;
+  plan.rows_per_thread = ahead;
+  plan.vec_elems = vec;
+  WeightGradParams& f = plan.params;
+  f.row_step = p.dilation_h;
+  f.col_threads_log2 = log2_ceil(p.c / vec);
+  const int64_t block_pixels = int64_t(threads) >> f.col_threads_log2;
+  f.pixel_blocks = (f.out_w + block_pixels - 1) / block_pixels;
+  f.piece_pixels = block_pixels;
+  f.pixels_per_thread = 1;
+  f.col_blocks = 1;
+  const int64_t rows = p.n * f.pixel_blocks * f.out_h;
+  int64_t g = blocks < kWeightGradMaxTiles ? blocks : kWeightGradMaxTiles;
+  if (g > rows) g = rows;
+  f.tiles = g < 1 ? 1 : g;
+  f.slots = f.tiles;
+  f.row_chunks = f.tiles;
+  f.staged = false;
+  plan.per_tap = false;
+  plan.smem_bytes = plan.staged_vec = 0;
+  plan.rolling = true;
+}
+
+/// `rolling_blocks` > 0: the grid the rolling dw kernel would run with (one
+/// wave of resident blocks); it takes the problem where it can
+/// (rolling_weight_grad_vec) and vector_access holds. 0: no rolling kernel.
+template <class T>
+WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access, int64_t rolling_blocks = 0) {
   WeightGradPlan plan;
   const RowWalk walk = row_walk(p);
   const int ratio = walk.window_step;
@@ -319,6 +379,12 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
     f.tiles = f.row_chunks * f.pixel_blocks * f.col_blocks;
     f.slots = f.row_chunks * f.pixel_blocks;
   }
+  if (vector_access && rolling_blocks > 0 && rolling_weight_grad_vec<T>(p) > 0) {
+    dispatch_static_k(p.k, [&](auto k_const) {
+      using R = typename DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>::rolling;
+      plan_weight_grad_rolling(p, R::kThreads, R::kRowsPerThread, R::kVecElems, rolling_blocks, plan);
+    });
+  }
   plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
   return plan;
 }
@@ -329,7 +395,10 @@ template <class T>
 int64_t weight_grad_workspace_bytes(const Problem& p) {
   const int64_t a = plan_weight_grad<T>(p, true).workspace_bytes;
   const int64_t b = plan_weight_grad<T>(p, false).workspace_bytes;
-  return a > b ? a : b;
+  // The rolling grid depends on the GPU; its slots never exceed this one's.
+  const int64_t r = plan_weight_grad<T>(p, true, kWeightGradMaxTiles).workspace_bytes;
+  const int64_t ab = a > b ? a : b;
+  return ab > r ? ab : r;
 }
 
 }  // namespace detail

@@ -51,7 +51,7 @@ struct WeightGradParams {
   int smem_x_elems;          // shared elements of the x band
   int64_t bands_per_plane;   // row bands per image
   int64_t pieces_per_chunk;  // pieces of one block tile
-  int64_t piece_pixels;      // NHWC: output pixels per piece (pixel_blocks of them per row)
+  int64_t piece_pixels;      // NHWC: output pixels per piece or rolling block (pixel_blocks of them a row)
 };
 
 /// Sums `value` (one per lane) over the threads of the block that share a

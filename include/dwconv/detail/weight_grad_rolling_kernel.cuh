@@ -1,0 +1,184 @@
+// dwconv: the dw / dbias phase-one kernel for NHWC rows at stride 1, each
+// thread walking long runs of rows. A thread owns V channels of one output
+// pixel and, down a run, adds dy[t] * x[t + k] for every tap k with the last
+// K input rows converted in registers and the next U rows of x and dy in
+// flight: each row is loaded once a run. The register kernel
+// (weight_grad_partial_kernel) loads (R - 1) M + K input rows for R dy rows
+// and waits on each unit's loads (fp16 K = 9: 158 registers, 18.75 %
+// occupancy, latency-bound under ncu); the staged tile
+// (weight_grad_staged_kernel) copies every byte through shared memory and
+// waits on each piece's band before its sums.
+//
+// Balance: a block takes an equal share of all (image, pixel block, row)
+// rows, cut into runs where a residue of a pixel block's column ends, and the
+// grid is one wave of resident blocks; equal tiles in a grid of a few waves
+// left the last wave part-empty.
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/backward_weight_kernel.cuh"
+#include "dwconv/detail/vector_access.cuh"
+#include "dwconv/numeric.cuh"
+#include "dwconv/problem.hpp"
+
+namespace dwconv {
+namespace detail {
+
+/// Where a block's share of rows starts a run: the pixel-block column
+/// `column` (image * pixel_blocks + pixel block) and the first output row
+/// ho0 of the run, which walks rows ho0, ho0 + q, ... (q = dilation_h: the
+/// rows whose taps meet the same input rows) for `rows` rows, at most to the
+/// end of its residue or of the share.
+struct RollingRun {
+  int64_t column, ho0;
+  int64_t rows;
+};
+
+/// Row g of the flattened (column, residue, row) order, and the run from it
+/// up to `end`. Residues r < out_h % q hold one row more than the others.
+__host__ __device__ inline RollingRun rolling_run(int64_t g, int64_t end, int64_t out_h, int q) {
+  RollingRun run;
+  run.column = g / out_h;
+  const int64_t off = g - run.column * out_h;
+  const int64_t small = out_h / q, rem = out_h - small * q, big = small + (rem > 0 ? 1 : 0);
+  int64_t residue, t, len;
+  if (off < rem * big) {
+    residue = off / big;
+    t = off - residue * big;
+    len = big;
+  } else {
+    const int64_t o = off - rem * big;
+    residue = rem + o / small;
+    t = o - (residue - rem) * small;
+    len = small;
+  }
+  run.ho0 = residue + t * q;
+  run.rows = len - t < end - g ? len - t : end - g;
+  return run;
+}
+
+/// Phase one over NHWC rows at stride_h 1. Threads per block; U: rows of x
+/// and of dy in flight per thread; V: channels a thread sums (C / V a power
+/// of two up to Threads, 2^col_threads_log2 of them); K taps. Block b sums
+/// rows [b * rows / G, (b + 1) * rows / G) of the n * pixel_blocks * out_h
+/// rows and writes its sums to workspace slot b.
+template <class T, int Threads, int U, int V, int K>
+__global__ void __launch_bounds__(Threads)
+    weight_grad_rolling_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
+                               typename NumericTraits<T>::Accum* __restrict__ ws) {
+  using Traits = NumericTraits<T>;
+  using A = typename Traits::Accum;
+  using Vec = AlignedVector<T, V>;
+  static_assert(K >= 1 && U >= 1, "static kernel heights only");
+  __shared__ A scratch[Threads * V];
+
+  const int ct_log2 = p.col_threads_log2;
+  const int ct = threadIdx.x & ((1 << ct_log2) - 1);
+  const int64_t pixel = threadIdx.x >> ct_log2;
+  const int64_t block_pixels = Threads >> ct_log2;
+  const int q = p.row_step;
+  const int64_t dy_step = int64_t(q) * p.dy_row_pitch;
+  Vec zero;
+#pragma unroll
+  for (int v = 0; v < V; ++v) zero.e[v] = Traits::from_accum(A(0));
+
+  A acc[K][V], acc_b[V];
+  zero_sums(acc, acc_b);
+  const int64_t rows = p.n * p.pixel_blocks * p.out_h;
+  const int64_t g_end = (int64_t(blockIdx.x) + 1) * rows / gridDim.x;
+  for (int64_t g = int64_t(blockIdx.x) * rows / gridDim.x; g < g_end;) {
+    const RollingRun run = rolling_run(g, g_end, p.out_h, q);
+    g += run.rows;
+    const int64_t img = run.column / p.pixel_blocks;
+    const int64_t wo = (run.column - img * p.pixel_blocks) * block_pixels + pixel;
+    if (wo >= p.out_w) continue;  // no barrier inside the walk
+    const int outs = int(run.rows);
+    const int64_t wi = wo * p.stride_w - p.pad_left;
+    const bool x_in = wi >= 0 && wi < p.w;
+    const T* dy_row = dy + img * p.dy_plane_pitch + run.ho0 * p.dy_row_pitch + wo * p.c + ct * V;
+    // Input row u of the walk (tap k of step t is u = t + k): rows [u_lo,
+    // u_hi) lie inside the input and are needed; the others read as zeros.
+    const int64_t hi0 = run.ho0 - p.pad_top;
+    const int64_t lo = hi0 < 0 ? (-hi0 + q - 1) / q : 0;
+    const int64_t hi = (p.h - hi0 + q - 1) / q;
+    const int needed = outs + K - 1;
+    const int u_lo = x_in ? int(lo < needed ? lo : needed) : 0;
+    const int u_hi = x_in ? int(hi < u_lo ? u_lo : (hi < needed ? hi : needed)) : 0;
+    // Every load reads a valid address, rows outside the range clamped to
+    // it (a column with none reads x itself), and the zeros are applied where
+    // a row is used: a load that depended on a condition ended in a select
+    // right behind it, and each step waited out its own loads (ncu on the
+    // H100: 68 % of stalls on L1TEX scoreboards, DRAM at 43 %).
+    const bool any_x = u_hi > u_lo;
+    const T* x_first =
+        any_x ? x + img * p.x_plane_pitch + (hi0 + int64_t(u_lo) * q) * p.x_row_pitch + wi * p.c + ct * V : x;
+    const int64_t x_step = any_x ? int64_t(q) * p.x_row_pitch : 0;
+    auto load_dy = [&](int t) { return *reinterpret_cast<const Vec*>(dy_row + (t < outs ? t : outs - 1) * dy_step); };
+    auto load_x = [&](int u) {
+      const int j = u < u_lo ? 0 : (u < u_hi ? u - u_lo : u_hi - 1 - u_lo);
+      return *reinterpret_cast<const Vec*>(x_first + j * x_step);
+    };
+    auto to_x = [&](const Vec& raw, int u, A(&out)[V]) {
+      const bool inside = u >= u_lo && u < u_hi;
+#pragma unroll
+      for (int v = 0; v < V; ++v) out[v] = inside ? Traits::to_accum(raw.e[v]) : A(0);
+    };
+    // Slot i of each ring holds the row its step will use, loaded U steps
+    // ahead; xw[k] holds input row t + k of step t, as accumulators.
+    Vec dr[U], xr[U], head[K > 1 ? K - 1 : 1];
+#pragma unroll
+    for (int i = 0; i < K - 1; ++i) head[i] = load_x(i);
+#pragma unroll
+    for (int i = 0; i < U; ++i) {
+      dr[i] = load_dy(i);
+      xr[i] = load_x(K - 1 + i);
+    }
+    A xw[K][V];
+#pragma unroll
+    for (int i = 0; i < K - 1; ++i) to_x(head[i], i, xw[i]);
+
+    // Step t from ring slot i: its sums, then the slot's next rows.
+    auto step = [&](int i, int t, bool refill) {
+      A gv[V];
+#pragma unroll
+      for (int v = 0; v < V; ++v) gv[v] = Traits::to_accum(dr[i].e[v]);
+      to_x(xr[i], t + K - 1, xw[K - 1]);
+      if (refill) {
+        dr[i] = load_dy(t + U);
+        xr[i] = load_x(t + K - 1 + U);
+      }
+#pragma unroll
+      for (int v = 0; v < V; ++v) {
+        acc_b[v] += gv[v];
+#pragma unroll
+        for (int k = 0; k < K; ++k) acc[k][v] += gv[v] * xw[k][v];
+      }
+#pragma unroll
+      for (int k = 0; k + 1 < K; ++k)
+#pragma unroll
+        for (int v = 0; v < V; ++v) xw[k][v] = xw[k + 1][v];
+    };
+    // Whole blocks of U steps without a branch (ring indices static), then
+    // the run's last steps, each guarded: steps past the run must add
+    // nothing (0 * inf would turn a sum into NaN).
+    const int whole = outs - outs % U;
+    for (int t0 = 0; t0 < whole; t0 += U) {
+#pragma unroll
+      for (int i = 0; i < U; ++i) step(i, t0 + i, true);
+    }
+#pragma unroll
+    for (int i = 0; i + 1 < U; ++i)
+      if (whole + i < outs) step(i, whole + i, false);
+  }
+
+  auto write = [&](int tap) {
+    return [&, tap](int c_thread, int v, A sum) {
+      ws[(int64_t(blockIdx.x) * p.c + int64_t(c_thread) * V + v) * p.ws_taps + tap] = sum;
+    };
+  };
+  block_sum_taps<A, Threads, false>(p, acc, acc_b, ct_log2, scratch, write);
+}
+
+}  // namespace detail
+}  // namespace dwconv
