@@ -38,37 +38,10 @@ void run_backward_input(benchmark::State& state, Problem p) {
   });
 }
 
-template <class T, WeightGradKernel Kernel = WeightGradKernel::kDefault>
-void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
-  const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
-  const int sets = rotation_sets(bytes);
-  DeviceArena<T> arena;
-  const std::vector<T*> x = arena.alloc_sets(sets, p.x_elements(), 29u);
-  const std::vector<T*> dy = arena.alloc_sets(sets, p.y_elements(), 31u);
-  T* dw = arena.alloc(p.w_elements(), 0);
-  T* db = arena.alloc(p.c, 0);
-  size_t ws_bytes = 0;
-  if (!backward_weight<T>(p, x[0], dy[0], dw, db, nullptr, &ws_bytes).ok()) {
-    state.SkipWithError("workspace query failed");
-    return;
-  }
-  void* ws = arena.alloc(int64_t((ws_bytes + sizeof(T) - 1) / sizeof(T)), 0);
-  if (!arena.ok()) {
-    state.SkipWithError("out of device memory");
-    return;
-  }
-  int turn = 0;
-  time_calls(state, bytes, [&]() -> bool {
-    const int s = turn++ % sets;
-    return backward_weight<T, Kernel>(p, x[s], dy[s], dw, bias ? db : nullptr, ws, &ws_bytes).ok();
-  });
-  state.counters["workspace_KiB"] = double(ws_bytes) / 1024.0;
-}
-
-// The rolling dw kernel with an explicit tiling (U rows in flight, V lanes)
-// at the case's K, beside the table's choice.
-template <class T, int U, int V, int K>
-void run_rolling_sweep(benchmark::State& state, Problem p, bool bias) {
+// Times dw calls on operands rotated through sets larger than L2;
+// call(x, dy, dw, dbias, workspace) runs one and says whether it succeeded.
+template <class T, class Call>
+void time_backward_weight(benchmark::State& state, const Problem& p, bool bias, Call&& call) {
   const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
   const int sets = rotation_sets(bytes);
   DeviceArena<T> arena;
@@ -89,8 +62,24 @@ void run_rolling_sweep(benchmark::State& state, Problem p, bool bias) {
   int turn = 0;
   time_calls(state, bytes, [&]() -> bool {
     const int s = turn++ % sets;
-    return detail::launch_weight_grad_rolling<T, 128, U, V, K>(p, x[s], dy[s], dw, bias ? db : nullptr, ws, nullptr)
-        .ok();
+    return call(x[s], dy[s], dw, bias ? db : nullptr, ws, &ws_bytes);
+  });
+  state.counters["workspace_KiB"] = double(ws_bytes) / 1024.0;
+}
+
+template <class T, WeightGradKernel Kernel = WeightGradKernel::kDefault>
+void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
+  time_backward_weight<T>(state, p, bias, [&](const T* x, const T* dy, T* dw, T* db, void* ws, size_t* ws_bytes) {
+    return backward_weight<T, Kernel>(p, x, dy, dw, db, ws, ws_bytes).ok();
+  });
+}
+
+// The rolling dw kernel with an explicit tiling (U rows in flight, V lanes)
+// at the case's K, beside the table's choice.
+template <class T, int U, int V, int K>
+void run_rolling_sweep(benchmark::State& state, Problem p, bool bias) {
+  time_backward_weight<T>(state, p, bias, [&](const T* x, const T* dy, T* dw, T* db, void* ws, size_t*) {
+    return detail::launch_weight_grad_rolling<T, 128, U, V, K>(p, x, dy, dw, db, ws, nullptr).ok();
   });
 }
 
