@@ -456,6 +456,71 @@ TEST_F(BackwardGpu, WeightGradientIsDeterministic) {
   }
 }
 
+// backward_weight captured in a CUDA graph (as training loops capture
+// their steps) gives bitwise the results of a plain call, launch after
+// launch: the rolling dw kernel's occupancy query at launch is legal under
+// capture, and its grid, fixed at capture, is the plain call's.
+TEST_F(BackwardGpu, WeightGradientInCudaGraph) {
+  for (Layout layout : {Layout::NHWC, Layout::NCHW}) {
+    Problem p;
+    p.layout = layout;
+    p.n = 3;
+    p.c = 32;
+    p.h = 150;
+    p.w = 40;
+    p.k = 5;
+    p.pad_top = p.pad_bottom = 2;
+    p.pad_left = p.pad_right = 1;
+    std::mt19937_64 rng(23);
+    std::vector<T> x(size_t(p.x_elements())), dy(size_t(p.y_elements()));
+    testbed::fill_random(x, rng, false, 1);
+    testbed::fill_random(dy, rng, false, 1);
+    DeviceBuffer b_x, b_dy, b_dw(size_t(p.w_elements()) * sizeof(T)), b_db(size_t(p.c) * sizeof(T)), b_ws;
+    T *d_x = nullptr, *d_dy = nullptr;
+    ASSERT_EQ(upload(b_x, x, 0, &d_x), "");
+    ASSERT_EQ(upload(b_dy, dy, 0, &d_dy), "");
+    size_t ws_bytes = 0;
+    ASSERT_TRUE(backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), nullptr, &ws_bytes).ok());
+    DWCONV_CUDA_CHECK(b_ws.allocate(ws_bytes));
+    auto results = [&](std::vector<T>& w_out, std::vector<T>& b_out) {
+      w_out.resize(size_t(p.w_elements()));
+      b_out.resize(size_t(p.c));
+      DWCONV_CUDA_CHECK(cudaMemcpy(w_out.data(), b_dw.as<T>(), w_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      DWCONV_CUDA_CHECK(cudaMemcpy(b_out.data(), b_db.as<T>(), b_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    };
+    ASSERT_TRUE(backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes).ok());
+    std::vector<T> plain_w, plain_b;
+    results(plain_w, plain_b);
+
+    cudaStream_t stream;
+    DWCONV_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    DWCONV_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    const Status s = backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes, stream);
+    DWCONV_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    ASSERT_TRUE(s.ok()) << s.message();
+    DWCONV_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int launch = 0; launch < 2; ++launch) {
+      // On the graph's stream: a non-blocking stream does not wait for the
+      // legacy default stream's memsets.
+      DWCONV_CUDA_CHECK(cudaMemsetAsync(b_dw.as<T>(), 0xFF, size_t(p.w_elements()) * sizeof(T), stream));
+      DWCONV_CUDA_CHECK(cudaMemsetAsync(b_ws.as<T>(), launch * 55, ws_bytes, stream));
+      DWCONV_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+      DWCONV_CUDA_CHECK(cudaStreamSynchronize(stream));
+      std::vector<T> w_out, b_out;
+      results(w_out, b_out);
+      EXPECT_EQ(std::memcmp(w_out.data(), plain_w.data(), w_out.size() * sizeof(T)), 0)
+          << to_string(layout) << " dw, graph launch " << launch;
+      EXPECT_EQ(std::memcmp(b_out.data(), plain_b.data(), b_out.size() * sizeof(T)), 0)
+          << to_string(layout) << " dbias, graph launch " << launch;
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
+  }
+}
+
 // N == 0: dx has no elements and nothing launches; dw and dbias are zero.
 TEST_F(BackwardGpu, EmptyBatch) {
   Problem p;

@@ -395,8 +395,15 @@ template <class T>
 int64_t weight_grad_workspace_bytes(const Problem& p) {
   const int64_t a = plan_weight_grad<T>(p, true).workspace_bytes;
   const int64_t b = plan_weight_grad<T>(p, false).workspace_bytes;
-  // The rolling grid depends on the GPU; its slots never exceed this one's.
-  const int64_t r = plan_weight_grad<T>(p, true, kWeightGradMaxTiles).workspace_bytes;
+  // The rolling grid depends on the GPU and, through a benchmark's explicit
+  // tiling (launch_weight_grad_rolling), on the lanes: at most
+  // kWeightGradMaxTiles blocks and one per (row, pixel) pair, whatever V.
+  int64_t r = 0;
+  if (p.layout == Layout::NHWC && p.stride_h == 1) {
+    const int64_t pairs = p.n * p.out_h() * p.out_w();
+    r = (pairs < kWeightGradMaxTiles ? pairs : kWeightGradMaxTiles) * p.c * (p.k + 1) *
+        int64_t(sizeof(typename NumericTraits<T>::Accum));
+  }
   const int64_t ab = a > b ? a : b;
   return ab > r ? ab : r;
 }
