@@ -332,62 +332,75 @@ TEST_F(BackwardGpu, InputThroughPolyphaseKernel) {
   EXPECT_GE(gathered, 20);
 }
 
-// Stride-1 NHWC dw through the rolling kernel and, for the same problems,
-// the staged tile it replaced: every static K (K = 2 falls back), dilation
-// 1-3, padding wider than the window, stride 2 along W, channel vectors from
-// one to the whole block, heights under K, and shares of rows from under one
-// row a block to many runs (the grid is one wave of this GPU).
+// Stride_h 1 dw through the rolling kernel and, for the same problems, the
+// staged or register tiles it replaced: every static K (K = 2 falls back),
+// dilation 1-3, padding wider than the window, stride 2 along W, heights
+// under K, and shares of rows from under one row a block to many runs (the
+// grid is one wave of this GPU). NHWC: channel vectors from one to the
+// whole block. NCHW: rows that vectors walk (widths and left pads in whole
+// vectors) and rows they cannot (odd widths and pads, odd pointers), several
+// images a block where rows are narrow.
 TEST_F(BackwardGpu, WeightThroughRollingKernel) {
   std::mt19937_64 rng(41);
   std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));
   ks.push_back(2);
+  constexpr int kV = kVecElems16<T>;
   int i = 0;
-  for (int k : ks)
-    for (int dil : {1, 2, 3})
-      for (int64_t c : {int64_t(8), int64_t(16) * kVecElems16<T>, int64_t(4)}) {
-        Problem p;
-        p.layout = Layout::NHWC;
-        p.n = 1 + i % 3;
-        p.c = c;
-        p.k = k;
-        p.dilation_h = dil;
-        p.h = (i % 4 == 0) ? 1 + i % 5 : 20 + 7 * (i % 9);
-        p.w = (i % 5 == 0) ? 3 : 10 + i % 13;
-        p.pad_top = i % 2 ? (k - 1) * dil / 2 : (k - 1) * dil + 2;
-        p.pad_bottom = i % 3 ? p.pad_top : 0;
-        p.pad_left = p.pad_right = i % 3;
-        p.stride_w = i % 4 == 3 ? 2 : 1;
-        ++i;
-        Options o;
-        o.integers = i % 2 == 0;
-        o.dw_kernel = WeightGradKernel::kRolling;
-        EXPECT_EQ(run_dw(p, rng, o, i % 3 != 0), "") << testbed::describe(p);
-        o.dw_kernel = WeightGradKernel::kStaged;
-        EXPECT_EQ(run_dw(p, rng, o, true), "") << "staged " << testbed::describe(p);
-        const int vec = detail::rolling_weight_grad_vec<T>(p);
-        const bool in_table =
-            std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
-            std::end(detail::kStaticKernelHeights);
-        if (in_table && !(std::is_same<T, double>::value && k == 31) && p.c % kVecElems16<T> == 0)
-          EXPECT_GT(vec, 0) << testbed::describe(p);
-      }
+  for (Layout layout : {Layout::NHWC, Layout::NCHW})
+    for (int k : ks)
+      for (int dil : {1, 2, 3})
+        for (int64_t c : {int64_t(8), int64_t(16) * kV, int64_t(4)}) {
+          const bool nchw = layout == Layout::NCHW;
+          Problem p;
+          p.layout = layout;
+          p.n = nchw ? 1 + i % 5 : 1 + i % 3;
+          p.c = nchw ? c / 4 + 1 : c;
+          p.k = k;
+          p.dilation_h = dil;
+          p.h = (i % 4 == 0) ? 1 + i % 5 : 20 + 7 * (i % 9);
+          p.w = (i % 5 == 0) ? 3 : 10 + i % 13;
+          p.pad_top = i % 2 ? (k - 1) * dil / 2 : (k - 1) * dil + 2;
+          p.pad_bottom = i % 3 ? p.pad_top : 0;
+          p.pad_left = p.pad_right = i % 3;
+          p.stride_w = i % 4 == 3 ? 2 : 1;
+          if (nchw && i % 3 == 1) {  // rows in whole vectors
+            p.w = kV * (1 + i % 40);
+            p.pad_left = p.pad_right = kV * (i % 2);
+            p.stride_w = 1;
+          }
+          ++i;
+          Options o;
+          o.integers = i % 2 == 0;
+          o.odd_pointers = nchw && i % 5 == 0;
+          o.dw_kernel = WeightGradKernel::kRolling;
+          EXPECT_EQ(run_dw(p, rng, o, i % 3 != 0), "") << testbed::describe(p);
+          o.dw_kernel = WeightGradKernel::kStaged;
+          EXPECT_EQ(run_dw(p, rng, o, true), "") << "staged " << testbed::describe(p);
+          const int vec = detail::rolling_weight_grad_vec<T>(p);
+          const bool in_table =
+              std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
+              std::end(detail::kStaticKernelHeights);
+          if (in_table && !(std::is_same<T, double>::value && k == 31) && (nchw || p.c % kV == 0))
+            EXPECT_GT(vec, 0) << testbed::describe(p);
+        }
   // Tall enough that blocks hold several runs and cut residues mid-way.
-  for (int dil : {1, 2}) {
-    Problem p;
-    p.layout = Layout::NHWC;
-    p.n = 3;
-    p.c = 2 * kVecElems16<T>;
-    p.k = 5;
-    p.dilation_h = dil;
-    p.h = 2000;
-    p.w = 37;
-    p.pad_top = p.pad_bottom = 2 * dil;
-    p.pad_left = p.pad_right = 1;
-    Options o;
-    EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
-    o.integers = false;
-    EXPECT_EQ(run_dw(p, rng, o, false), "") << testbed::describe(p);
-  }
+  for (Layout layout : {Layout::NHWC, Layout::NCHW})
+    for (int dil : {1, 2}) {
+      Problem p;
+      p.layout = layout;
+      p.n = 3;
+      p.c = 2 * kV;
+      p.k = 5;
+      p.dilation_h = dil;
+      p.h = 2000;
+      p.w = 37;
+      p.pad_top = p.pad_bottom = 2 * dil;
+      p.pad_left = p.pad_right = 1;
+      Options o;
+      EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+      o.integers = false;
+      EXPECT_EQ(run_dw(p, rng, o, false), "") << testbed::describe(p);
+    }
 }
 
 // Wide problems split each plane into row chunks and column blocks, so

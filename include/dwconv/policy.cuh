@@ -48,7 +48,7 @@ struct TilePolicy {
 };
 
 /// The dw / dbias kernel family backward_weight() runs. kDefault: the
-/// table's choice (the rolling kernel for the stride-1 NHWC rows it takes,
+/// table's choice (the rolling kernel for the stride_h 1 rows it takes,
 /// else the staged tiles where they fit, else the register kernel).
 /// kRolling: the rolling kernel wherever it can take the problem. kStaged:
 /// never the rolling kernel (the choice before it existed), for benchmarks.

@@ -203,62 +203,93 @@ void plan_weight_grad_staged_nhwc(const Problem& p, int rows_per_thread, int row
 }
 
 /// Whether the rolling dw kernel can walk `p` with `vec` lanes a thread and
-/// `threads` a block: NHWC, stride_h 1, C / vec a power of two up to the
-/// block, and a run's steps countable in int.
+/// `threads` a block, pointers and the row geometry of vectors aside
+/// (vectorizable()): stride_h 1, a run's steps countable in int and, in
+/// NHWC, C / vec a power of two up to the block.
 inline bool rolling_weight_grad_fits(const Problem& p, int vec, int threads) {
-  if (p.layout != Layout::NHWC || p.stride_h != 1 || p.out_h() >= (int64_t(1) << 30)) return false;
-  if (vec < 1 || p.c % vec != 0) return false;
+  if (p.stride_h != 1 || p.out_h() >= (int64_t(1) << 30) || vec < 1) return false;
+  if (p.layout == Layout::NCHW) return true;
+  if (p.c % vec != 0) return false;
   const int64_t channel_vecs = p.c / vec;
   return channel_vecs <= threads && (channel_vecs & (channel_vecs - 1)) == 0;
 }
 
 /// The lanes of the table's rolling dw entry when it takes `p` (K in the
-/// static table, an entry for it), else 0.
+/// static table, an entry for it), else 0. NCHW rows that vectors cannot
+/// walk take the entry with one lane.
 template <class T>
 int rolling_weight_grad_vec(const Problem& p) {
   int vec = 0, threads = 0;
   dispatch_static_k(p.k, [&](auto k_const) {
-    using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>;
-    vec = Table::kRollingVec;
-    threads = Table::rolling::kThreads;
+    dispatch_layout(p.layout, [&](auto layout_const) {
+      using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, decltype(layout_const)::value>;
+      vec = Table::kRollingVec;
+      threads = Table::rolling::kThreads;
+    });
   });
   return vec > 0 && rolling_weight_grad_fits(p, vec, threads) ? vec : 0;
 }
 
 /// Sets the rolling dw tiling (`threads` a block, `vec` lanes, `ahead` rows
-/// in flight) on a plan whose common fields are set: a grid of `blocks`
-/// blocks (capped by kWeightGradMaxTiles and the rows), each an equal share
-/// of the n * pixel_blocks * out_h rows.
-inline void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec, int64_t blocks,
-                                     WeightGradPlan& plan) {
+/// in flight) on a plan whose common fields are set, for a grid of about
+/// `blocks` blocks (one wave), capped by kWeightGradMaxTiles and the rows.
+/// NHWC: each block an equal share of the n * pixel_blocks * out_h rows.
+/// NCHW: row_chunks blocks a channel, each an equal share of its
+/// image_groups * pixel_blocks * out_h rows; a block is 2^col_threads_log2
+/// column vectors by piece_pixels images, the split that leaves the fewest
+/// threads idle (ties: the wider).
+template <class T>
+void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec, int64_t blocks, WeightGradPlan& plan) {
   plan.threads = threads;
   plan.rows_per_thread = ahead;
   plan.vec_elems = vec;
   WeightGradParams& f = plan.params;
   f.row_step = p.dilation_h;
-  f.col_threads_log2 = log2_ceil(p.c / vec);
-  const int64_t block_pixels = int64_t(threads) >> f.col_threads_log2;
-  f.pixel_blocks = (f.out_w + block_pixels - 1) / block_pixels;
-  f.piece_pixels = block_pixels;
   f.pixels_per_thread = 1;
   f.col_blocks = 1;
-  const int64_t rows = p.n * f.pixel_blocks * f.out_h;
-  int64_t g = blocks < kWeightGradMaxTiles ? blocks : kWeightGradMaxTiles;
-  if (g > rows) g = rows;
-  f.tiles = g < 1 ? 1 : g;
-  f.slots = f.tiles;
-  f.row_chunks = f.tiles;
+  int64_t cap = blocks < kWeightGradMaxTiles ? blocks : kWeightGradMaxTiles;
+  if (p.layout == Layout::NCHW) {
+    const int64_t col_vecs = (f.out_w + vec - 1) / vec;
+    int64_t best = -1;
+    for (int l2 = log2_ceil(threads); l2 >= 0; --l2) {
+      const int64_t lanes = int64_t(1) << l2, images = int64_t(threads) >> l2;
+      const int64_t slots = (p.n + images - 1) / images * images * ((col_vecs + lanes - 1) / lanes) * lanes;
+      if (best < 0 || slots < best) {
+        best = slots;
+        f.col_threads_log2 = l2;
+      }
+    }
+    const int64_t lanes = int64_t(1) << f.col_threads_log2;
+    f.piece_pixels = int64_t(threads) >> f.col_threads_log2;
+    f.pixel_blocks = (col_vecs + lanes - 1) / lanes;
+    const int64_t rows = (p.n + f.piece_pixels - 1) / f.piece_pixels * f.pixel_blocks * f.out_h;
+    int64_t per_channel = cap / p.c;
+    if (per_channel > rows) per_channel = rows;
+    f.row_chunks = per_channel < 1 ? 1 : per_channel;
+    f.slots = f.row_chunks;
+    f.tiles = p.c * f.row_chunks;
+  } else {
+    f.col_threads_log2 = log2_ceil(p.c / vec);
+    const int64_t block_pixels = int64_t(threads) >> f.col_threads_log2;
+    f.pixel_blocks = (f.out_w + block_pixels - 1) / block_pixels;
+    f.piece_pixels = block_pixels;
+    const int64_t rows = p.n * f.pixel_blocks * f.out_h;
+    if (cap > rows) cap = rows;
+    f.tiles = cap < 1 ? 1 : cap;
+    f.slots = f.tiles;
+    f.row_chunks = f.tiles;
+  }
   f.staged = false;
   plan.per_tap = false;
   plan.smem_bytes = plan.staged_vec = 0;
   plan.rolling = true;
+  plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
 }
 
-/// `rolling_blocks` > 0: the grid the rolling dw kernel would run with (one
-/// wave of resident blocks); it takes the problem where it can
-/// (rolling_weight_grad_vec) and vector_access holds. 0: no rolling kernel.
+/// The register or staged dw tiling of `p`, with vectors where vector_access
+/// (the pointers allow them); the rolling tiling is plan_weight_grad_rolling's.
 template <class T>
-WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access, int64_t rolling_blocks = 0) {
+WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   WeightGradPlan plan;
   const RowWalk walk = row_walk(p);
   const int ratio = walk.window_step;
@@ -379,30 +410,27 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access, int64_t ro
     f.tiles = f.row_chunks * f.pixel_blocks * f.col_blocks;
     f.slots = f.row_chunks * f.pixel_blocks;
   }
-  if (vector_access && rolling_blocks > 0 && rolling_weight_grad_vec<T>(p) > 0) {
-    dispatch_static_k(p.k, [&](auto k_const) {
-      using R = typename DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>::rolling;
-      plan_weight_grad_rolling(p, R::kThreads, R::kRowsPerThread, R::kVecElems, rolling_blocks, plan);
-    });
-  }
   plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
   return plan;
 }
 
 /// Workspace a dw / dbias call on `p` needs, whatever its pointers' alignment
-/// (the vector and scalar tilings differ).
+/// (the vector and scalar tilings differ) and GPU.
 template <class T>
 int64_t weight_grad_workspace_bytes(const Problem& p) {
+  using A = typename NumericTraits<T>::Accum;
   const int64_t a = plan_weight_grad<T>(p, true).workspace_bytes;
   const int64_t b = plan_weight_grad<T>(p, false).workspace_bytes;
   // The rolling grid depends on the GPU and, through a benchmark's explicit
   // tiling (launch_weight_grad_rolling), on the lanes: at most
-  // kWeightGradMaxTiles blocks and one per (row, pixel) pair, whatever V.
+  // kWeightGradMaxTiles blocks, in NHWC one per (row, pixel) pair at most,
+  // in NCHW at least one a channel (plan_weight_grad_rolling).
   int64_t r = 0;
-  if (p.layout == Layout::NHWC && p.stride_h == 1) {
+  if (p.stride_h == 1) {
     const int64_t pairs = p.n * p.out_h() * p.out_w();
-    r = (pairs < kWeightGradMaxTiles ? pairs : kWeightGradMaxTiles) * p.c * (p.k + 1) *
-        int64_t(sizeof(typename NumericTraits<T>::Accum));
+    const int64_t slots = p.layout == Layout::NHWC ? (pairs < kWeightGradMaxTiles ? pairs : kWeightGradMaxTiles)
+                                                   : (kWeightGradMaxTiles / p.c > 1 ? kWeightGradMaxTiles / p.c : 1);
+    r = slots * p.c * (p.k + 1) * int64_t(sizeof(A));
   }
   const int64_t ab = a > b ? a : b;
   return ab > r ? ab : r;

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/rolling_steps.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/problem.hpp"
@@ -50,10 +51,8 @@ __global__ void __launch_bounds__(Threads)
     const int64_t hi0 = ho0 - p.pad_top;  // input row of the run's first step
     // Steps [u_lo, u_hi) read rows inside the input; the others, zeros.
     const int steps = outs + K - 1;
-    const int64_t lo = hi0 < 0 ? (-hi0 + q - 1) / q : 0;
-    const int64_t hi = (p.h - hi0 + q - 1) / q;
-    const int u_lo = col.in_bounds ? int(lo < steps ? lo : steps) : 0;
-    const int u_hi = col.in_bounds ? int(hi < u_lo ? u_lo : (hi < steps ? hi : steps)) : 0;
+    const InsideSteps inside = inside_steps(hi0, p.h, q, steps, col.in_bounds);
+    const int u_lo = inside.lo, u_hi = inside.hi;
     const int64_t x_step = int64_t(q) * p.in_row_pitch;
     const int64_t y_step = int64_t(q) * p.out_row_pitch;
     const T* x_col = x + plane * p.in_plane_pitch + col.in_offset;
