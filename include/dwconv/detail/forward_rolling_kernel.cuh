@@ -48,29 +48,31 @@ __global__ void __launch_bounds__(Threads)
     const int outs = int(left < p.run_rows ? left : p.run_rows);
 
     const ColumnMap<L> col = map_column<L>(p, plane, j);
-    const int64_t hi0 = ho0 - p.pad_top;  // input row of the run's first step
-    // Steps [u_lo, u_hi) read rows inside the input; the others, zeros.
+    // A padding column loads from the nearest inside column (rolling_column).
+    int64_t x_off = col.in_offset;
+    if (!col.in_bounds) {
+      if constexpr (L == Layout::NCHW)
+        x_off = x_off < 0 ? 0 : p.w - V;
+      else
+        x_off = x_off < 0 ? col.channel : (p.w - 1) * p.c + col.channel;
+    }
+    const RollingColumn<T> xc = rolling_column(x + plane * p.in_plane_pitch + x_off, p.in_row_pitch, ho0 - p.pad_top,
+                                               p.h, q, outs + K - 1, col.in_bounds);
     const int steps = outs + K - 1;
-    const InsideSteps inside = inside_steps(hi0, p.h, q, steps, col.in_bounds);
-    const int u_lo = inside.lo, u_hi = inside.hi;
-    const int64_t x_step = int64_t(q) * p.in_row_pitch;
     const int64_t y_step = int64_t(q) * p.out_row_pitch;
-    const T* x_col = x + plane * p.in_plane_pitch + col.in_offset;
-    int64_t x_off = hi0 * p.in_row_pitch;  // the row step u reads
 
     // A ring of the next K rows, each loaded a whole block of K steps before
     // its use: with one load a step and its use right after, every step
     // waited out a memory latency (v9: 20-38 % of the floor at K = 31).
-    // Rows outside the input load from x itself (a valid address) and read
-    // as zeros: no branch, so the loads issue back to back.
+    // Every step loads (no branch, so the loads issue back to back); rows
+    // outside the input read as zeros.
     Vec ring[K];
     auto fetch = [&](int u, Vec& r) {
-      const bool inside = u >= u_lo && u < u_hi;
-      r = *reinterpret_cast<const Vec*>(inside ? x_col + x_off : x);
+      r = *reinterpret_cast<const Vec*>(xc.row(u));
+      const bool used = xc.used(u);
 #pragma unroll
       for (int v = 0; v < V; ++v)
-        if (!inside) r.e[v] = Traits::from_accum(A(0));
-      x_off += x_step;
+        if (!used) r.e[v] = Traits::from_accum(A(0));
     };
 #pragma unroll
     for (int i = 0; i < K; ++i) fetch(i, ring[i]);

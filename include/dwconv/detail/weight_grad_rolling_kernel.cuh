@@ -101,49 +101,40 @@ __global__ void __launch_bounds__(Threads)
     g += run.rows;
     const int64_t major = run.column / p.pixel_blocks;
     const int64_t minor = run.column - major * p.pixel_blocks;
-    // The thread's column: dy and x offsets of its row 0, and whether its x
-    // column lies inside the input (no barrier inside the walk: idle threads
-    // skip the run).
-    int64_t wo, wi, dy_col, x_col;
+    // The thread's column: the dy and x offsets of its row 0, x at the
+    // nearest inside column (rolling_column), and whether its x column lies
+    // inside the input (no barrier inside the walk: idle threads skip the run).
+    int64_t wi, dy_col, x_col;
     if constexpr (kNchw) {
       const int64_t img = major * subs + sub;
-      wo = ((minor << ct_log2) + ct) * V;
+      const int64_t wo = ((minor << ct_log2) + ct) * V;
       if (img >= p.n || wo >= p.out_w) continue;
       wi = wo * p.stride_w - p.pad_left;
       const int64_t plane = img * p.c + channel;
       dy_col = plane * p.dy_plane_pitch + wo;
-      x_col = plane * p.x_plane_pitch + wi;
+      x_col = plane * p.x_plane_pitch + (wi < 0 ? 0 : (wi > p.w - V ? p.w - V : wi));
     } else {
-      wo = minor * subs + sub;
+      const int64_t wo = minor * subs + sub;
       if (wo >= p.out_w) continue;
       wi = wo * p.stride_w - p.pad_left;
       dy_col = major * p.dy_plane_pitch + wo * p.c + ct * V;
-      x_col = major * p.x_plane_pitch + wi * p.c + ct * V;
+      x_col = major * p.x_plane_pitch + (wi < 0 ? 0 : (wi >= p.w ? p.w - 1 : wi)) * p.c + ct * V;
     }
     const int outs = int(run.rows);
     const T* dy_row = dy + dy_col + run.ho0 * p.dy_row_pitch;
-    // Input row u of the walk (tap k of step t is u = t + k): rows [u_lo,
-    // u_hi) lie inside the input and are needed; the others read as zeros.
-    const int64_t hi0 = run.ho0 - p.pad_top;
-    const InsideSteps inside = inside_steps(hi0, p.h, q, outs + K - 1, wi >= 0 && wi < p.w);
-    const int u_lo = inside.lo, u_hi = inside.hi;
-    // Every load reads a valid address, rows outside the range clamped to
-    // it (a column with none reads x itself), and the zeros are applied where
-    // a row is used: a load that depended on a condition ended in a select
-    // right behind it, and each step waited out its own loads (ncu on the
-    // H100: 68 % of stalls on L1TEX scoreboards, DRAM at 43 %).
-    const bool any_x = u_hi > u_lo;
-    const T* x_first = any_x ? x + x_col + (hi0 + int64_t(u_lo) * q) * p.x_row_pitch : x;
-    const int64_t x_step = any_x ? int64_t(q) * p.x_row_pitch : 0;
+    // Input row u of the walk (tap k of step t is u = t + k). Loads read
+    // clamped valid rows and the zeros are applied where a row is used: a
+    // load that depended on a condition ended in a select right behind it,
+    // and each step waited out its own loads (ncu on the H100: 68 % of
+    // stalls on L1TEX scoreboards, DRAM at 43 %).
+    const RollingColumn<T> xc =
+        rolling_column(x + x_col, p.x_row_pitch, run.ho0 - p.pad_top, p.h, q, outs + K - 1, wi >= 0 && wi < p.w);
     auto load_dy = [&](int t) { return *reinterpret_cast<const Vec*>(dy_row + (t < outs ? t : outs - 1) * dy_step); };
-    auto load_x = [&](int u) {
-      const int j = u < u_lo ? 0 : (u < u_hi ? u - u_lo : u_hi - 1 - u_lo);
-      return *reinterpret_cast<const Vec*>(x_first + j * x_step);
-    };
+    auto load_x = [&](int u) { return *reinterpret_cast<const Vec*>(xc.row(u)); };
     auto to_x = [&](const Vec& raw, int u, A(&out)[V]) {
-      const bool inside = u >= u_lo && u < u_hi;
+      const bool used = xc.used(u);
 #pragma unroll
-      for (int v = 0; v < V; ++v) out[v] = inside ? Traits::to_accum(raw.e[v]) : A(0);
+      for (int v = 0; v < V; ++v) out[v] = used ? Traits::to_accum(raw.e[v]) : A(0);
     };
     // Slot i of each ring holds the row its step will use, loaded U steps
     // ahead; xw[k] holds input row t + k of step t, as accumulators.
