@@ -290,16 +290,11 @@ void check_rolling_weight_grad_plans(Layout layout) {
       ASSERT_EQ(f.tiles, std::min({blocks, detail::kWeightGradMaxTiles, rows})) << what;
       ASSERT_EQ(f.slots, f.tiles) << what;
     } else {
-      // Column vectors by images: every column of every image in one
-      // thread slot, the same number of slots as the widest split at most.
+      // (image, column vector) slots, a block of them at a time.
       const int64_t col_vecs = (p.out_w() + lanes - 1) / lanes;
-      ASSERT_EQ(f.piece_pixels, subs) << what;
-      ASSERT_EQ(f.pixel_blocks, (col_vecs + (int64_t(1) << f.col_threads_log2) - 1) >> f.col_threads_log2) << what;
-      const int64_t groups = (p.n + subs - 1) / subs;
-      ASSERT_LE(groups * subs * (f.pixel_blocks << f.col_threads_log2),
-                ((col_vecs + kThreads - 1) / kThreads) * kThreads * p.n)
-          << what;
-      const int64_t rows = groups * f.pixel_blocks * p.out_h();
+      ASSERT_EQ(f.piece_pixels, col_vecs) << what;
+      ASSERT_EQ(f.pixel_blocks, (p.n * col_vecs + kThreads - 1) / kThreads) << what;
+      const int64_t rows = f.pixel_blocks * p.out_h();
       ASSERT_GE(f.row_chunks, 1) << what;
       ASSERT_LE(f.row_chunks, std::max<int64_t>(1, std::min(blocks, detail::kWeightGradMaxTiles) / p.c)) << what;
       ASSERT_LE(f.row_chunks, rows) << what;

@@ -56,23 +56,28 @@ __global__ void __launch_bounds__(Threads)
       else
         x_off = x_off < 0 ? col.channel : (p.w - 1) * p.c + col.channel;
     }
-    const RollingColumn<T> xc = rolling_column(x + plane * p.in_plane_pitch + x_off, p.in_row_pitch, ho0 - p.pad_top,
-                                               p.h, q, outs + K - 1, col.in_bounds);
+    const T* x_col = x + plane * p.in_plane_pitch + x_off;
+    const int64_t hi0 = ho0 - p.pad_top;  // input row of the run's first step
+    const RollingColumn<T> xc = rolling_column(x_col, p.in_row_pitch, hi0, p.h, q, outs + K - 1, col.in_bounds);
     const int steps = outs + K - 1;
+    const int64_t x_step = int64_t(q) * p.in_row_pitch;
     const int64_t y_step = int64_t(q) * p.out_row_pitch;
+    int64_t row_off = hi0 * p.in_row_pitch;  // the row step u reads
 
     // A ring of the next K rows, each loaded a whole block of K steps before
     // its use: with one load a step and its use right after, every step
     // waited out a memory latency (v9: 20-38 % of the floor at K = 31).
-    // Every step loads (no branch, so the loads issue back to back); rows
-    // outside the input read as zeros.
+    // Rows outside the input load the column's nearest inside row (a valid
+    // address; the clamped index of RollingColumn::row cost fp16 NHWC K = 31
+    // 5 points) and read as zeros: no branch, so the loads issue back to back.
     Vec ring[K];
     auto fetch = [&](int u, Vec& r) {
-      r = *reinterpret_cast<const Vec*>(xc.row(u));
       const bool used = xc.used(u);
+      r = *reinterpret_cast<const Vec*>(used ? x_col + row_off : xc.first);
 #pragma unroll
       for (int v = 0; v < V; ++v)
         if (!used) r.e[v] = Traits::from_accum(A(0));
+      row_off += x_step;
     };
 #pragma unroll
     for (int i = 0; i < K; ++i) fetch(i, ring[i]);

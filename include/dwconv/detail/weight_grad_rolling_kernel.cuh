@@ -12,8 +12,8 @@
 //
 // Balance: the grid is one wave of resident blocks, each taking an equal
 // share of the rows (NHWC: of all (image, pixel block, row) rows; NCHW: of
-// one channel's (image group, column block, row) rows, row_chunks blocks a
-// channel), cut into runs where a residue of a column ends; equal tiles in a
+// one channel's (block of (image, column) slots, row) rows, row_chunks
+// blocks a channel), cut into runs where a residue of a column ends; equal tiles in a
 // grid of a few waves left the last wave part-empty.
 #pragma once
 
@@ -62,14 +62,15 @@ __host__ __device__ inline RollingRun rolling_run(int64_t g, int64_t end, int64_
 }
 
 /// Phase one over rows at stride_h 1. Threads per block; U: rows of x and of
-/// dy in flight per thread; V: lanes a thread sums; K taps. A block's threads
-/// are 2^col_threads_log2 lanes by Threads >> col_threads_log2 rows: NHWC,
-/// channel vectors (C / V of them) by output pixels; NCHW, column vectors by
-/// images. NHWC: block b sums rows [b * rows / G, (b + 1) * rows / G) of the
-/// n * pixel_blocks * out_h rows into workspace slot b. NCHW: block b sums
-/// channel b / row_chunks, share b % row_chunks (its slot) of that channel's
-/// image_groups * pixel_blocks * out_h rows; V > 1 needs rows whose vectors
-/// lie wholly inside or outside x (vectorizable()).
+/// dy in flight per thread; V: lanes a thread sums; K taps.
+/// NHWC: a block's threads are 2^col_threads_log2 channel vectors (C / V of
+/// them) by output pixels; block b sums rows [b * rows / G, (b + 1) * rows /
+/// G) of the n * pixel_blocks * out_h rows into workspace slot b.
+/// NCHW: a block's threads take consecutive (image, column vector) slots of
+/// one channel, piece_pixels column vectors a row, pixel_blocks blocks of
+/// slots; block b sums channel b / row_chunks, share b % row_chunks (its
+/// slot) of that channel's pixel_blocks * out_h rows. V > 1 needs rows whose
+/// vectors lie wholly inside or outside x (vectorizable()).
 template <class T, Layout L, int Threads, int U, int V, int K>
 __global__ void __launch_bounds__(Threads)
     weight_grad_rolling_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
@@ -81,44 +82,49 @@ __global__ void __launch_bounds__(Threads)
   constexpr bool kNchw = L == Layout::NCHW;
   __shared__ A scratch[Threads * V];
 
-  const int ct_log2 = p.col_threads_log2;
+  const int ct_log2 = p.col_threads_log2;  // NHWC
   const int ct = threadIdx.x & ((1 << ct_log2) - 1);
-  const int64_t sub = threadIdx.x >> ct_log2;  // NHWC: pixel of the block; NCHW: image of the group
-  const int64_t subs = Threads >> ct_log2;
   const int q = p.row_step;
   const int64_t dy_step = int64_t(q) * p.dy_row_pitch;
 
   const int64_t channel = kNchw ? blockIdx.x / p.row_chunks : 0;
   const int64_t slot = kNchw ? blockIdx.x - channel * p.row_chunks : blockIdx.x;
   const int64_t shares = kNchw ? p.row_chunks : gridDim.x;
-  const int64_t majors = kNchw ? (p.n + subs - 1) / subs : p.n;  // images (NCHW: image groups)
+  // NCHW slots (image, column vector) fit 32 bits nearly always: a 32-bit
+  // division a run then.
+  const int64_t col_vecs = p.piece_pixels;
+  const bool slots32 = p.n * col_vecs < (int64_t(1) << 31);
   A acc[K][V], acc_b[V];
   zero_sums(acc, acc_b);
-  const int64_t rows = majors * p.pixel_blocks * p.out_h;
+  const int64_t rows = (kNchw ? 1 : p.n) * p.pixel_blocks * p.out_h;
   const int64_t g_end = (slot + 1) * rows / shares;
   for (int64_t g = slot * rows / shares; g < g_end;) {
     const RollingRun run = rolling_run(g, g_end, p.out_h, q);
     g += run.rows;
-    const int64_t major = run.column / p.pixel_blocks;
-    const int64_t minor = run.column - major * p.pixel_blocks;
     // The thread's column: the dy and x offsets of its row 0, x at the
     // nearest inside column (rolling_column), and whether its x column lies
     // inside the input (no barrier inside the walk: idle threads skip the run).
     int64_t wi, dy_col, x_col;
     if constexpr (kNchw) {
-      const int64_t img = major * subs + sub;
-      const int64_t wo = ((minor << ct_log2) + ct) * V;
-      if (img >= p.n || wo >= p.out_w) continue;
+      const int64_t s = run.column * Threads + threadIdx.x;
+      int64_t img;
+      if (slots32)
+        img = int64_t(unsigned(s) / unsigned(col_vecs));
+      else
+        img = s / col_vecs;
+      if (img >= p.n) continue;
+      const int64_t wo = (s - img * col_vecs) * V;
       wi = wo * p.stride_w - p.pad_left;
       const int64_t plane = img * p.c + channel;
       dy_col = plane * p.dy_plane_pitch + wo;
       x_col = plane * p.x_plane_pitch + (wi < 0 ? 0 : (wi > p.w - V ? p.w - V : wi));
     } else {
-      const int64_t wo = minor * subs + sub;
+      const int64_t img = run.column / p.pixel_blocks;
+      const int64_t wo = (run.column - img * p.pixel_blocks) * (Threads >> ct_log2) + (threadIdx.x >> ct_log2);
       if (wo >= p.out_w) continue;
       wi = wo * p.stride_w - p.pad_left;
-      dy_col = major * p.dy_plane_pitch + wo * p.c + ct * V;
-      x_col = major * p.x_plane_pitch + (wi < 0 ? 0 : (wi >= p.w ? p.w - 1 : wi)) * p.c + ct * V;
+      dy_col = img * p.dy_plane_pitch + wo * p.c + ct * V;
+      x_col = img * p.x_plane_pitch + (wi < 0 ? 0 : (wi >= p.w ? p.w - 1 : wi)) * p.c + ct * V;
     }
     const int outs = int(run.rows);
     const T* dy_row = dy + dy_col + run.ho0 * p.dy_row_pitch;
