@@ -296,13 +296,32 @@ void check_rolling_weight_grad_plans(Layout layout) {
       ASSERT_EQ(f.pixel_blocks, (p.n * col_vecs + kThreads - 1) / kThreads) << what;
       const int64_t rows = f.pixel_blocks * p.out_h();
       ASSERT_GE(f.row_chunks, 1) << what;
-      ASSERT_LE(f.row_chunks, std::max<int64_t>(1, std::min(blocks, detail::kWeightGradMaxTiles) / p.c)) << what;
+      ASSERT_LE(f.row_chunks, std::max<int64_t>(1, detail::kRollingNchwMaxTiles / p.c)) << what;
+      ASSERT_EQ(f.row_chunks, detail::rolling_nchw_blocks_per_channel(p.c, rows, blocks)) << what;
       ASSERT_LE(f.row_chunks, rows) << what;
       ASSERT_EQ(f.tiles, p.c * f.row_chunks) << what;
       ASSERT_EQ(f.slots, f.row_chunks) << what;
     }
     ASSERT_LE(plan.workspace_bytes, detail::weight_grad_workspace_bytes<T>(p)) << what;
   }
+}
+
+// The NCHW rolling grid fills its waves: C = 256 or 512 on a ~660-block
+// wave took 78 % of it with one wave's floor(wave / C) blocks a channel.
+TEST(BackwardPlan, RollingNchwGridFillsItsWaves) {
+  for (int64_t wave : {int64_t(1), int64_t(132), int64_t(660), int64_t(1056), int64_t(2112)})
+    for (int64_t c : {int64_t(1), int64_t(3), int64_t(8), int64_t(64), int64_t(256), int64_t(512), int64_t(1000),
+                      int64_t(5000), int64_t(20000)})
+      for (int64_t rows : {int64_t(1), int64_t(7), int64_t(100000)}) {
+        const int64_t b = detail::rolling_nchw_blocks_per_channel(c, rows, wave);
+        const std::string what =
+            "C " + std::to_string(c) + " wave " + std::to_string(wave) + " rows " + std::to_string(rows);
+        ASSERT_GE(b, 1) << what;
+        ASSERT_LE(b, std::max<int64_t>(1, std::min(rows, detail::kRollingNchwMaxTiles / c))) << what;
+        const int64_t tiles = c * b, waves = (tiles + wave - 1) / wave;
+        if (rows >= 100 && c <= detail::kRollingNchwMaxTiles / 8)
+          EXPECT_GE(double(tiles) / double(waves * wave), 0.9) << what;
+      }
 }
 
 TEST(BackwardPlan, RollingWeightGradTiling) {

@@ -104,10 +104,12 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
                           cudaStream_t stream, WeightGradKernel kind) {
   using A = typename NumericTraits<T>::Accum;
   // Stride-1 rows that the table's rolling entry takes: with its lanes where
-  // the pointers and rows allow vectors, else (NCHW) one lane.
+  // the pointers and rows allow vectors, else (NCHW, where the table says
+  // so; kRolling: always) one lane.
   const int rolling_vec = kind == WeightGradKernel::kStaged ? 0 : rolling_weight_grad_vec<T>(p);
   const bool rolling_vectors = rolling_vec > 0 && vectorizable<T>(p, x, dy, rolling_vec);
-  if (rolling_vectors || (rolling_vec > 0 && p.layout == Layout::NCHW)) {
+  const bool one_lane = kind == WeightGradKernel::kRolling || rolling_weight_grad_nchw_one_lane<T>(p);
+  if (rolling_vectors || (rolling_vec > 0 && p.layout == Layout::NCHW && one_lane)) {
     Status s;
     dispatch_static_k(p.k, [&](auto k_const) {
       dispatch_layout(p.layout, [&](auto layout_const) {

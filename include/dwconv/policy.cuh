@@ -147,6 +147,15 @@ struct DefaultWeightGradPolicy {
                                          : min_int(kFullVec, K < kTallKernelHeight ? 4 : 2);
   static constexpr int kRollingAhead = 8;
   using rolling = TilePolicy<128, kRollingAhead, max_int(1, kRollingVec), false>;
+  // NCHW rows at stride_h 1 take the same entry where its vectors can walk
+  // them (H100, `2026-11-25-h100-b11.2.json`, against the register and
+  // staged tiles in the same run: the seed problem fp32 82 -> 98 %, fp16 82
+  // -> 93 %; K = 9 with pad 4, fp32 68 -> 87 %, fp16 54 -> 67 %). Rows they
+  // cannot walk (pads and widths off the vector, strides along W, odd
+  // pointers) take it with one lane in 4- and 8-byte types (fp32 padded
+  // seed 69 -> 73 %, d2 70 -> 74 %, K = 31 48 -> 68 %); 2-byte one-lane loads
+  // lost to the staged tile (padded seed 84 -> 61 %), which keeps them.
+  static constexpr bool kRollingNchwOneLane = sizeof(T) >= 4;
 };
 
 // Whether the forward's register window stores each output row at its last

@@ -230,11 +230,50 @@ int rolling_weight_grad_vec(const Problem& p) {
   return vec > 0 && rolling_weight_grad_fits(p, vec, threads) ? vec : 0;
 }
 
+/// Blocks a channel of the NCHW rolling dw grid, for `wave` resident blocks
+/// and `rows` rows a channel: from floor(wave / c) up, the first count b
+/// that fills at least 95 % of the waves it takes (c * b blocks over
+/// ceil(c * b / wave) waves), else the fullest; at least 1, at most `rows`
+/// and kRollingNchwMaxTiles blocks in all (where that allows).
+/// A block sums one channel, so floor(wave / c) left a fifth of the GPU idle
+/// where c is a few hundred (C = 256 or 512 on the H100's ~660: 78 %).
+inline constexpr int64_t kRollingNchwMaxTiles = 4 * kWeightGradMaxTiles;
+inline int64_t rolling_nchw_blocks_per_channel(int64_t c, int64_t rows, int64_t wave) {
+  if (wave < 1) wave = 1;
+  int64_t most = kRollingNchwMaxTiles / c;
+  if (most > rows) most = rows;
+  if (most < 1) most = 1;
+  int64_t best = 1;
+  double best_fill = 0;
+  for (int64_t b = wave / c > 1 ? wave / c : 1; b <= most; ++b) {
+    const int64_t tiles = c * b;
+    const double fill = double(tiles) / double((tiles + wave - 1) / wave * wave);
+    if (fill >= 0.95) return b;
+    if (fill > best_fill) {
+      best_fill = fill;
+      best = b;
+    }
+  }
+  return best;
+}
+
+/// Whether the table sends NCHW rows that the rolling entry's vectors cannot
+/// walk to the rolling kernel with one lane (kRollingNchwOneLane).
+template <class T>
+bool rolling_weight_grad_nchw_one_lane(const Problem& p) {
+  bool one = false;
+  dispatch_static_k(p.k, [&](auto k_const) {
+    one = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwOneLane;
+  });
+  return one;
+}
+
 /// Sets the rolling dw tiling (`threads` a block, `vec` lanes, `ahead` rows
 /// in flight) on a plan whose common fields are set, for a grid of about
-/// `blocks` blocks (one wave), capped by kWeightGradMaxTiles and the rows.
-/// NHWC: each block an equal share of the n * pixel_blocks * out_h rows.
-/// NCHW: row_chunks blocks a channel, each an equal share of its
+/// `blocks` blocks (one wave). NHWC: capped by kWeightGradMaxTiles and the
+/// rows, each block an equal share of the n * pixel_blocks * out_h rows.
+/// NCHW: row_chunks blocks a channel (rolling_nchw_blocks_per_channel),
+/// each an equal share of its
 /// pixel_blocks * out_h rows, pixel_blocks blocks of `threads` consecutive
 /// (image, column vector) slots, piece_pixels column vectors a row.
 template <class T>
@@ -246,7 +285,6 @@ void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec,
   f.row_step = p.dilation_h;
   f.pixels_per_thread = 1;
   f.col_blocks = 1;
-  int64_t cap = blocks < kWeightGradMaxTiles ? blocks : kWeightGradMaxTiles;
   if (p.layout == Layout::NCHW) {
     // Thread slots are (image, column vector) pairs of one channel, row-major:
     // a block's threads take `threads` consecutive slots, wrapping from one
@@ -260,9 +298,7 @@ void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec,
     f.piece_pixels = col_vecs;
     f.pixel_blocks = (p.n * col_vecs + threads - 1) / threads;
     const int64_t rows = f.pixel_blocks * f.out_h;
-    int64_t per_channel = cap / p.c;
-    if (per_channel > rows) per_channel = rows;
-    f.row_chunks = per_channel < 1 ? 1 : per_channel;
+    f.row_chunks = rolling_nchw_blocks_per_channel(p.c, rows, blocks);
     f.slots = f.row_chunks;
     f.tiles = p.c * f.row_chunks;
   } else {
@@ -271,6 +307,7 @@ void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec,
     f.pixel_blocks = (f.out_w + block_pixels - 1) / block_pixels;
     f.piece_pixels = block_pixels;
     const int64_t rows = p.n * f.pixel_blocks * f.out_h;
+    int64_t cap = blocks < kWeightGradMaxTiles ? blocks : kWeightGradMaxTiles;
     if (cap > rows) cap = rows;
     f.tiles = cap < 1 ? 1 : cap;
     f.slots = f.tiles;
@@ -419,14 +456,14 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
   const int64_t a = plan_weight_grad<T>(p, true).workspace_bytes;
   const int64_t b = plan_weight_grad<T>(p, false).workspace_bytes;
   // The rolling grid depends on the GPU and, through a benchmark's explicit
-  // tiling (launch_weight_grad_rolling), on the lanes: at most
-  // kWeightGradMaxTiles blocks, in NHWC one per (row, pixel) pair at most,
-  // in NCHW at least one a channel (plan_weight_grad_rolling).
+  // tiling (launch_weight_grad_rolling), on the lanes: in NHWC at most
+  // kWeightGradMaxTiles blocks and one per (row, pixel) pair; in NCHW at
+  // most kRollingNchwMaxTiles and at least one a channel.
   int64_t r = 0;
   if (p.stride_h == 1) {
     const int64_t pairs = p.n * p.out_h() * p.out_w();
     const int64_t slots = p.layout == Layout::NHWC ? (pairs < kWeightGradMaxTiles ? pairs : kWeightGradMaxTiles)
-                                                   : (kWeightGradMaxTiles / p.c > 1 ? kWeightGradMaxTiles / p.c : 1);
+                                                   : (kRollingNchwMaxTiles / p.c > 1 ? kRollingNchwMaxTiles / p.c : 1);
     r = slots * p.c * (p.k + 1) * int64_t(sizeof(A));
   }
   const int64_t ab = a > b ? a : b;

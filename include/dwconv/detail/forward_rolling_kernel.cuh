@@ -12,7 +12,6 @@
 #include <cstdint>
 
 #include "dwconv/detail/forward_kernel.cuh"
-#include "dwconv/detail/rolling_steps.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/problem.hpp"
@@ -48,36 +47,36 @@ __global__ void __launch_bounds__(Threads)
     const int outs = int(left < p.run_rows ? left : p.run_rows);
 
     const ColumnMap<L> col = map_column<L>(p, plane, j);
-    // A padding column loads from the nearest inside column (rolling_column).
-    int64_t x_off = col.in_offset;
-    if (!col.in_bounds) {
-      if constexpr (L == Layout::NCHW)
-        x_off = x_off < 0 ? 0 : p.w - V;
-      else
-        x_off = x_off < 0 ? col.channel : (p.w - 1) * p.c + col.channel;
-    }
-    const T* x_col = x + plane * p.in_plane_pitch + x_off;
     const int64_t hi0 = ho0 - p.pad_top;  // input row of the run's first step
-    const RollingColumn<T> xc = rolling_column(x_col, p.in_row_pitch, hi0, p.h, q, outs + K - 1, col.in_bounds);
+    // Steps [u_lo, u_hi) read rows inside the input; the others, zeros.
     const int steps = outs + K - 1;
+    const int64_t lo = hi0 < 0 ? (-hi0 + q - 1) / q : 0;
+    const int64_t hi = (p.h - hi0 + q - 1) / q;
+    const int u_lo = col.in_bounds ? int(lo < steps ? lo : steps) : 0;
+    const int u_hi = col.in_bounds ? int(hi < u_lo ? u_lo : (hi < steps ? hi : steps)) : 0;
     const int64_t x_step = int64_t(q) * p.in_row_pitch;
     const int64_t y_step = int64_t(q) * p.out_row_pitch;
-    int64_t row_off = hi0 * p.in_row_pitch;  // the row step u reads
+    const T* x_col = x + plane * p.in_plane_pitch + col.in_offset;
+    int64_t x_off = hi0 * p.in_row_pitch;  // the row step u reads
 
     // A ring of the next K rows, each loaded a whole block of K steps before
     // its use: with one load a step and its use right after, every step
     // waited out a memory latency (v9: 20-38 % of the floor at K = 31).
-    // Rows outside the input load the column's nearest inside row (a valid
-    // address; the clamped index of RollingColumn::row cost fp16 NHWC K = 31
-    // 5 points) and read as zeros: no branch, so the loads issue back to back.
+    // Rows outside the input load from x itself (a valid address) and read
+    // as zeros: no branch, so the loads issue back to back. The dw kernel's
+    // loads from the column's nearest inside row (rolling_steps.cuh), and
+    // that helper's step range, tried here in b11: ptxas then gave fp16 NHWC
+    // K = 31 130-156 registers instead of 128 (a block fewer a
+    // multiprocessor) and it measured 34 % against 39 % on the H100, with
+    // fp32 unchanged; so this kernel keeps its own few lines.
     Vec ring[K];
     auto fetch = [&](int u, Vec& r) {
-      const bool used = xc.used(u);
-      r = *reinterpret_cast<const Vec*>(used ? x_col + row_off : xc.first);
+      const bool inside = u >= u_lo && u < u_hi;
+      r = *reinterpret_cast<const Vec*>(inside ? x_col + x_off : x);
 #pragma unroll
       for (int v = 0; v < V; ++v)
-        if (!used) r.e[v] = Traits::from_accum(A(0));
-      row_off += x_step;
+        if (!inside) r.e[v] = Traits::from_accum(A(0));
+      x_off += x_step;
     };
 #pragma unroll
     for (int i = 0; i < K; ++i) fetch(i, ring[i]);
