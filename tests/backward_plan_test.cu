@@ -324,6 +324,29 @@ TEST(BackwardPlan, RollingNchwGridFillsItsWaves) {
       }
 }
 
+// NCHW rows off the vector take the one-lane rolling kernel in 4- and
+// 8-byte types where a column's runs are long, and the staged tile otherwise.
+TEST(BackwardPlan, RollingNchwOneLaneRows) {
+  Problem p;
+  p.layout = Layout::NCHW;
+  p.n = 2;
+  p.c = 3;
+  p.k = 3;
+  p.w = 30;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  p.h = 512;
+  EXPECT_TRUE(detail::rolling_weight_grad_nchw_one_lane<float>(p));
+  EXPECT_TRUE(detail::rolling_weight_grad_nchw_one_lane<double>(p));
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_one_lane<__half>(p));
+  p.dilation_h = 4;  // runs of a residue: 128 rows
+  p.pad_top = p.pad_bottom = 4;
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_one_lane<float>(p));
+  p.dilation_h = 1;
+  p.pad_top = p.pad_bottom = 1;
+  p.h = 56;
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_one_lane<float>(p));
+}
+
 TEST(BackwardPlan, RollingWeightGradTiling) {
   for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
     check_rolling_weight_grad_plans<float>(layout);

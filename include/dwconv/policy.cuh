@@ -152,10 +152,14 @@ struct DefaultWeightGradPolicy {
   // staged tiles in the same run: the seed problem fp32 82 -> 98 %, fp16 82
   // -> 93 %; K = 9 with pad 4, fp32 68 -> 87 %, fp16 54 -> 67 %). Rows they
   // cannot walk (pads and widths off the vector, strides along W, odd
-  // pointers) take it with one lane in 4- and 8-byte types (fp32 padded
-  // seed 69 -> 73 %, d2 70 -> 74 %, K = 31 48 -> 68 %); 2-byte one-lane loads
-  // lost to the staged tile (padded seed 84 -> 61 %), which keeps them.
-  static constexpr bool kRollingNchwOneLane = sizeof(T) >= 4;
+  // pointers) take it with one lane in 4- and 8-byte types where a column's
+  // runs are at least kRollingNchwOneLaneRows rows (out_h / dilation_h):
+  // fp32 padded seed (514 rows) 69 -> 73 %, K = 31 (512) 48 -> 68 %; it lost
+  // on short columns, whose every run pays K - 1 + U rows of prologue (K = 7,
+  // 128 rows: 92 -> 74 %; 56x56, 58 rows: 80 -> 73 %; d2, 130 rows a
+  // residue, gained 70 -> 74 % but stays out with them). 2-byte one-lane
+  // loads lost everywhere (padded seed 84 -> 61 %). 0: never.
+  static constexpr int kRollingNchwOneLaneRows = sizeof(T) >= 4 ? 256 : 0;
 };
 
 // Whether the forward's register window stores each output row at its last

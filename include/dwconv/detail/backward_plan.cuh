@@ -258,14 +258,16 @@ inline int64_t rolling_nchw_blocks_per_channel(int64_t c, int64_t rows, int64_t 
 }
 
 /// Whether the table sends NCHW rows that the rolling entry's vectors cannot
-/// walk to the rolling kernel with one lane (kRollingNchwOneLane).
+/// walk to the rolling kernel with one lane: columns of at least
+/// kRollingNchwOneLaneRows rows a run.
 template <class T>
 bool rolling_weight_grad_nchw_one_lane(const Problem& p) {
-  bool one = false;
+  int min_rows = 0;
   dispatch_static_k(p.k, [&](auto k_const) {
-    one = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwOneLane;
+    min_rows = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwOneLaneRows;
   });
-  return one;
+  const int64_t run_rows = (p.out_h() + p.dilation_h - 1) / p.dilation_h;
+  return min_rows > 0 && run_rows >= min_rows;
 }
 
 /// Sets the rolling dw tiling (`threads` a block, `vec` lanes, `ahead` rows
