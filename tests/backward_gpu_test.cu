@@ -426,6 +426,48 @@ TEST_F(BackwardGpu, ManySlotsAndRowSteps) {
     }
 }
 
+// Real-valued x and dy of a problem on the device, dw and dbias outputs,
+// and the workspace backward_weight asks for: the bitwise tests' operands.
+struct DwOperands {
+  Problem p;
+  DeviceBuffer b_x, b_dy, b_dw, b_db, b_ws;
+  T *d_x = nullptr, *d_dy = nullptr;
+  size_t ws_bytes = 0;
+
+  // "" or what failed.
+  std::string init(const Problem& problem, unsigned seed) {
+    p = problem;
+    std::mt19937_64 rng(seed);
+    std::vector<T> x(size_t(p.x_elements())), dy(size_t(p.y_elements()));
+    testbed::fill_random(x, rng, false, 1);
+    testbed::fill_random(dy, rng, false, 1);
+    DWCONV_TRY(upload(b_x, x, 0, &d_x));
+    DWCONV_TRY(upload(b_dy, dy, 0, &d_dy));
+    if (b_dw.allocate(size_t(p.w_elements()) * sizeof(T)) != cudaSuccess ||
+        b_db.allocate(size_t(p.c) * sizeof(T)) != cudaSuccess)
+      return "cudaMalloc";
+    const Status s = backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), nullptr, &ws_bytes);
+    if (!s.ok()) return s.message();
+    return b_ws.allocate(ws_bytes) == cudaSuccess ? "" : "cudaMalloc";
+  }
+  Status run(cudaStream_t stream = nullptr) {
+    return backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes, stream);
+  }
+  // dw and dbias as the last call left them; "" or what failed.
+  std::string results(std::vector<T>* w_out, std::vector<T>* b_out) const {
+    w_out->resize(size_t(p.w_elements()));
+    b_out->resize(size_t(p.c));
+    if (cudaMemcpy(w_out->data(), b_dw.as<T>(), w_out->size() * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess ||
+        cudaMemcpy(b_out->data(), b_db.as<T>(), b_out->size() * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess)
+      return "copy to host";
+    return "";
+  }
+};
+
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
 // The same real-valued inputs twice give bitwise the same dw and dbias.
 TEST_F(BackwardGpu, WeightGradientIsDeterministic) {
   for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
@@ -438,32 +480,22 @@ TEST_F(BackwardGpu, WeightGradientIsDeterministic) {
     p.k = 7;
     p.pad_top = p.pad_bottom = 3;
     p.pad_left = p.pad_right = 1;
-    std::mt19937_64 rng(17);
-    std::vector<T> x(size_t(p.x_elements())), dy(size_t(p.y_elements()));
-    testbed::fill_random(x, rng, false, 1);
-    testbed::fill_random(dy, rng, false, 1);
-    DeviceBuffer b_x, b_dy, b_dw(size_t(p.w_elements()) * sizeof(T)), b_db(size_t(p.c) * sizeof(T)), b_ws;
-    T *d_x = nullptr, *d_dy = nullptr;
-    ASSERT_EQ(upload(b_x, x, 0, &d_x), "");
-    ASSERT_EQ(upload(b_dy, dy, 0, &d_dy), "");
-    size_t ws_bytes = 0;
-    ASSERT_TRUE(backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), nullptr, &ws_bytes).ok());
-    DWCONV_CUDA_CHECK(b_ws.allocate(ws_bytes));
-    std::vector<T> first_w(size_t(p.w_elements())), first_b(size_t(p.c));
+    DwOperands ops;
+    ASSERT_EQ(ops.init(p, 17), "");
+    std::vector<T> first_w, first_b;
     for (int run = 0; run < 3; ++run) {
       // Different garbage in the workspace each run must not matter.
-      DWCONV_CUDA_CHECK(cudaMemset(b_ws.as<T>(), run * 77, ws_bytes));
-      const Status s = backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes);
+      DWCONV_CUDA_CHECK(cudaMemset(ops.b_ws.as<T>(), run * 77, ops.ws_bytes));
+      const Status s = ops.run();
       ASSERT_TRUE(s.ok()) << s.message();
-      std::vector<T> w_out(first_w.size()), b_out(first_b.size());
-      DWCONV_CUDA_CHECK(cudaMemcpy(w_out.data(), b_dw.as<T>(), w_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
-      DWCONV_CUDA_CHECK(cudaMemcpy(b_out.data(), b_db.as<T>(), b_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      std::vector<T> w_out, b_out;
+      ASSERT_EQ(ops.results(&w_out, &b_out), "");
       if (run == 0) {
         first_w = w_out;
         first_b = b_out;
       } else {
-        EXPECT_EQ(std::memcmp(w_out.data(), first_w.data(), w_out.size() * sizeof(T)), 0) << "dw run " << run;
-        EXPECT_EQ(std::memcmp(b_out.data(), first_b.data(), b_out.size() * sizeof(T)), 0) << "dbias run " << run;
+        EXPECT_TRUE(same_bits(w_out, first_w)) << "dw run " << run;
+        EXPECT_TRUE(same_bits(b_out, first_b)) << "dbias run " << run;
       }
     }
   }
@@ -484,49 +516,32 @@ TEST_F(BackwardGpu, WeightGradientInCudaGraph) {
     p.k = 5;
     p.pad_top = p.pad_bottom = 2;
     p.pad_left = p.pad_right = 1;
-    std::mt19937_64 rng(23);
-    std::vector<T> x(size_t(p.x_elements())), dy(size_t(p.y_elements()));
-    testbed::fill_random(x, rng, false, 1);
-    testbed::fill_random(dy, rng, false, 1);
-    DeviceBuffer b_x, b_dy, b_dw(size_t(p.w_elements()) * sizeof(T)), b_db(size_t(p.c) * sizeof(T)), b_ws;
-    T *d_x = nullptr, *d_dy = nullptr;
-    ASSERT_EQ(upload(b_x, x, 0, &d_x), "");
-    ASSERT_EQ(upload(b_dy, dy, 0, &d_dy), "");
-    size_t ws_bytes = 0;
-    ASSERT_TRUE(backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), nullptr, &ws_bytes).ok());
-    DWCONV_CUDA_CHECK(b_ws.allocate(ws_bytes));
-    auto results = [&](std::vector<T>& w_out, std::vector<T>& b_out) {
-      w_out.resize(size_t(p.w_elements()));
-      b_out.resize(size_t(p.c));
-      DWCONV_CUDA_CHECK(cudaMemcpy(w_out.data(), b_dw.as<T>(), w_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
-      DWCONV_CUDA_CHECK(cudaMemcpy(b_out.data(), b_db.as<T>(), b_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
-    };
-    ASSERT_TRUE(backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes).ok());
+    DwOperands ops;
+    ASSERT_EQ(ops.init(p, 23), "");
+    ASSERT_TRUE(ops.run().ok());
     std::vector<T> plain_w, plain_b;
-    results(plain_w, plain_b);
+    ASSERT_EQ(ops.results(&plain_w, &plain_b), "");
 
     cudaStream_t stream;
     DWCONV_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     DWCONV_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-    const Status s = backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes, stream);
+    const Status s = ops.run(stream);
     DWCONV_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
     ASSERT_TRUE(s.ok()) << s.message();
     DWCONV_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
     for (int launch = 0; launch < 2; ++launch) {
       // On the graph's stream: a non-blocking stream does not wait for the
       // legacy default stream's memsets.
-      DWCONV_CUDA_CHECK(cudaMemsetAsync(b_dw.as<T>(), 0xFF, size_t(p.w_elements()) * sizeof(T), stream));
-      DWCONV_CUDA_CHECK(cudaMemsetAsync(b_ws.as<T>(), launch * 55, ws_bytes, stream));
+      DWCONV_CUDA_CHECK(cudaMemsetAsync(ops.b_dw.as<T>(), 0xFF, size_t(p.w_elements()) * sizeof(T), stream));
+      DWCONV_CUDA_CHECK(cudaMemsetAsync(ops.b_ws.as<T>(), launch * 55, ops.ws_bytes, stream));
       DWCONV_CUDA_CHECK(cudaGraphLaunch(exec, stream));
       DWCONV_CUDA_CHECK(cudaStreamSynchronize(stream));
       std::vector<T> w_out, b_out;
-      results(w_out, b_out);
-      EXPECT_EQ(std::memcmp(w_out.data(), plain_w.data(), w_out.size() * sizeof(T)), 0)
-          << to_string(layout) << " dw, graph launch " << launch;
-      EXPECT_EQ(std::memcmp(b_out.data(), plain_b.data(), b_out.size() * sizeof(T)), 0)
-          << to_string(layout) << " dbias, graph launch " << launch;
+      ASSERT_EQ(ops.results(&w_out, &b_out), "");
+      EXPECT_TRUE(same_bits(w_out, plain_w)) << to_string(layout) << " dw, graph launch " << launch;
+      EXPECT_TRUE(same_bits(b_out, plain_b)) << to_string(layout) << " dbias, graph launch " << launch;
     }
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
