@@ -75,34 +75,29 @@ void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
 }
 
 // The rolling dw kernel with an explicit tiling (U rows in flight, V lanes)
-// at the case's K, beside the table's choice.
-template <class T, int U, int V, int K>
+// at the case's K and layout, beside the table's choice.
+template <class T, Layout L, int U, int V, int K>
 void run_rolling_sweep(benchmark::State& state, Problem p, bool bias) {
   time_backward_weight<T>(state, p, bias, [&](const T* x, const T* dy, T* dw, T* db, void* ws, size_t*) {
-    return detail::launch_weight_grad_rolling<T, 128, U, V, K>(p, x, dy, dw, db, ws, nullptr).ok();
+    return detail::launch_weight_grad_rolling<T, L, 128, U, V, K>(p, x, dy, dw, db, ws, nullptr).ok();
   });
 }
 
+// NCHW: one lane (every row's tiling where vectors cannot walk) at 8 and 16
+// rows in flight.
 template <class T, int K>
 void register_rolling_sweep(const std::string& name, const Problem& p, bool bias) {
   auto add = [&](auto u_const, auto v_const) {
     constexpr int U = decltype(u_const)::value, V = decltype(v_const)::value;
-    if constexpr (V <= kVecElems16<T>) {
-      benchmark::RegisterBenchmark((name + "/rolling_U" + std::to_string(U) + "_V" + std::to_string(V)).c_str(),
-                                   [p, bias](benchmark::State& s) { run_rolling_sweep<T, U, V, K>(s, p, bias); })
-          ->UseManualTime()
-          ->Unit(benchmark::kMicrosecond);
-    }
+    benchmark::RegisterBenchmark(
+        (name + "/rolling_U" + std::to_string(U) + "_V" + std::to_string(V)).c_str(),
+        [p, bias](benchmark::State& s) { run_rolling_sweep<T, Layout::NCHW, U, V, K>(s, p, bias); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
   };
   using std::integral_constant;
-  if constexpr (K >= 15) {
-    add(integral_constant<int, 8>{}, integral_constant<int, 1>{});
-    add(integral_constant<int, 8>{}, integral_constant<int, 2>{});
-  } else {
-    add(integral_constant<int, 4>{}, integral_constant<int, 4>{});
-    add(integral_constant<int, 8>{}, integral_constant<int, 2>{});
-    add(integral_constant<int, 8>{}, integral_constant<int, 4>{});
-  }
+  add(integral_constant<int, 8>{}, integral_constant<int, 1>{});
+  add(integral_constant<int, 16>{}, integral_constant<int, 1>{});
 }
 
 template <class T>
@@ -120,19 +115,20 @@ void register_backward(const std::string& dtype) {
                                    [p, bias](benchmark::State& s) { run_backward_weight<T>(s, p, bias); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
-      // The staged NHWC tile beside the rolling kernel that replaced it.
-      if (layout == Layout::NHWC && c.stride == 1) {
-        const std::string staged = dtype + "/NHWC/" + case_name(c) + "/staged";
+      // The staged and register tiles beside the rolling kernel that
+      // replaced them at stride 1.
+      if (c.stride == 1) {
+        const std::string name = "backward_weight/" + dtype + "/" + to_string(layout) + "/" + case_name(c);
         benchmark::RegisterBenchmark(
-            ("backward_weight/" + staged).c_str(),
+            (name + "/staged").c_str(),
             [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kStaged>(s, p, bias); })
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
-        const std::string name = "backward_weight/" + dtype + "/NHWC/" + case_name(c);
-        if (c.k == 3) register_rolling_sweep<T, 3>(name, p, bias);
-        if (c.k == 7) register_rolling_sweep<T, 7>(name, p, bias);
-        if (c.k == 9) register_rolling_sweep<T, 9>(name, p, bias);
-        if (c.k == 31) register_rolling_sweep<T, 31>(name, p, bias);
+        if (layout == Layout::NCHW) {
+          if (c.k == 3) register_rolling_sweep<T, 3>(name, p, bias);
+          if (c.k == 9) register_rolling_sweep<T, 9>(name, p, bias);
+          if (c.k == 31) register_rolling_sweep<T, 31>(name, p, bias);
+        }
       }
     }
 }

@@ -332,62 +332,75 @@ TEST_F(BackwardGpu, InputThroughPolyphaseKernel) {
   EXPECT_GE(gathered, 20);
 }
 
-// Stride-1 NHWC dw through the rolling kernel and, for the same problems,
-// the staged tile it replaced: every static K (K = 2 falls back), dilation
-// 1-3, padding wider than the window, stride 2 along W, channel vectors from
-// one to the whole block, heights under K, and shares of rows from under one
-// row a block to many runs (the grid is one wave of this GPU).
+// Stride_h 1 dw through the rolling kernel and, for the same problems, the
+// staged or register tiles it replaced: every static K (K = 2 falls back),
+// dilation 1-3, padding wider than the window, stride 2 along W, heights
+// under K, and shares of rows from under one row a block to many runs (the
+// grid is one wave of this GPU). NHWC: channel vectors from one to the
+// whole block. NCHW: rows that vectors walk (widths and left pads in whole
+// vectors) and rows they cannot (odd widths and pads, odd pointers), several
+// images a block where rows are narrow.
 TEST_F(BackwardGpu, WeightThroughRollingKernel) {
   std::mt19937_64 rng(41);
   std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));
   ks.push_back(2);
+  constexpr int kV = kVecElems16<T>;
   int i = 0;
-  for (int k : ks)
-    for (int dil : {1, 2, 3})
-      for (int64_t c : {int64_t(8), int64_t(16) * kVecElems16<T>, int64_t(4)}) {
-        Problem p;
-        p.layout = Layout::NHWC;
-        p.n = 1 + i % 3;
-        p.c = c;
-        p.k = k;
-        p.dilation_h = dil;
-        p.h = (i % 4 == 0) ? 1 + i % 5 : 20 + 7 * (i % 9);
-        p.w = (i % 5 == 0) ? 3 : 10 + i % 13;
-        p.pad_top = i % 2 ? (k - 1) * dil / 2 : (k - 1) * dil + 2;
-        p.pad_bottom = i % 3 ? p.pad_top : 0;
-        p.pad_left = p.pad_right = i % 3;
-        p.stride_w = i % 4 == 3 ? 2 : 1;
-        ++i;
-        Options o;
-        o.integers = i % 2 == 0;
-        o.dw_kernel = WeightGradKernel::kRolling;
-        EXPECT_EQ(run_dw(p, rng, o, i % 3 != 0), "") << testbed::describe(p);
-        o.dw_kernel = WeightGradKernel::kStaged;
-        EXPECT_EQ(run_dw(p, rng, o, true), "") << "staged " << testbed::describe(p);
-        const int vec = detail::rolling_weight_grad_vec<T>(p);
-        const bool in_table =
-            std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
-            std::end(detail::kStaticKernelHeights);
-        if (in_table && !(std::is_same<T, double>::value && k == 31) && p.c % kVecElems16<T> == 0)
-          EXPECT_GT(vec, 0) << testbed::describe(p);
-      }
+  for (Layout layout : {Layout::NHWC, Layout::NCHW})
+    for (int k : ks)
+      for (int dil : {1, 2, 3})
+        for (int64_t c : {int64_t(8), int64_t(16) * kV, int64_t(4)}) {
+          const bool nchw = layout == Layout::NCHW;
+          Problem p;
+          p.layout = layout;
+          p.n = nchw ? 1 + i % 5 : 1 + i % 3;
+          p.c = nchw ? c / 4 + 1 : c;
+          p.k = k;
+          p.dilation_h = dil;
+          p.h = (i % 4 == 0) ? 1 + i % 5 : 20 + 7 * (i % 9);
+          p.w = (i % 5 == 0) ? 3 : 10 + i % 13;
+          p.pad_top = i % 2 ? (k - 1) * dil / 2 : (k - 1) * dil + 2;
+          p.pad_bottom = i % 3 ? p.pad_top : 0;
+          p.pad_left = p.pad_right = i % 3;
+          p.stride_w = i % 4 == 3 ? 2 : 1;
+          if (nchw && i % 3 == 1) {  // rows in whole vectors
+            p.w = kV * (1 + i % 40);
+            p.pad_left = p.pad_right = kV * (i % 2);
+            p.stride_w = 1;
+          }
+          ++i;
+          Options o;
+          o.integers = i % 2 == 0;
+          o.odd_pointers = nchw && i % 5 == 0;
+          o.dw_kernel = WeightGradKernel::kRolling;
+          EXPECT_EQ(run_dw(p, rng, o, i % 3 != 0), "") << testbed::describe(p);
+          o.dw_kernel = WeightGradKernel::kStaged;
+          EXPECT_EQ(run_dw(p, rng, o, true), "") << "staged " << testbed::describe(p);
+          const int vec = detail::rolling_weight_grad_vec<T>(p);
+          const bool in_table =
+              std::find(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights), k) !=
+              std::end(detail::kStaticKernelHeights);
+          if (in_table && !(std::is_same<T, double>::value && k == 31) && (nchw || p.c % kV == 0))
+            EXPECT_GT(vec, 0) << testbed::describe(p);
+        }
   // Tall enough that blocks hold several runs and cut residues mid-way.
-  for (int dil : {1, 2}) {
-    Problem p;
-    p.layout = Layout::NHWC;
-    p.n = 3;
-    p.c = 2 * kVecElems16<T>;
-    p.k = 5;
-    p.dilation_h = dil;
-    p.h = 2000;
-    p.w = 37;
-    p.pad_top = p.pad_bottom = 2 * dil;
-    p.pad_left = p.pad_right = 1;
-    Options o;
-    EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
-    o.integers = false;
-    EXPECT_EQ(run_dw(p, rng, o, false), "") << testbed::describe(p);
-  }
+  for (Layout layout : {Layout::NHWC, Layout::NCHW})
+    for (int dil : {1, 2}) {
+      Problem p;
+      p.layout = layout;
+      p.n = 3;
+      p.c = 2 * kV;
+      p.k = 5;
+      p.dilation_h = dil;
+      p.h = 2000;
+      p.w = 37;
+      p.pad_top = p.pad_bottom = 2 * dil;
+      p.pad_left = p.pad_right = 1;
+      Options o;
+      EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+      o.integers = false;
+      EXPECT_EQ(run_dw(p, rng, o, false), "") << testbed::describe(p);
+    }
 }
 
 // Wide problems split each plane into row chunks and column blocks, so
@@ -413,6 +426,48 @@ TEST_F(BackwardGpu, ManySlotsAndRowSteps) {
     }
 }
 
+// Real-valued x and dy of a problem on the device, dw and dbias outputs,
+// and the workspace backward_weight asks for: the bitwise tests' operands.
+struct DwOperands {
+  Problem p;
+  DeviceBuffer b_x, b_dy, b_dw, b_db, b_ws;
+  T *d_x = nullptr, *d_dy = nullptr;
+  size_t ws_bytes = 0;
+
+  // "" or what failed.
+  std::string init(const Problem& problem, unsigned seed) {
+    p = problem;
+    std::mt19937_64 rng(seed);
+    std::vector<T> x(size_t(p.x_elements())), dy(size_t(p.y_elements()));
+    testbed::fill_random(x, rng, false, 1);
+    testbed::fill_random(dy, rng, false, 1);
+    DWCONV_TRY(upload(b_x, x, 0, &d_x));
+    DWCONV_TRY(upload(b_dy, dy, 0, &d_dy));
+    if (b_dw.allocate(size_t(p.w_elements()) * sizeof(T)) != cudaSuccess ||
+        b_db.allocate(size_t(p.c) * sizeof(T)) != cudaSuccess)
+      return "cudaMalloc";
+    const Status s = backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), nullptr, &ws_bytes);
+    if (!s.ok()) return s.message();
+    return b_ws.allocate(ws_bytes) == cudaSuccess ? "" : "cudaMalloc";
+  }
+  Status run(cudaStream_t stream = nullptr) {
+    return backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes, stream);
+  }
+  // dw and dbias as the last call left them; "" or what failed.
+  std::string results(std::vector<T>* w_out, std::vector<T>* b_out) const {
+    w_out->resize(size_t(p.w_elements()));
+    b_out->resize(size_t(p.c));
+    if (cudaMemcpy(w_out->data(), b_dw.as<T>(), w_out->size() * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess ||
+        cudaMemcpy(b_out->data(), b_db.as<T>(), b_out->size() * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess)
+      return "copy to host";
+    return "";
+  }
+};
+
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
 // The same real-valued inputs twice give bitwise the same dw and dbias.
 TEST_F(BackwardGpu, WeightGradientIsDeterministic) {
   for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
@@ -425,34 +480,72 @@ TEST_F(BackwardGpu, WeightGradientIsDeterministic) {
     p.k = 7;
     p.pad_top = p.pad_bottom = 3;
     p.pad_left = p.pad_right = 1;
-    std::mt19937_64 rng(17);
-    std::vector<T> x(size_t(p.x_elements())), dy(size_t(p.y_elements()));
-    testbed::fill_random(x, rng, false, 1);
-    testbed::fill_random(dy, rng, false, 1);
-    DeviceBuffer b_x, b_dy, b_dw(size_t(p.w_elements()) * sizeof(T)), b_db(size_t(p.c) * sizeof(T)), b_ws;
-    T *d_x = nullptr, *d_dy = nullptr;
-    ASSERT_EQ(upload(b_x, x, 0, &d_x), "");
-    ASSERT_EQ(upload(b_dy, dy, 0, &d_dy), "");
-    size_t ws_bytes = 0;
-    ASSERT_TRUE(backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), nullptr, &ws_bytes).ok());
-    DWCONV_CUDA_CHECK(b_ws.allocate(ws_bytes));
-    std::vector<T> first_w(size_t(p.w_elements())), first_b(size_t(p.c));
+    DwOperands ops;
+    ASSERT_EQ(ops.init(p, 17), "");
+    std::vector<T> first_w, first_b;
     for (int run = 0; run < 3; ++run) {
       // Different garbage in the workspace each run must not matter.
-      DWCONV_CUDA_CHECK(cudaMemset(b_ws.as<T>(), run * 77, ws_bytes));
-      const Status s = backward_weight<T>(p, d_x, d_dy, b_dw.as<T>(), b_db.as<T>(), b_ws.as<void>(), &ws_bytes);
+      DWCONV_CUDA_CHECK(cudaMemset(ops.b_ws.as<T>(), run * 77, ops.ws_bytes));
+      const Status s = ops.run();
       ASSERT_TRUE(s.ok()) << s.message();
-      std::vector<T> w_out(first_w.size()), b_out(first_b.size());
-      DWCONV_CUDA_CHECK(cudaMemcpy(w_out.data(), b_dw.as<T>(), w_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
-      DWCONV_CUDA_CHECK(cudaMemcpy(b_out.data(), b_db.as<T>(), b_out.size() * sizeof(T), cudaMemcpyDeviceToHost));
+      std::vector<T> w_out, b_out;
+      ASSERT_EQ(ops.results(&w_out, &b_out), "");
       if (run == 0) {
         first_w = w_out;
         first_b = b_out;
       } else {
-        EXPECT_EQ(std::memcmp(w_out.data(), first_w.data(), w_out.size() * sizeof(T)), 0) << "dw run " << run;
-        EXPECT_EQ(std::memcmp(b_out.data(), first_b.data(), b_out.size() * sizeof(T)), 0) << "dbias run " << run;
+        EXPECT_TRUE(same_bits(w_out, first_w)) << "dw run " << run;
+        EXPECT_TRUE(same_bits(b_out, first_b)) << "dbias run " << run;
       }
     }
+  }
+}
+
+// backward_weight captured in a CUDA graph (as training loops capture
+// their steps) gives bitwise the results of a plain call, launch after
+// launch: the rolling dw kernel's occupancy query at launch is legal under
+// capture, and its grid, fixed at capture, is the plain call's.
+TEST_F(BackwardGpu, WeightGradientInCudaGraph) {
+  for (Layout layout : {Layout::NHWC, Layout::NCHW}) {
+    Problem p;
+    p.layout = layout;
+    p.n = 3;
+    p.c = 32;
+    p.h = 150;
+    p.w = 40;
+    p.k = 5;
+    p.pad_top = p.pad_bottom = 2;
+    p.pad_left = p.pad_right = 1;
+    DwOperands ops;
+    ASSERT_EQ(ops.init(p, 23), "");
+    ASSERT_TRUE(ops.run().ok());
+    std::vector<T> plain_w, plain_b;
+    ASSERT_EQ(ops.results(&plain_w, &plain_b), "");
+
+    cudaStream_t stream;
+    DWCONV_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    DWCONV_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    const Status s = ops.run(stream);
+    DWCONV_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    ASSERT_TRUE(s.ok()) << s.message();
+    DWCONV_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int launch = 0; launch < 2; ++launch) {
+      // On the graph's stream: a non-blocking stream does not wait for the
+      // legacy default stream's memsets.
+      DWCONV_CUDA_CHECK(cudaMemsetAsync(ops.b_dw.as<T>(), 0xFF, size_t(p.w_elements()) * sizeof(T), stream));
+      DWCONV_CUDA_CHECK(cudaMemsetAsync(ops.b_ws.as<T>(), launch * 55, ops.ws_bytes, stream));
+      DWCONV_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+      DWCONV_CUDA_CHECK(cudaStreamSynchronize(stream));
+      std::vector<T> w_out, b_out;
+      ASSERT_EQ(ops.results(&w_out, &b_out), "");
+      EXPECT_TRUE(same_bits(w_out, plain_w)) << to_string(layout) << " dw, graph launch " << launch;
+      EXPECT_TRUE(same_bits(b_out, plain_b)) << to_string(layout) << " dbias, graph launch " << launch;
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
   }
 }
 

@@ -250,46 +250,109 @@ TEST(BackwardPlan, RollingWeightGradRunsCoverEveryRow) {
   }
 }
 
-// Stride-1 NHWC rows take the rolling dw kernel when the launcher offers a
-// grid and the table's vector gives a power-of-two count of channel vectors
-// up to the block; the grid is capped by the workspace bound's slots.
+// Stride_h 1 rows take the table's rolling dw entry (NHWC: when its vector
+// gives a power-of-two count of channel vectors up to the block). The
+// rolling tiling covers every column and row once with at most the
+// workspace bound's slots, for any grid the launcher offers and any lanes
+// (a benchmark's explicit tiling).
 template <class T>
-void check_rolling_weight_grad_plans() {
+void check_rolling_weight_grad_plans(Layout layout) {
   std::mt19937_64 rng(78);
   for (int i = 0; i < 2000; ++i) {
-    const Problem p = testbed::random_problem(rng, Layout::NHWC);
+    const Problem p = testbed::random_problem(rng, layout);
     if (p.n == 0) continue;
-    const int64_t blocks = 1 + int64_t(rng() % 3000);
-    const detail::WeightGradPlan plan = detail::plan_weight_grad<T>(p, true, blocks);
     const std::string what = testbed::describe(p);
     const int vec = detail::rolling_weight_grad_vec<T>(p);
-    ASSERT_EQ(plan.rolling, vec > 0) << what;
-    ASSERT_FALSE(detail::plan_weight_grad<T>(p, false, blocks).rolling) << what;
-    ASSERT_FALSE(detail::plan_weight_grad<T>(p, true, 0).rolling) << what;
-    if (!plan.rolling) continue;
+    if (p.stride_h != 1) ASSERT_EQ(vec, 0) << what;
+    int table_vec = 0;
+    detail::dispatch_static_k(p.k, [&](auto k_const) {
+      table_vec = detail::DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingVec;
+    });
+    if (layout == Layout::NCHW && p.stride_h == 1) ASSERT_EQ(vec, table_vec) << what;
+    const int lanes = vec > 0 ? vec : 1 << (rng() % 4);
+    constexpr int kThreads = 128;
+    if (!detail::rolling_weight_grad_fits(p, lanes, kThreads)) continue;
+    const int64_t blocks = 1 + int64_t(rng() % 3000);
+    detail::WeightGradPlan plan = detail::plan_weight_grad<T>(p, true);
+    detail::plan_weight_grad_rolling<T>(p, kThreads, 8, lanes, blocks, plan);
     const detail::WeightGradParams& f = plan.params;
-    ASSERT_EQ(p.stride_h, 1) << what;
+    ASSERT_TRUE(plan.rolling) << what;
     ASSERT_FALSE(f.staged || plan.per_tap) << what;
-    ASSERT_EQ(plan.vec_elems, vec) << what;
-    ASSERT_EQ(int64_t(vec) << f.col_threads_log2, p.c) << what;
-    ASSERT_LE(int64_t(1) << f.col_threads_log2, plan.threads) << what;
-    const int64_t block_pixels = plan.threads >> f.col_threads_log2;
-    ASSERT_LE(f.piece_pixels, block_pixels) << what;
-    ASSERT_GE(f.pixel_blocks * f.piece_pixels, p.out_w()) << what;
-    ASSERT_LT((f.pixel_blocks - 1) * f.piece_pixels, p.out_w()) << what;
-    ASSERT_EQ(f.pixel_blocks, (p.out_w() + block_pixels - 1) / block_pixels) << what;
+    ASSERT_EQ(plan.vec_elems, lanes) << what;
     ASSERT_EQ(f.row_step, p.dilation_h) << what;
-    const int64_t rows = p.n * f.pixel_blocks * p.out_h();
-    ASSERT_EQ(f.tiles, std::min({blocks, detail::kWeightGradMaxTiles, rows})) << what;
-    ASSERT_EQ(f.slots, f.tiles) << what;
+    ASSERT_LE(int64_t(1) << f.col_threads_log2, kThreads) << what;
+    const int64_t subs = kThreads >> f.col_threads_log2;
+    if (layout == Layout::NHWC) {
+      ASSERT_EQ(int64_t(lanes) << f.col_threads_log2, p.c) << what;
+      ASSERT_EQ(f.piece_pixels, subs) << what;
+      ASSERT_EQ(f.pixel_blocks, (p.out_w() + subs - 1) / subs) << what;
+      const int64_t rows = p.n * f.pixel_blocks * p.out_h();
+      ASSERT_EQ(f.tiles, std::min({blocks, detail::kWeightGradMaxTiles, rows})) << what;
+      ASSERT_EQ(f.slots, f.tiles) << what;
+    } else {
+      // (image, column vector) slots, a block of them at a time.
+      const int64_t col_vecs = (p.out_w() + lanes - 1) / lanes;
+      ASSERT_EQ(f.piece_pixels, col_vecs) << what;
+      ASSERT_EQ(f.pixel_blocks, (p.n * col_vecs + kThreads - 1) / kThreads) << what;
+      const int64_t rows = f.pixel_blocks * p.out_h();
+      ASSERT_GE(f.row_chunks, 1) << what;
+      ASSERT_LE(f.row_chunks, std::max<int64_t>(1, detail::kRollingNchwMaxTiles / p.c)) << what;
+      ASSERT_EQ(f.row_chunks, detail::rolling_nchw_blocks_per_channel(p.c, rows, blocks)) << what;
+      ASSERT_LE(f.row_chunks, rows) << what;
+      ASSERT_EQ(f.tiles, p.c * f.row_chunks) << what;
+      ASSERT_EQ(f.slots, f.row_chunks) << what;
+    }
     ASSERT_LE(plan.workspace_bytes, detail::weight_grad_workspace_bytes<T>(p)) << what;
   }
 }
 
+// The NCHW rolling grid fills its waves: C = 256 or 512 on a ~660-block
+// wave took 78 % of it with one wave's floor(wave / C) blocks a channel.
+TEST(BackwardPlan, RollingNchwGridFillsItsWaves) {
+  for (int64_t wave : {int64_t(1), int64_t(132), int64_t(660), int64_t(1056), int64_t(2112)})
+    for (int64_t c : {int64_t(1), int64_t(3), int64_t(8), int64_t(64), int64_t(256), int64_t(512), int64_t(1000),
+                      int64_t(5000), int64_t(20000)})
+      for (int64_t rows : {int64_t(1), int64_t(7), int64_t(100000)}) {
+        const int64_t b = detail::rolling_nchw_blocks_per_channel(c, rows, wave);
+        const std::string what =
+            "C " + std::to_string(c) + " wave " + std::to_string(wave) + " rows " + std::to_string(rows);
+        ASSERT_GE(b, 1) << what;
+        ASSERT_LE(b, std::max<int64_t>(1, std::min(rows, detail::kRollingNchwMaxTiles / c))) << what;
+        const int64_t tiles = c * b, waves = (tiles + wave - 1) / wave;
+        if (rows >= 100 && c <= detail::kRollingNchwMaxTiles / 8)
+          EXPECT_GE(double(tiles) / double(waves * wave), 0.9) << what;
+      }
+}
+
+// NCHW rows off the vector take the one-lane rolling kernel in 4- and
+// 8-byte types where a column's runs are long, and the staged tile otherwise.
+TEST(BackwardPlan, RollingNchwOneLaneRows) {
+  Problem p;
+  p.layout = Layout::NCHW;
+  p.n = 2;
+  p.c = 3;
+  p.k = 3;
+  p.w = 30;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  p.h = 512;
+  EXPECT_TRUE(detail::rolling_weight_grad_nchw_one_lane<float>(p));
+  EXPECT_TRUE(detail::rolling_weight_grad_nchw_one_lane<double>(p));
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_one_lane<__half>(p));
+  p.dilation_h = 4;  // runs of a residue: 128 rows
+  p.pad_top = p.pad_bottom = 4;
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_one_lane<float>(p));
+  p.dilation_h = 1;
+  p.pad_top = p.pad_bottom = 1;
+  p.h = 56;
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_one_lane<float>(p));
+}
+
 TEST(BackwardPlan, RollingWeightGradTiling) {
-  check_rolling_weight_grad_plans<float>();
-  check_rolling_weight_grad_plans<__half>();
-  check_rolling_weight_grad_plans<double>();
+  for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
+    check_rolling_weight_grad_plans<float>(layout);
+    check_rolling_weight_grad_plans<__half>(layout);
+    check_rolling_weight_grad_plans<double>(layout);
+  }
 }
 
 TEST(BackwardPlan, WeightGradTilingCoversEverything) {

@@ -71,17 +71,18 @@ Status launch_weight_grad_reduce(const Problem& p, int64_t slots, int ws_taps,
 }
 
 /// dw / dbias through the rolling kernel with an explicit tiling (`Threads`
-/// a block, `U` rows in flight, `V` lanes) for static height K: the default
-/// table's entry, or a benchmark sweep's. Returns kUnsupported, launching
-/// nothing, where that tiling cannot walk `p` (rolling_weight_grad_fits and
-/// V-aligned x and dy). The workspace is backward_weight_workspace_size()'s.
-template <class T, int Threads, int U, int V, int K>
+/// a block, `U` rows in flight, `V` lanes) for layout L and static height
+/// K: the default table's entry, or a benchmark sweep's. Returns
+/// kUnsupported, launching nothing, where that tiling cannot walk `p`
+/// (rolling_weight_grad_fits and vectorizable()). The workspace is
+/// backward_weight_workspace_size()'s.
+template <class T, Layout L, int Threads, int U, int V, int K>
 Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                                   cudaStream_t stream) {
   using A = typename NumericTraits<T>::Accum;
-  if (p.k != K || !rolling_weight_grad_fits(p, V, Threads) || !vectorizable<T>(p, x, dy, V))
+  if (p.k != K || p.layout != L || !rolling_weight_grad_fits(p, V, Threads) || !vectorizable<T>(p, x, dy, V))
     return Status::error(StatusCode::kUnsupported, "internal: the rolling dw tiling cannot take this problem");
-  auto kernel = weight_grad_rolling_kernel<T, Threads, U, V, K>;
+  auto kernel = weight_grad_rolling_kernel<T, L, Threads, U, V, K>;
   // The grid is one wave of the kernel's blocks on this GPU.
   int64_t blocks = resident_blocks(kernel, Threads);
   if (blocks < 1) {
@@ -89,7 +90,7 @@ Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* 
     blocks = kWeightGradMinTiles;
   }
   WeightGradPlan plan = plan_weight_grad<T>(p, true);
-  plan_weight_grad_rolling(p, Threads, U, V, blocks, plan);
+  plan_weight_grad_rolling<T>(p, Threads, U, V, blocks, plan);
   plan.params.write_bias = dbias != nullptr;
   A* ws = static_cast<A*>(workspace);
   kernel<<<grid_for(plan.params.tiles), Threads, 0, stream>>>(plan.params, x, dy, ws);
@@ -102,15 +103,26 @@ template <class T>
 Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                           cudaStream_t stream, WeightGradKernel kind) {
   using A = typename NumericTraits<T>::Accum;
-  // Stride-1 NHWC rows that the table's rolling entry takes.
-  const int rolling_vec = rolling_weight_grad_vec<T>(p);
-  if (rolling_vec > 0 && kind != WeightGradKernel::kStaged && vectorizable<T>(p, x, dy, rolling_vec)) {
+  // Stride-1 rows that the table's rolling entry takes: with its lanes where
+  // the pointers and rows allow vectors, else (NCHW, where the table says
+  // so; kRolling: always) one lane.
+  const int rolling_vec = kind == WeightGradKernel::kStaged ? 0 : rolling_weight_grad_vec<T>(p);
+  const bool rolling_vectors = rolling_vec > 0 && vectorizable<T>(p, x, dy, rolling_vec);
+  const bool one_lane = kind == WeightGradKernel::kRolling || rolling_weight_grad_nchw_one_lane<T>(p);
+  if (rolling_vectors || (rolling_vec > 0 && p.layout == Layout::NCHW && one_lane)) {
     Status s;
     dispatch_static_k(p.k, [&](auto k_const) {
-      constexpr int K = decltype(k_const)::value;
-      using R = typename DefaultWeightGradPolicy<T, K, Layout::NHWC>::rolling;
-      s = launch_weight_grad_rolling<T, R::kThreads, R::kRowsPerThread, R::kVecElems, K>(p, x, dy, dw, dbias, workspace,
-                                                                                         stream);
+      dispatch_layout(p.layout, [&](auto layout_const) {
+        constexpr int K = decltype(k_const)::value;
+        constexpr Layout L = decltype(layout_const)::value;
+        using R = typename DefaultWeightGradPolicy<T, K, L>::rolling;
+        if (rolling_vectors)
+          s = launch_weight_grad_rolling<T, L, R::kThreads, R::kRowsPerThread, R::kVecElems, K>(p, x, dy, dw, dbias,
+                                                                                                workspace, stream);
+        else if constexpr (L == Layout::NCHW)
+          s = launch_weight_grad_rolling<T, L, R::kThreads, R::kRowsPerThread, 1, K>(p, x, dy, dw, dbias, workspace,
+                                                                                     stream);
+      });
     });
     return s;
   }
@@ -281,7 +293,7 @@ Status can_implement_backward_weight(const Problem& p, const T* x, const T* dy, 
 /// x: [N, C, H, W], dy: the forward's y shape (p.layout); dw: [C, K];
 /// dbias: [C] or null (not computed). Sums are formed in float (double for
 /// double) in an order fixed by the problem, the pointers' alignment and,
-/// for stride-1 NHWC rows (one wave of blocks), the GPU model: results are
+/// for stride_h 1 (one wave of blocks), the GPU model: results are
 /// bitwise identical run to run on a GPU. No atomics, so there is no
 /// faster non-deterministic mode to choose. p.n == 0 writes zeros to dw
 /// and dbias. Asynchronous; never allocates, synchronizes or prints;

@@ -48,7 +48,7 @@ struct TilePolicy {
 };
 
 /// The dw / dbias kernel family backward_weight() runs. kDefault: the
-/// table's choice (the rolling kernel for the stride-1 NHWC rows it takes,
+/// table's choice (the rolling kernel for the stride_h 1 rows it takes,
 /// else the staged tiles where they fit, else the register kernel).
 /// kRolling: the rolling kernel wherever it can take the problem. kStaged:
 /// never the rolling kernel (the choice before it existed), for benchmarks.
@@ -147,6 +147,19 @@ struct DefaultWeightGradPolicy {
                                          : min_int(kFullVec, K < kTallKernelHeight ? 4 : 2);
   static constexpr int kRollingAhead = 8;
   using rolling = TilePolicy<128, kRollingAhead, max_int(1, kRollingVec), false>;
+  // NCHW rows at stride_h 1 take the same entry where its vectors can walk
+  // them (H100, `2026-11-25-h100-b11.2.json`, against the register and
+  // staged tiles in the same run: the seed problem fp32 82 -> 98 %, fp16 82
+  // -> 93 %; K = 9 with pad 4, fp32 68 -> 87 %, fp16 54 -> 67 %). Rows they
+  // cannot walk (pads and widths off the vector, strides along W, odd
+  // pointers) take it with one lane in 4- and 8-byte types where a column's
+  // runs are at least kRollingNchwOneLaneRows rows (out_h / dilation_h):
+  // fp32 padded seed (514 rows) 69 -> 73 %, K = 31 (512) 48 -> 68 %; it lost
+  // on short columns, whose every run pays K - 1 + U rows of prologue (K = 7,
+  // 128 rows: 92 -> 74 %; 56x56, 58 rows: 80 -> 73 %; d2, 130 rows a
+  // residue, gained 70 -> 74 % but stays out with them). 2-byte one-lane
+  // loads lost everywhere (padded seed 84 -> 61 %). 0: never.
+  static constexpr int kRollingNchwOneLaneRows = sizeof(T) >= 4 ? 256 : 0;
 };
 
 // Whether the forward's register window stores each output row at its last

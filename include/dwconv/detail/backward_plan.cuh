@@ -203,62 +203,129 @@ void plan_weight_grad_staged_nhwc(const Problem& p, int rows_per_thread, int row
 }
 
 /// Whether the rolling dw kernel can walk `p` with `vec` lanes a thread and
-/// `threads` a block: NHWC, stride_h 1, C / vec a power of two up to the
-/// block, and a run's steps countable in int.
+/// `threads` a block, pointers and the row geometry of vectors aside
+/// (vectorizable()): stride_h 1, a run's steps countable in int and, in
+/// NHWC, C / vec a power of two up to the block.
 inline bool rolling_weight_grad_fits(const Problem& p, int vec, int threads) {
-  if (p.layout != Layout::NHWC || p.stride_h != 1 || p.out_h() >= (int64_t(1) << 30)) return false;
-  if (vec < 1 || p.c % vec != 0) return false;
+  if (p.stride_h != 1 || p.out_h() >= (int64_t(1) << 30) || vec < 1) return false;
+  if (p.layout == Layout::NCHW) return true;
+  if (p.c % vec != 0) return false;
   const int64_t channel_vecs = p.c / vec;
   return channel_vecs <= threads && (channel_vecs & (channel_vecs - 1)) == 0;
 }
 
 /// The lanes of the table's rolling dw entry when it takes `p` (K in the
-/// static table, an entry for it), else 0.
+/// static table, an entry for it), else 0. NCHW rows that vectors cannot
+/// walk take the entry with one lane.
 template <class T>
 int rolling_weight_grad_vec(const Problem& p) {
   int vec = 0, threads = 0;
   dispatch_static_k(p.k, [&](auto k_const) {
-    using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>;
-    vec = Table::kRollingVec;
-    threads = Table::rolling::kThreads;
+    dispatch_layout(p.layout, [&](auto layout_const) {
+      using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, decltype(layout_const)::value>;
+      vec = Table::kRollingVec;
+      threads = Table::rolling::kThreads;
+    });
   });
   return vec > 0 && rolling_weight_grad_fits(p, vec, threads) ? vec : 0;
 }
 
+/// Blocks a channel of the NCHW rolling dw grid, for `wave` resident blocks
+/// and `rows` rows a channel: from floor(wave / c) up, the first count b
+/// that fills at least 95 % of the waves it takes (c * b blocks over
+/// ceil(c * b / wave) waves), else the fullest; at least 1, at most `rows`
+/// and kRollingNchwMaxTiles blocks in all (where that allows).
+/// A block sums one channel, so floor(wave / c) left a fifth of the GPU idle
+/// where c is a few hundred (C = 256 or 512 on the H100's ~660: 78 %).
+inline constexpr int64_t kRollingNchwMaxTiles = 4 * kWeightGradMaxTiles;
+inline int64_t rolling_nchw_blocks_per_channel(int64_t c, int64_t rows, int64_t wave) {
+  if (wave < 1) wave = 1;
+  int64_t most = kRollingNchwMaxTiles / c;
+  if (most > rows) most = rows;
+  if (most < 1) most = 1;
+  int64_t best = 1;
+  double best_fill = 0;
+  for (int64_t b = wave / c > 1 ? wave / c : 1; b <= most; ++b) {
+    const int64_t tiles = c * b;
+    const double fill = double(tiles) / double((tiles + wave - 1) / wave * wave);
+    if (fill >= 0.95) return b;
+    if (fill > best_fill) {
+      best_fill = fill;
+      best = b;
+    }
+  }
+  return best;
+}
+
+/// Whether the table sends NCHW rows that the rolling entry's vectors cannot
+/// walk to the rolling kernel with one lane: columns of at least
+/// kRollingNchwOneLaneRows rows a run.
+template <class T>
+bool rolling_weight_grad_nchw_one_lane(const Problem& p) {
+  int min_rows = 0;
+  dispatch_static_k(p.k, [&](auto k_const) {
+    min_rows = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwOneLaneRows;
+  });
+  const int64_t run_rows = (p.out_h() + p.dilation_h - 1) / p.dilation_h;
+  return min_rows > 0 && run_rows >= min_rows;
+}
+
 /// Sets the rolling dw tiling (`threads` a block, `vec` lanes, `ahead` rows
-/// in flight) on a plan whose common fields are set: a grid of `blocks`
-/// blocks (capped by kWeightGradMaxTiles and the rows), each an equal share
-/// of the n * pixel_blocks * out_h rows.
-inline void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec, int64_t blocks,
-                                     WeightGradPlan& plan) {
+/// in flight) on a plan whose common fields are set, for a grid of about
+/// `blocks` blocks (one wave). NHWC: capped by kWeightGradMaxTiles and the
+/// rows, each block an equal share of the n * pixel_blocks * out_h rows.
+/// NCHW: row_chunks blocks a channel (rolling_nchw_blocks_per_channel),
+/// each an equal share of its
+/// pixel_blocks * out_h rows, pixel_blocks blocks of `threads` consecutive
+/// (image, column vector) slots, piece_pixels column vectors a row.
+template <class T>
+void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec, int64_t blocks, WeightGradPlan& plan) {
   plan.threads = threads;
   plan.rows_per_thread = ahead;
   plan.vec_elems = vec;
   WeightGradParams& f = plan.params;
   f.row_step = p.dilation_h;
-  f.col_threads_log2 = log2_ceil(p.c / vec);
-  const int64_t block_pixels = int64_t(threads) >> f.col_threads_log2;
-  f.pixel_blocks = (f.out_w + block_pixels - 1) / block_pixels;
-  f.piece_pixels = block_pixels;
   f.pixels_per_thread = 1;
   f.col_blocks = 1;
-  const int64_t rows = p.n * f.pixel_blocks * f.out_h;
-  int64_t g = blocks < kWeightGradMaxTiles ? blocks : kWeightGradMaxTiles;
-  if (g > rows) g = rows;
-  f.tiles = g < 1 ? 1 : g;
-  f.slots = f.tiles;
-  f.row_chunks = f.tiles;
+  if (p.layout == Layout::NCHW) {
+    // Thread slots are (image, column vector) pairs of one channel, row-major:
+    // a block's threads take `threads` consecutive slots, wrapping from one
+    // image's row to the next, so only a channel's last block idles part of
+    // its threads. Power-of-two column blocks left 6-31 % of the threads idle
+    // (64 x 2 for 58 columns, 32 x 9 for 264), and lanes of one warp spread
+    // over images each fetched their own sectors (2 lanes a row, 64 images:
+    // 8 % of the floor on the H100).
+    const int64_t col_vecs = (f.out_w + vec - 1) / vec;
+    f.col_threads_log2 = 0;
+    f.piece_pixels = col_vecs;
+    f.pixel_blocks = (p.n * col_vecs + threads - 1) / threads;
+    const int64_t rows = f.pixel_blocks * f.out_h;
+    f.row_chunks = rolling_nchw_blocks_per_channel(p.c, rows, blocks);
+    f.slots = f.row_chunks;
+    f.tiles = p.c * f.row_chunks;
+  } else {
+    f.col_threads_log2 = log2_ceil(p.c / vec);
+    const int64_t block_pixels = int64_t(threads) >> f.col_threads_log2;
+    f.pixel_blocks = (f.out_w + block_pixels - 1) / block_pixels;
+    f.piece_pixels = block_pixels;
+    const int64_t rows = p.n * f.pixel_blocks * f.out_h;
+    int64_t cap = blocks < kWeightGradMaxTiles ? blocks : kWeightGradMaxTiles;
+    if (cap > rows) cap = rows;
+    f.tiles = cap < 1 ? 1 : cap;
+    f.slots = f.tiles;
+    f.row_chunks = f.tiles;
+  }
   f.staged = false;
   plan.per_tap = false;
   plan.smem_bytes = plan.staged_vec = 0;
   plan.rolling = true;
+  plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
 }
 
-/// `rolling_blocks` > 0: the grid the rolling dw kernel would run with (one
-/// wave of resident blocks); it takes the problem where it can
-/// (rolling_weight_grad_vec) and vector_access holds. 0: no rolling kernel.
+/// The register or staged dw tiling of `p`, with vectors where vector_access
+/// (the pointers allow them); the rolling tiling is plan_weight_grad_rolling's.
 template <class T>
-WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access, int64_t rolling_blocks = 0) {
+WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   WeightGradPlan plan;
   const RowWalk walk = row_walk(p);
   const int ratio = walk.window_step;
@@ -379,24 +446,28 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access, int64_t ro
     f.tiles = f.row_chunks * f.pixel_blocks * f.col_blocks;
     f.slots = f.row_chunks * f.pixel_blocks;
   }
-  if (vector_access && rolling_blocks > 0 && rolling_weight_grad_vec<T>(p) > 0) {
-    dispatch_static_k(p.k, [&](auto k_const) {
-      using R = typename DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NHWC>::rolling;
-      plan_weight_grad_rolling(p, R::kThreads, R::kRowsPerThread, R::kVecElems, rolling_blocks, plan);
-    });
-  }
   plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
   return plan;
 }
 
 /// Workspace a dw / dbias call on `p` needs, whatever its pointers' alignment
-/// (the vector and scalar tilings differ).
+/// (the vector and scalar tilings differ) and GPU.
 template <class T>
 int64_t weight_grad_workspace_bytes(const Problem& p) {
+  using A = typename NumericTraits<T>::Accum;
   const int64_t a = plan_weight_grad<T>(p, true).workspace_bytes;
   const int64_t b = plan_weight_grad<T>(p, false).workspace_bytes;
-  // The rolling grid depends on the GPU; its slots never exceed this one's.
-  const int64_t r = plan_weight_grad<T>(p, true, kWeightGradMaxTiles).workspace_bytes;
+  // The rolling grid depends on the GPU and, through a benchmark's explicit
+  // tiling (launch_weight_grad_rolling), on the lanes: in NHWC at most
+  // kWeightGradMaxTiles blocks and one per (row, pixel) pair; in NCHW at
+  // most kRollingNchwMaxTiles and at least one a channel.
+  int64_t r = 0;
+  if (p.stride_h == 1) {
+    const int64_t pairs = p.n * p.out_h() * p.out_w();
+    const int64_t slots = p.layout == Layout::NHWC ? (pairs < kWeightGradMaxTiles ? pairs : kWeightGradMaxTiles)
+                                                   : (kRollingNchwMaxTiles / p.c > 1 ? kRollingNchwMaxTiles / p.c : 1);
+    r = slots * p.c * (p.k + 1) * int64_t(sizeof(A));
+  }
   const int64_t ab = a > b ? a : b;
   return ab > r ? ab : r;
 }

@@ -63,7 +63,12 @@ __global__ void __launch_bounds__(Threads)
     // its use: with one load a step and its use right after, every step
     // waited out a memory latency (v9: 20-38 % of the floor at K = 31).
     // Rows outside the input load from x itself (a valid address) and read
-    // as zeros: no branch, so the loads issue back to back.
+    // as zeros: no branch, so the loads issue back to back. The dw kernel's
+    // loads from the column's nearest inside row (rolling_steps.cuh), and
+    // that helper's step range, tried here in b11: ptxas then gave fp16 NHWC
+    // K = 31 130-156 registers instead of 128 (a block fewer a
+    // multiprocessor) and it measured 34 % against 39 % on the H100, with
+    // fp32 unchanged; so this kernel keeps its own few lines.
     Vec ring[K];
     auto fetch = [&](int u, Vec& r) {
       const bool inside = u >= u_lo && u < u_hi;

@@ -1,23 +1,26 @@
-// dwconv: the dw / dbias phase-one kernel for NHWC rows at stride 1, each
-// thread walking long runs of rows. A thread owns V channels of one output
-// pixel and, down a run, adds dy[t] * x[t + k] for every tap k with the last
-// K input rows converted in registers and the next U rows of x and dy in
-// flight: each row is loaded once a run. The register kernel
+// dwconv: the dw / dbias phase-one kernel for rows at stride_h 1, each
+// thread walking long runs of rows. A thread owns V lanes of one column (NHWC:
+// V channels of one output pixel; NCHW: V adjacent output columns of one
+// image's plane) and, down a run, adds dy[t] * x[t + k] for every tap k with
+// the last K input rows converted in registers and the next U rows of x and
+// dy in flight: each row is loaded once a run. The register kernel
 // (weight_grad_partial_kernel) loads (R - 1) M + K input rows for R dy rows
 // and waits on each unit's loads (fp16 K = 9: 158 registers, 18.75 %
 // occupancy, latency-bound under ncu); the staged tile
 // (weight_grad_staged_kernel) copies every byte through shared memory and
 // waits on each piece's band before its sums.
 //
-// Balance: a block takes an equal share of all (image, pixel block, row)
-// rows, cut into runs where a residue of a pixel block's column ends, and the
-// grid is one wave of resident blocks; equal tiles in a grid of a few waves
-// left the last wave part-empty.
+// Balance: the grid is one wave of resident blocks, each taking an equal
+// share of the rows (NHWC: of all (image, pixel block, row) rows; NCHW: of
+// one channel's (block of (image, column) slots, row) rows, row_chunks
+// blocks a channel), cut into runs where a residue of a column ends; equal tiles in a
+// grid of a few waves left the last wave part-empty.
 #pragma once
 
 #include <cstdint>
 
 #include "dwconv/detail/backward_weight_kernel.cuh"
+#include "dwconv/detail/rolling_steps.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/problem.hpp"
@@ -58,12 +61,17 @@ __host__ __device__ inline RollingRun rolling_run(int64_t g, int64_t end, int64_
   return run;
 }
 
-/// Phase one over NHWC rows at stride_h 1. Threads per block; U: rows of x
-/// and of dy in flight per thread; V: channels a thread sums (C / V a power
-/// of two up to Threads, 2^col_threads_log2 of them); K taps. Block b sums
-/// rows [b * rows / G, (b + 1) * rows / G) of the n * pixel_blocks * out_h
-/// rows and writes its sums to workspace slot b.
-template <class T, int Threads, int U, int V, int K>
+/// Phase one over rows at stride_h 1. Threads per block; U: rows of x and of
+/// dy in flight per thread; V: lanes a thread sums; K taps.
+/// NHWC: a block's threads are 2^col_threads_log2 channel vectors (C / V of
+/// them) by output pixels; block b sums rows [b * rows / G, (b + 1) * rows /
+/// G) of the n * pixel_blocks * out_h rows into workspace slot b.
+/// NCHW: a block's threads take consecutive (image, column vector) slots of
+/// one channel, piece_pixels column vectors a row, pixel_blocks blocks of
+/// slots; block b sums channel b / row_chunks, share b % row_chunks (its
+/// slot) of that channel's pixel_blocks * out_h rows. V > 1 needs rows whose
+/// vectors lie wholly inside or outside x (vectorizable()).
+template <class T, Layout L, int Threads, int U, int V, int K>
 __global__ void __launch_bounds__(Threads)
     weight_grad_rolling_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                typename NumericTraits<T>::Accum* __restrict__ ws) {
@@ -71,58 +79,68 @@ __global__ void __launch_bounds__(Threads)
   using A = typename Traits::Accum;
   using Vec = AlignedVector<T, V>;
   static_assert(K >= 1 && U >= 1, "static kernel heights only");
+  constexpr bool kNchw = L == Layout::NCHW;
   __shared__ A scratch[Threads * V];
 
-  const int ct_log2 = p.col_threads_log2;
+  const int ct_log2 = p.col_threads_log2;  // NHWC
   const int ct = threadIdx.x & ((1 << ct_log2) - 1);
-  const int64_t pixel = threadIdx.x >> ct_log2;
-  const int64_t block_pixels = Threads >> ct_log2;
   const int q = p.row_step;
   const int64_t dy_step = int64_t(q) * p.dy_row_pitch;
-  Vec zero;
-#pragma unroll
-  for (int v = 0; v < V; ++v) zero.e[v] = Traits::from_accum(A(0));
 
+  const int64_t channel = kNchw ? blockIdx.x / p.row_chunks : 0;
+  const int64_t slot = kNchw ? blockIdx.x - channel * p.row_chunks : blockIdx.x;
+  const int64_t shares = kNchw ? p.row_chunks : gridDim.x;
+  // NCHW slots (image, column vector) fit 32 bits nearly always: a 32-bit
+  // division a run then.
+  const int64_t col_vecs = p.piece_pixels;
+  const bool slots32 = p.n * col_vecs < (int64_t(1) << 31);
   A acc[K][V], acc_b[V];
   zero_sums(acc, acc_b);
-  const int64_t rows = p.n * p.pixel_blocks * p.out_h;
-  const int64_t g_end = (int64_t(blockIdx.x) + 1) * rows / gridDim.x;
-  for (int64_t g = int64_t(blockIdx.x) * rows / gridDim.x; g < g_end;) {
+  const int64_t rows = (kNchw ? 1 : p.n) * p.pixel_blocks * p.out_h;
+  const int64_t g_end = (slot + 1) * rows / shares;
+  for (int64_t g = slot * rows / shares; g < g_end;) {
     const RollingRun run = rolling_run(g, g_end, p.out_h, q);
     g += run.rows;
-    const int64_t img = run.column / p.pixel_blocks;
-    const int64_t wo = (run.column - img * p.pixel_blocks) * block_pixels + pixel;
-    if (wo >= p.out_w) continue;  // no barrier inside the walk
+    // The thread's column: the dy and x offsets of its row 0, x at the
+    // nearest inside column (rolling_column), and whether its x column lies
+    // inside the input (no barrier inside the walk: idle threads skip the run).
+    int64_t wi, dy_col, x_col;
+    if constexpr (kNchw) {
+      const int64_t s = run.column * Threads + threadIdx.x;
+      int64_t img;
+      if (slots32)
+        img = int64_t(unsigned(s) / unsigned(col_vecs));
+      else
+        img = s / col_vecs;
+      if (img >= p.n) continue;
+      const int64_t wo = (s - img * col_vecs) * V;
+      wi = wo * p.stride_w - p.pad_left;
+      const int64_t plane = img * p.c + channel;
+      dy_col = plane * p.dy_plane_pitch + wo;
+      x_col = plane * p.x_plane_pitch + (wi < 0 ? 0 : (wi > p.w - V ? p.w - V : wi));
+    } else {
+      const int64_t img = run.column / p.pixel_blocks;
+      const int64_t wo = (run.column - img * p.pixel_blocks) * (Threads >> ct_log2) + (threadIdx.x >> ct_log2);
+      if (wo >= p.out_w) continue;
+      wi = wo * p.stride_w - p.pad_left;
+      dy_col = img * p.dy_plane_pitch + wo * p.c + ct * V;
+      x_col = img * p.x_plane_pitch + (wi < 0 ? 0 : (wi >= p.w ? p.w - 1 : wi)) * p.c + ct * V;
+    }
     const int outs = int(run.rows);
-    const int64_t wi = wo * p.stride_w - p.pad_left;
-    const bool x_in = wi >= 0 && wi < p.w;
-    const T* dy_row = dy + img * p.dy_plane_pitch + run.ho0 * p.dy_row_pitch + wo * p.c + ct * V;
-    // Input row u of the walk (tap k of step t is u = t + k): rows [u_lo,
-    // u_hi) lie inside the input and are needed; the others read as zeros.
-    const int64_t hi0 = run.ho0 - p.pad_top;
-    const int64_t lo = hi0 < 0 ? (-hi0 + q - 1) / q : 0;
-    const int64_t hi = (p.h - hi0 + q - 1) / q;
-    const int needed = outs + K - 1;
-    const int u_lo = x_in ? int(lo < needed ? lo : needed) : 0;
-    const int u_hi = x_in ? int(hi < u_lo ? u_lo : (hi < needed ? hi : needed)) : 0;
-    // Every load reads a valid address, rows outside the range clamped to
-    // it (a column with none reads x itself), and the zeros are applied where
-    // a row is used: a load that depended on a condition ended in a select
-    // right behind it, and each step waited out its own loads (ncu on the
-    // H100: 68 % of stalls on L1TEX scoreboards, DRAM at 43 %).
-    const bool any_x = u_hi > u_lo;
-    const T* x_first =
-        any_x ? x + img * p.x_plane_pitch + (hi0 + int64_t(u_lo) * q) * p.x_row_pitch + wi * p.c + ct * V : x;
-    const int64_t x_step = any_x ? int64_t(q) * p.x_row_pitch : 0;
+    const T* dy_row = dy + dy_col + run.ho0 * p.dy_row_pitch;
+    // Input row u of the walk (tap k of step t is u = t + k). Loads read
+    // clamped valid rows and the zeros are applied where a row is used: a
+    // load that depended on a condition ended in a select right behind it,
+    // and each step waited out its own loads (ncu on the H100: 68 % of
+    // stalls on L1TEX scoreboards, DRAM at 43 %).
+    const RollingColumn<T> xc =
+        rolling_column(x + x_col, p.x_row_pitch, run.ho0 - p.pad_top, p.h, q, outs + K - 1, wi >= 0 && wi < p.w);
     auto load_dy = [&](int t) { return *reinterpret_cast<const Vec*>(dy_row + (t < outs ? t : outs - 1) * dy_step); };
-    auto load_x = [&](int u) {
-      const int j = u < u_lo ? 0 : (u < u_hi ? u - u_lo : u_hi - 1 - u_lo);
-      return *reinterpret_cast<const Vec*>(x_first + j * x_step);
-    };
+    auto load_x = [&](int u) { return *reinterpret_cast<const Vec*>(xc.row(u)); };
     auto to_x = [&](const Vec& raw, int u, A(&out)[V]) {
-      const bool inside = u >= u_lo && u < u_hi;
+      const bool used = xc.used(u);
 #pragma unroll
-      for (int v = 0; v < V; ++v) out[v] = inside ? Traits::to_accum(raw.e[v]) : A(0);
+      for (int v = 0; v < V; ++v) out[v] = used ? Traits::to_accum(raw.e[v]) : A(0);
     };
     // Slot i of each ring holds the row its step will use, loaded U steps
     // ahead; xw[k] holds input row t + k of step t, as accumulators.
@@ -172,12 +190,15 @@ __global__ void __launch_bounds__(Threads)
       if (whole + i < outs) step(i, whole + i, false);
   }
 
+  // NHWC: per channel, a thread's channel vector being its lane index.
+  // NCHW: the whole block into its channel.
   auto write = [&](int tap) {
     return [&, tap](int c_thread, int v, A sum) {
-      ws[(int64_t(blockIdx.x) * p.c + int64_t(c_thread) * V + v) * p.ws_taps + tap] = sum;
+      const int64_t ch = kNchw ? channel : int64_t(c_thread) * V + v;
+      ws[(slot * p.c + ch) * p.ws_taps + tap] = sum;
     };
   };
-  block_sum_taps<A, Threads, false>(p, acc, acc_b, ct_log2, scratch, write);
+  block_sum_taps<A, Threads, kNchw>(p, acc, acc_b, ct_log2, scratch, write);
 }
 
 }  // namespace detail

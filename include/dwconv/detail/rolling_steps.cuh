@@ -1,0 +1,70 @@
+// dwconv: which rows a rolling dw run's steps read
+// (weight_grad_rolling_kernel.cuh). A thread walks a column down its rows,
+// step u reading input row hi0 + u * q; steps above the first and below the
+// last input row, and every step of a column in the left or right padding,
+// read zeros. The forward's rolling kernel keeps its own few lines for this
+// (forward_rolling_kernel.cuh says why).
+#pragma once
+
+#include <cstdint>
+
+namespace dwconv {
+namespace detail {
+
+/// Steps [lo, hi) of a run of `steps` steps, whose step u reads input row
+/// hi0 + u * q of `h`, lie inside the input. 0 <= lo <= hi <= steps.
+struct InsideSteps {
+  int lo, hi;
+};
+
+__host__ __device__ inline InsideSteps inside_steps(int64_t hi0, int64_t h, int q, int steps) {
+  const int64_t lo = hi0 < 0 ? (-hi0 + q - 1) / q : 0;
+  const int64_t hi = (h - hi0 + q - 1) / q;
+  const int l = int(lo < steps ? lo : steps);
+  return {l, int(hi < l ? l : (hi < steps ? hi : steps))};
+}
+
+/// A run's loads. Every step reads a valid address near its own: the
+/// nearest inside row of the column (a column in the padding passes the
+/// nearest inside column), so that padding lanes share their neighbours'
+/// sectors; loads that all went to x itself made one L2 slice the whole
+/// GPU's hot spot (H100: NCHW dw with pad 1, 8 % of the floor against 94 %
+/// without padding). Whether a step's row counts is used(u).
+template <class T>
+struct RollingColumn {
+  const T* first;      // the row of step lo (or of the nearest row, none inside)
+  int64_t step;        // elements between consecutive steps' rows; 0 when none is inside
+  int lo, hi;          // steps [lo, hi) read input rows
+  int use_lo, use_hi;  // steps whose rows count: [lo, hi), or none for a padding column
+
+  __device__ __forceinline__ const T* row(int u) const {
+    const int j = u < lo ? 0 : (u < hi ? u - lo : hi - 1 - lo);
+    return first + j * step;
+  }
+  __device__ __forceinline__ bool used(int u) const { return u >= use_lo && u < use_hi; }
+};
+
+/// `column`: row 0 of the column's plane at a valid column (the nearest
+/// inside one for a padding column: in_bounds false); hi0: the input row of
+/// step 0; `row_pitch` elements between input rows, q rows a step.
+template <class T>
+__device__ __forceinline__ RollingColumn<T> rolling_column(const T* column, int64_t row_pitch, int64_t hi0, int64_t h,
+                                                           int q, int steps, bool in_bounds) {
+  const InsideSteps s = inside_steps(hi0, h, q, steps);
+  RollingColumn<T> c;
+  c.lo = s.lo;
+  c.hi = s.hi;
+  if (s.hi > s.lo) {
+    c.first = column + (hi0 + int64_t(s.lo) * q) * row_pitch;
+    c.step = int64_t(q) * row_pitch;
+  } else {
+    c.first = column + (hi0 < 0 ? 0 : h - 1) * row_pitch;
+    c.step = 0;
+  }
+  c.use_lo = in_bounds ? s.lo : 0;
+  c.use_hi = in_bounds ? s.hi : 0;
+  return c;
+}
+
+}  // namespace detail
+}  // namespace dwconv
