@@ -65,10 +65,11 @@ __global__ void __launch_bounds__(Threads)
     // Rows outside the input load from x itself (a valid address) and read
     // as zeros: no branch, so the loads issue back to back. The dw kernel's
     // loads from the column's nearest inside row (rolling_steps.cuh), and
-    // that helper's step range, tried here in b11: ptxas then gave fp16 NHWC
-    // K = 31 130-156 registers instead of 128 (a block fewer a
-    // multiprocessor) and it measured 34 % against 39 % on the H100, with
-    // fp32 unchanged; so this kernel keeps its own few lines.
+    // that helper's step range, tried here in b11 (H100): fp32 K = 31 gained
+    // 5 points (NCHW 54 -> 59 %, NHWC 62 -> 66 %), but ptxas gave fp16 NHWC
+    // 150-156 registers instead of 128 (a block fewer a multiprocessor) and
+    // it fell 39 -> 34 %; a cheaper form lost both. This kernel keeps its own
+    // few lines until a form holds both.
     Vec ring[K];
     auto fetch = [&](int u, Vec& r) {
       const bool inside = u >= u_lo && u < u_hi;
