@@ -13,8 +13,8 @@
 // Balance: the grid is one wave of resident blocks, each taking an equal
 // share of the rows (NHWC: of all (image, pixel block, row) rows; NCHW: of
 // one channel's (block of (image, column) slots, row) rows, row_chunks
-// blocks a channel), cut into runs where a residue of a column ends; equal tiles in a
-// grid of a few waves left the last wave part-empty.
+// blocks a channel), cut into runs where a residue of a column ends; equal
+// tiles in a grid of a few waves left the last wave part-empty.
 #pragma once
 
 #include <cstdint>
