@@ -363,5 +363,51 @@ TEST(BackwardPlan, WeightGradTilingCoversEverything) {
   check_weight_grad_plans<double>(Layout::NHWC);
 }
 
+// Shifted vectors (shifted_vector.cuh): V elements at any offset of a
+// tensor come out of two aligned vectors, for every shift, at the tensor's
+// ends too (vectors wholly outside read clamped addresses, and only
+// elements outside the tensor may differ).
+template <class T, int V>
+void check_shifted_vectors() {
+  std::mt19937_64 rng(91);
+  for (int i = 0; i < 3000; ++i) {
+    const int64_t total = V * (1 + int64_t(rng() % 40));
+    std::vector<T> elems(static_cast<size_t>(total));
+    for (int64_t e = 0; e < total; ++e) elems[size_t(e)] = T(float(e % 1000) + 0.5f);
+    const int64_t first = int64_t(rng() % uint64_t(total + 4 * V)) - 2 * V;
+    const detail::ShiftedVector s = detail::shifted_vector<V>(first, total);
+    ASSERT_GE(s.shift, 0);
+    ASSERT_LT(s.shift, V);
+    ASSERT_EQ(s.lo % V, 0);
+    ASSERT_EQ(s.hi % V, 0);
+    ASSERT_GE(s.lo, 0);
+    ASSERT_GE(s.hi, 0);
+    ASSERT_LE(s.lo + V, total);
+    ASSERT_LE(s.hi + V, total);
+    detail::AlignedVector<T, V> lo, hi;
+    for (int j = 0; j < V; ++j) {
+      lo.e[j] = elems[size_t(s.lo + j)];
+      hi.e[j] = elems[size_t(s.hi + j)];
+    }
+    const detail::AlignedVector<T, V> out = detail::funnel<T, V>(lo, hi, s.shift);
+    for (int j = 0; j < V; ++j) {
+      const int64_t pos = first + j;
+      if (pos < 0 || pos >= total) continue;
+      ASSERT_EQ(std::memcmp(&out.e[j], &elems[size_t(pos)], sizeof(T)), 0)
+          << "V " << V << " first " << first << " total " << total << " j " << j;
+    }
+  }
+}
+
+TEST(BackwardPlan, ShiftedVectorsReadEveryOffset) {
+  check_shifted_vectors<float, 2>();
+  check_shifted_vectors<float, 4>();
+  check_shifted_vectors<double, 2>();
+  check_shifted_vectors<__half, 2>();
+  check_shifted_vectors<__half, 4>();
+  check_shifted_vectors<__half, 8>();
+  check_shifted_vectors<__nv_bfloat16, 8>();
+}
+
 }  // namespace
 }  // namespace dwconv

@@ -21,6 +21,7 @@
 
 #include "dwconv/detail/backward_weight_kernel.cuh"
 #include "dwconv/detail/rolling_steps.cuh"
+#include "dwconv/detail/shifted_vector.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/problem.hpp"
