@@ -11,6 +11,12 @@
 
 #include "dwconv/detail/vector_access.cuh"
 
+#ifdef __CUDA_ARCH__
+#define DWCONV_SHIFTED_UNROLL _Pragma("unroll")
+#else
+#define DWCONV_SHIFTED_UNROLL
+#endif
+
 namespace dwconv {
 namespace detail {
 
@@ -40,8 +46,8 @@ __host__ __device__ inline ShiftedVector shifted_vector(int64_t first, int64_t t
 /// Element j of the result is element shift + j of lo followed by hi
 /// (0 <= shift < V). 2-byte elements move as 32-bit words, with one 16-bit
 /// funnel per word for odd shifts; 4- and 8-byte elements by selects. The
-/// loops have constant trip counts, which nvcc unrolls (no #pragma unroll:
-/// the host compiler, for the host tests, warns on it).
+/// loops unroll on the device (static indices: no local memory); the host
+/// build, for the host tests, leaves them be.
 template <class T, int V>
 __host__ __device__ inline AlignedVector<T, V> funnel(const AlignedVector<T, V>& lo, const AlignedVector<T, V>& hi,
                                                       int shift) {
@@ -54,12 +60,15 @@ __host__ __device__ inline AlignedVector<T, V> funnel(const AlignedVector<T, V>&
     // x[m] = w[m + shift / 2]: words kWords + 1 of them, by selects.
     uint32_t x[kWords + 1];
     const int ws = shift >> 1;
+    DWCONV_SHIFTED_UNROLL
     for (int m = 0; m <= kWords; ++m) {
       x[m] = w[m];
+      DWCONV_SHIFTED_UNROLL
       for (int s = 1; s < kWords; ++s)
         if (ws == s) x[m] = w[m + s];
     }
     uint32_t o[kWords];
+    DWCONV_SHIFTED_UNROLL
     for (int k = 0; k < kWords; ++k) {
 #ifdef __CUDA_ARCH__
       const uint32_t odd = __byte_perm(x[k], x[k + 1], 0x5432);
@@ -70,8 +79,10 @@ __host__ __device__ inline AlignedVector<T, V> funnel(const AlignedVector<T, V>&
     }
     memcpy(out.e, o, sizeof(o));
   } else {
+    DWCONV_SHIFTED_UNROLL
     for (int j = 0; j < V; ++j) {
       out.e[j] = lo.e[j];
+      DWCONV_SHIFTED_UNROLL
       for (int s = 1; s < V; ++s)
         if (shift == s) out.e[j] = j + s < V ? lo.e[j + s] : hi.e[j + s - V];
     }
@@ -81,3 +92,5 @@ __host__ __device__ inline AlignedVector<T, V> funnel(const AlignedVector<T, V>&
 
 }  // namespace detail
 }  // namespace dwconv
+
+#undef DWCONV_SHIFTED_UNROLL
