@@ -76,10 +76,10 @@ void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
 
 // The rolling dw kernel with an explicit tiling (U rows in flight, V lanes)
 // at the case's K and layout, beside the table's choice.
-template <class T, Layout L, int U, int V, int K>
+template <class T, Layout L, int U, int V, int K, bool Shifted = false>
 void run_rolling_sweep(benchmark::State& state, Problem p, bool bias) {
   time_backward_weight<T>(state, p, bias, [&](const T* x, const T* dy, T* dw, T* db, void* ws, size_t*) {
-    return detail::launch_weight_grad_rolling<T, L, 128, U, V, K>(p, x, dy, dw, db, ws, nullptr).ok();
+    return detail::launch_weight_grad_rolling<T, L, 128, U, V, K, Shifted>(p, x, dy, dw, db, ws, nullptr).ok();
   });
 }
 
@@ -98,6 +98,22 @@ void register_rolling_sweep(const std::string& name, const Problem& p, bool bias
   using std::integral_constant;
   add(integral_constant<int, 8>{}, integral_constant<int, 1>{});
   add(integral_constant<int, 16>{}, integral_constant<int, 1>{});
+  // Shifted vectors, 2 and 4 lanes, 4 and 8 rows in flight. Rows that
+  // aligned vectors walk (the seed problem) are refused by the launcher and
+  // reported as "launch failed".
+  auto shifted = [&](auto u_const, auto v_const) {
+    constexpr int U = decltype(u_const)::value, V = decltype(v_const)::value;
+    if constexpr (K < 15 && V <= kVecElems16<T>) {
+      benchmark::RegisterBenchmark(
+          (name + "/shifted_U" + std::to_string(U) + "_V" + std::to_string(V)).c_str(),
+          [p, bias](benchmark::State& s) { run_rolling_sweep<T, Layout::NCHW, U, V, K, true>(s, p, bias); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
+  };
+  shifted(integral_constant<int, 4>{}, integral_constant<int, 2>{});
+  shifted(integral_constant<int, 4>{}, integral_constant<int, 4>{});
+  shifted(integral_constant<int, 8>{}, integral_constant<int, 2>{});
 }
 
 template <class T>

@@ -403,6 +403,46 @@ TEST_F(BackwardGpu, WeightThroughRollingKernel) {
     }
 }
 
+// NCHW rows off the vector read as shifted vectors (two aligned vectors a
+// row and a funnel): odd left pads, pads wider than a vector, odd widths,
+// rows shorter than a vector, dilation, heights under K, several images a
+// block; tensors a whole number of vectors long (C a multiple of the
+// lanes), so that the kernel takes them. Odd pointers fall back.
+TEST_F(BackwardGpu, WeightThroughShiftedVectors) {
+  std::mt19937_64 rng(53);
+  int i = 0, shifted = 0;
+  for (int k : {1, 3, 5, 7, 9})
+    for (int dil : {1, 2})
+      for (int pad : {1, 3, 5, 10})
+        for (int64_t w : {int64_t(3), int64_t(7), int64_t(13), int64_t(37)}) {
+          Problem p;
+          p.layout = Layout::NCHW;
+          p.n = 1 + i % 3;
+          p.c = 2 * kVecElems16<T>;
+          p.k = k;
+          p.dilation_h = dil;
+          p.h = (i % 5 == 0) ? 1 + i % 3 : 12 + 5 * (i % 7);
+          p.w = w;
+          p.pad_top = p.pad_bottom = (k - 1) * dil / 2 + i % 2;
+          p.pad_left = pad;
+          p.pad_right = (i % 3 == 0) ? pad : pad + 1;
+          ++i;
+          Options o;
+          o.integers = i % 2 == 0;
+          o.odd_pointers = i % 11 == 0;
+          const int vec = detail::rolling_weight_grad_vec<T>(p);
+          const void* aligned = reinterpret_cast<const void*>(uintptr_t(256));
+          const bool takes = vec > 1 && detail::rolling_weight_grad_nchw_shifted<T>(p) && !o.odd_pointers &&
+                             !detail::vectorizable<T>(p, aligned, aligned, vec) &&
+                             detail::rolling_weight_grad_shifted_fits<T>(p, aligned, aligned, vec);
+          shifted += takes ? 1 : 0;
+          EXPECT_EQ(run_dw(p, rng, o, i % 3 != 0), "") << (takes ? "shifted " : "") << testbed::describe(p);
+          o.dw_kernel = WeightGradKernel::kRolling;
+          EXPECT_EQ(run_dw(p, rng, o, true), "") << "kRolling " << testbed::describe(p);
+        }
+  EXPECT_GE(shifted, 100) << "problems the shifted vectors took";
+}
+
 // Wide problems split each plane into row chunks and column blocks, so
 // that many partial sums meet in phase two; dilation with row steps.
 TEST_F(BackwardGpu, ManySlotsAndRowSteps) {

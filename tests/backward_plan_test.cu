@@ -363,5 +363,132 @@ TEST(BackwardPlan, WeightGradTilingCoversEverything) {
   check_weight_grad_plans<double>(Layout::NHWC);
 }
 
+// Shifted vectors (shifted_vector.cuh): V elements at any offset of a
+// tensor come out of two aligned vectors, for every shift, at the tensor's
+// ends too (vectors wholly outside read clamped addresses, and only
+// elements outside the tensor may differ).
+template <class T, int V>
+void check_shifted_vectors() {
+  std::mt19937_64 rng(91);
+  for (int i = 0; i < 3000; ++i) {
+    const int64_t total = V * (1 + int64_t(rng() % 40));
+    std::vector<T> elems(static_cast<size_t>(total));
+    for (int64_t e = 0; e < total; ++e) elems[size_t(e)] = T(float(e % 1000) + 0.5f);
+    const int64_t first = int64_t(rng() % uint64_t(total + 4 * V)) - 2 * V;
+    const detail::ShiftedVector s = detail::shifted_vector<V>(first, total);
+    ASSERT_GE(s.shift, 0);
+    ASSERT_LT(s.shift, V);
+    ASSERT_EQ(s.lo % V, 0);
+    ASSERT_EQ(s.hi % V, 0);
+    ASSERT_GE(s.lo, 0);
+    ASSERT_GE(s.hi, 0);
+    ASSERT_LE(s.lo + V, total);
+    ASSERT_LE(s.hi + V, total);
+    detail::AlignedVector<T, V> lo, hi;
+    for (int j = 0; j < V; ++j) {
+      lo.e[j] = elems[size_t(s.lo + j)];
+      hi.e[j] = elems[size_t(s.hi + j)];
+    }
+    const detail::AlignedVector<T, V> out = detail::funnel<T, V>(lo, hi, s.shift);
+    for (int j = 0; j < V; ++j) {
+      const int64_t pos = first + j;
+      if (pos < 0 || pos >= total) continue;
+      ASSERT_EQ(std::memcmp(&out.e[j], &elems[size_t(pos)], sizeof(T)), 0)
+          << "V " << V << " first " << first << " total " << total << " j " << j;
+    }
+  }
+}
+
+TEST(BackwardPlan, ShiftedVectorsReadEveryOffset) {
+  check_shifted_vectors<float, 2>();
+  check_shifted_vectors<float, 4>();
+  check_shifted_vectors<double, 2>();
+  check_shifted_vectors<__half, 2>();
+  check_shifted_vectors<__half, 4>();
+  check_shifted_vectors<__half, 8>();
+  check_shifted_vectors<__nv_bfloat16, 8>();
+}
+
+// The shifted NCHW dw walk on the host: each column vector's runs read
+// through shifted_column, shifted_vector and funnel with the kernel's masks
+// (its loads and zeros, not its rings), summed exactly in double, give
+// reference::backward_weight's dw and dbias. C is a multiple of V, so the
+// tensors are whole vectors, as the launcher requires.
+template <int V>
+void check_shifted_walk() {
+  std::mt19937_64 rng(61);
+  int checked = 0;
+  for (int i = 0; i < 400; ++i) {
+    Problem p;
+    p.layout = Layout::NCHW;
+    p.n = 1 + int64_t(rng() % 3);
+    p.c = V * (1 + int64_t(rng() % 2));
+    const int ks[] = {1, 2, 3, 5, 7};
+    p.k = ks[rng() % 5];
+    p.dilation_h = 1 + int(rng() % 3);
+    p.h = 1 + int64_t(rng() % 20);
+    p.w = 1 + int64_t(rng() % 20);
+    p.pad_top = int(rng() % 7);
+    p.pad_bottom = int(rng() % 7);
+    p.pad_left = int(rng() % 7);
+    p.pad_right = int(rng() % 7);
+    if (!validate(p).ok()) continue;
+    const std::string what = testbed::describe(p);
+    std::vector<double> x(static_cast<size_t>(p.x_elements())), dy(static_cast<size_t>(p.y_elements()));
+    for (double& v : x) v = double(int(rng() % 17) - 8);
+    for (double& v : dy) v = double(int(rng() % 17) - 8);
+    std::vector<double> ref_w(static_cast<size_t>(p.w_elements())), ref_b(static_cast<size_t>(p.c));
+    reference::backward_weight<double>(p, x.data(), dy.data(), ref_w.data(), ref_b.data());
+
+    detail::WeightGradPlan plan = detail::plan_weight_grad<double>(p, true);
+    detail::plan_weight_grad_rolling<double>(p, 128, 4, V, 100, plan);
+    const detail::WeightGradParams& f = plan.params;
+    const int q = f.row_step;
+    const int64_t dy_step = int64_t(q) * f.dy_row_pitch, col_vecs = (p.out_w() + V - 1) / V;
+    auto read = [&](const std::vector<double>& t, int64_t first) {
+      const detail::ShiftedVector sv = detail::shifted_vector<V>(first, int64_t(t.size()));
+      detail::AlignedVector<double, V> lo, hi;
+      for (int v = 0; v < V; ++v) {
+        lo.e[v] = t[size_t(sv.lo + v)];
+        hi.e[v] = t[size_t(sv.hi + v)];
+      }
+      return detail::funnel<double, V>(lo, hi, int(first & (V - 1)));
+    };
+    std::vector<double> got_w(ref_w.size(), 0.0), got_b(ref_b.size(), 0.0);
+    for (int64_t img = 0; img < p.n; ++img)
+      for (int64_t ch = 0; ch < p.c; ++ch)
+        for (int64_t cv = 0; cv < col_vecs; ++cv)
+          for (int64_t g = 0; g < p.out_h();) {
+            const detail::RollingRun run = detail::rolling_run(g, p.out_h(), p.out_h(), q);
+            g += run.rows;
+            const int outs = int(run.rows);
+            const detail::ShiftedColumn sc =
+                detail::shifted_column<V>(f, img * p.c + ch, cv * V, run.ho0, outs + p.k - 1);
+            for (int t = 0; t < outs; ++t) {
+              const auto d = read(dy, sc.dy_off + t * dy_step);
+              for (int v = 0; v < V; ++v) {
+                const double dv = (sc.dy_mask >> v) & 1u ? d.e[v] : 0.0;
+                got_b[size_t(ch)] += dv;
+                for (int k = 0; k < p.k; ++k) {
+                  const auto xv = read(x, sc.xo.row(t + k));
+                  const unsigned mask = sc.xo.used(t + k) ? sc.x_mask : 0u;
+                  got_w[size_t(ch * p.k + k)] += dv * ((mask >> v) & 1u ? xv.e[v] : 0.0);
+                }
+              }
+            }
+          }
+    for (size_t e = 0; e < ref_w.size(); ++e) ASSERT_EQ(got_w[e], ref_w[e]) << what << " dw " << e;
+    for (size_t e = 0; e < ref_b.size(); ++e) ASSERT_EQ(got_b[e], ref_b[e]) << what << " dbias " << e;
+    ++checked;
+  }
+  EXPECT_GE(checked, 300);
+}
+
+TEST(BackwardPlan, ShiftedWalkMatchesTheReference) {
+  check_shifted_walk<2>();
+  check_shifted_walk<4>();
+  check_shifted_walk<8>();
+}
+
 }  // namespace
 }  // namespace dwconv

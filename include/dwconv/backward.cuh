@@ -71,18 +71,20 @@ Status launch_weight_grad_reduce(const Problem& p, int64_t slots, int ws_taps,
 }
 
 /// dw / dbias through the rolling kernel with an explicit tiling (`Threads`
-/// a block, `U` rows in flight, `V` lanes) for layout L and static height
-/// K: the default table's entry, or a benchmark sweep's. Returns
-/// kUnsupported, launching nothing, where that tiling cannot walk `p`
-/// (rolling_weight_grad_fits and vectorizable()). The workspace is
+/// a block, `U` rows in flight, `V` lanes, aligned or Shifted vectors) for
+/// layout L and static height K: the default table's entry, or a benchmark
+/// sweep's. Returns kUnsupported, launching nothing, where that tiling
+/// cannot walk `p` (rolling_weight_grad_fits and vectorizable(), or
+/// rolling_weight_grad_shifted_fits). The workspace is
 /// backward_weight_workspace_size()'s.
-template <class T, Layout L, int Threads, int U, int V, int K>
+template <class T, Layout L, int Threads, int U, int V, int K, bool Shifted = false>
 Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                                   cudaStream_t stream) {
   using A = typename NumericTraits<T>::Accum;
-  if (p.k != K || p.layout != L || !rolling_weight_grad_fits(p, V, Threads) || !vectorizable<T>(p, x, dy, V))
+  const bool rows_fit = Shifted ? rolling_weight_grad_shifted_fits<T>(p, x, dy, V) : vectorizable<T>(p, x, dy, V);
+  if (p.k != K || p.layout != L || !rolling_weight_grad_fits(p, V, Threads) || !rows_fit)
     return Status::error(StatusCode::kUnsupported, "internal: the rolling dw tiling cannot take this problem");
-  auto kernel = weight_grad_rolling_kernel<T, L, Threads, U, V, K>;
+  auto kernel = weight_grad_rolling_kernel<T, L, Threads, U, V, K, Shifted>;
   // The grid is one wave of the kernel's blocks on this GPU.
   int64_t blocks = resident_blocks(kernel, Threads);
   if (blocks < 1) {
@@ -109,19 +111,29 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
   const int rolling_vec = kind == WeightGradKernel::kStaged ? 0 : rolling_weight_grad_vec<T>(p);
   const bool rolling_vectors = rolling_vec > 0 && vectorizable<T>(p, x, dy, rolling_vec);
   const bool one_lane = kind == WeightGradKernel::kRolling || rolling_weight_grad_nchw_one_lane<T>(p);
-  if (rolling_vectors || (rolling_vec > 0 && p.layout == Layout::NCHW && one_lane)) {
+  const bool shifted = rolling_vec > 0 && !rolling_vectors && rolling_weight_grad_nchw_shifted<T>(p) &&
+                       rolling_weight_grad_shifted_fits<T>(p, x, dy, rolling_vec);
+  if (rolling_vectors || shifted || (rolling_vec > 0 && p.layout == Layout::NCHW && one_lane)) {
     Status s;
     dispatch_static_k(p.k, [&](auto k_const) {
       dispatch_layout(p.layout, [&](auto layout_const) {
         constexpr int K = decltype(k_const)::value;
         constexpr Layout L = decltype(layout_const)::value;
-        using R = typename DefaultWeightGradPolicy<T, K, L>::rolling;
-        if (rolling_vectors)
-          s = launch_weight_grad_rolling<T, L, R::kThreads, R::kRowsPerThread, R::kVecElems, K>(p, x, dy, dw, dbias,
-                                                                                                workspace, stream);
-        else if constexpr (L == Layout::NCHW)
-          s = launch_weight_grad_rolling<T, L, R::kThreads, R::kRowsPerThread, 1, K>(p, x, dy, dw, dbias, workspace,
-                                                                                     stream);
+        using Table = DefaultWeightGradPolicy<T, K, L>;
+        using R = typename Table::rolling;
+        constexpr int kT = R::kThreads, kU = R::kRowsPerThread, kV = R::kVecElems;
+        if (rolling_vectors) {
+          s = launch_weight_grad_rolling<T, L, kT, kU, kV, K>(p, x, dy, dw, dbias, workspace, stream);
+        } else if constexpr (L == Layout::NCHW) {
+          if constexpr (Table::kRollingNchwShifted) {
+            if (shifted) {
+              s = launch_weight_grad_rolling<T, L, kT, Table::kRollingShiftedAhead, kV, K, true>(p, x, dy, dw, dbias,
+                                                                                                 workspace, stream);
+              return;
+            }
+          }
+          s = launch_weight_grad_rolling<T, L, kT, kU, 1, K>(p, x, dy, dw, dbias, workspace, stream);
+        }
       });
     });
     return s;

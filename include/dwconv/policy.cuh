@@ -160,6 +160,16 @@ struct DefaultWeightGradPolicy {
   // residue, gained 70 -> 74 % but stays out with them). 2-byte one-lane
   // loads lost everywhere (padded seed 84 -> 61 %). 0: never.
   static constexpr int kRollingNchwOneLaneRows = sizeof(T) >= 4 ? 256 : 0;
+  // NCHW rows off the vector at stride 1 along W, read as shifted vectors
+  // (two aligned vectors a row and a funnel, shifted_vector.cuh) with the
+  // entry's lanes and 4 rows in flight, half the aligned walk's, because
+  // each ring slot holds two vectors (ptxas, sm_90: fp32 K = 3 168
+  // registers and 12 bytes of spills, fp16 K = 3 142, K = 9 201). Not at
+  // K >= 15, where two lanes take 255 registers and spill. On in branch b13 so that its benchmarks
+  // set it against one lane (the sweep) and the staged tile (`/staged`) in
+  // one run; not yet measured.
+  static constexpr int kRollingShiftedAhead = 4;
+  static constexpr bool kRollingNchwShifted = K < kTallKernelHeight && kRollingVec > 1;
 };
 
 // Whether the forward's register window stores each output row at its last

@@ -270,6 +270,28 @@ bool rolling_weight_grad_nchw_one_lane(const Problem& p) {
   return min_rows > 0 && run_rows >= min_rows;
 }
 
+/// Whether NCHW rows that `vec`-lane vectors cannot walk can be read as
+/// shifted vectors (shifted_vector.cuh): stride 1 along W, x and dy aligned
+/// to the vector and each a whole number of vectors long, so that the two
+/// aligned vectors around any element stay inside the tensor or wholly out.
+template <class T>
+bool rolling_weight_grad_shifted_fits(const Problem& p, const void* x, const void* dy, int vec) {
+  if (p.layout != Layout::NCHW || p.stride_w != 1 || vec < 2) return false;
+  const int64_t bytes = vec * int64_t(sizeof(T));
+  return aligned_to(x, bytes) && aligned_to(dy, bytes) && p.x_elements() % vec == 0 && p.y_elements() % vec == 0;
+}
+
+/// Whether the table reads NCHW rows off the vector as shifted vectors
+/// (kRollingNchwShifted).
+template <class T>
+bool rolling_weight_grad_nchw_shifted(const Problem& p) {
+  bool on = false;
+  dispatch_static_k(p.k, [&](auto k_const) {
+    on = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwShifted;
+  });
+  return on;
+}
+
 /// Sets the rolling dw tiling (`threads` a block, `vec` lanes, `ahead` rows
 /// in flight) on a plan whose common fields are set, for a grid of about
 /// `blocks` blocks (one wave). NHWC: capped by kWeightGradMaxTiles and the

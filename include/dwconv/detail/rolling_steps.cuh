@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "dwconv/numeric.cuh"
+
 namespace dwconv {
 namespace detail {
 
@@ -30,28 +32,29 @@ __host__ __device__ inline InsideSteps inside_steps(int64_t hi0, int64_t h, int 
 /// sectors rather than all reading x itself, one address for the whole GPU
 /// (measured no different in b11.1, but it costs nothing here). Whether a
 /// step's row counts is used(u).
-template <class T>
+template <class P>
 struct RollingColumn {
-  const T* first;      // the row of step lo (or of the nearest row, none inside)
+  P first;             // the row of step lo (or of the nearest row, none inside)
   int64_t step;        // elements between consecutive steps' rows; 0 when none is inside
   int lo, hi;          // steps [lo, hi) read input rows
   int use_lo, use_hi;  // steps whose rows count: [lo, hi), or none for a padding column
 
-  __device__ __forceinline__ const T* row(int u) const {
+  DWCONV_HD_INLINE P row(int u) const {
     const int j = u < lo ? 0 : (u < hi ? u - lo : hi - 1 - lo);
     return first + j * step;
   }
-  __device__ __forceinline__ bool used(int u) const { return u >= use_lo && u < use_hi; }
+  DWCONV_HD_INLINE bool used(int u) const { return u >= use_lo && u < use_hi; }
 };
 
 /// `column`: row 0 of the column's plane at a valid column (the nearest
-/// inside one for a padding column: in_bounds false); hi0: the input row of
-/// step 0; `row_pitch` elements between input rows, q rows a step.
-template <class T>
-__device__ __forceinline__ RollingColumn<T> rolling_column(const T* column, int64_t row_pitch, int64_t hi0, int64_t h,
-                                                           int q, int steps, bool in_bounds) {
+/// inside one for a padding column: in_bounds false), as a pointer or as an
+/// element offset (P); hi0: the input row of step 0; `row_pitch` elements
+/// between input rows, q rows a step.
+template <class P>
+DWCONV_HD_INLINE RollingColumn<P> rolling_column(P column, int64_t row_pitch, int64_t hi0, int64_t h, int q, int steps,
+                                                 bool in_bounds) {
   const InsideSteps s = inside_steps(hi0, h, q, steps);
-  RollingColumn<T> c;
+  RollingColumn<P> c;
   c.lo = s.lo;
   c.hi = s.hi;
   if (s.hi > s.lo) {

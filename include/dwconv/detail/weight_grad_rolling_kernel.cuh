@@ -18,9 +18,11 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "dwconv/detail/backward_weight_kernel.cuh"
 #include "dwconv/detail/rolling_steps.cuh"
+#include "dwconv/detail/shifted_vector.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/problem.hpp"
@@ -61,6 +63,34 @@ __host__ __device__ inline RollingRun rolling_run(int64_t g, int64_t end, int64_
   return run;
 }
 
+/// Where a thread's V output columns [wo, wo + V) of an NCHW run (output
+/// row ho0 on, q rows a step, `steps` input rows) come from when read as
+/// shifted vectors: dy from element offset dy_off, dy_row_pitch * q a step;
+/// x through xo, element offsets of the x column wo - pad_left unclamped;
+/// the lanes that count, dy_mask (inside the row: a row's last vector may
+/// run into the next) and x_mask (inside the row and the input).
+struct ShiftedColumn {
+  RollingColumn<int64_t> xo;
+  int64_t dy_off;
+  unsigned dy_mask, x_mask;
+};
+
+template <int V>
+DWCONV_HD_INLINE ShiftedColumn shifted_column(const WeightGradParams& p, int64_t plane, int64_t wo, int64_t ho0,
+                                              int steps) {
+  ShiftedColumn c;
+  const int64_t wi = wo - p.pad_left;
+  c.xo = rolling_column(plane * p.x_plane_pitch + wi, p.x_row_pitch, ho0 - p.pad_top, p.h, p.row_step, steps, true);
+  c.dy_off = plane * p.dy_plane_pitch + ho0 * p.dy_row_pitch + wo;
+  c.dy_mask = c.x_mask = 0;
+  for (int v = 0; v < V; ++v) {
+    const bool in_row = wo + v < p.out_w;
+    c.dy_mask |= unsigned(in_row) << v;
+    c.x_mask |= unsigned(in_row && wi + v >= 0 && wi + v < p.w) << v;
+  }
+  return c;
+}
+
 /// Phase one over rows at stride_h 1. Threads per block; U: rows of x and of
 /// dy in flight per thread; V: lanes a thread sums; K taps.
 /// NHWC: a block's threads are 2^col_threads_log2 channel vectors (C / V of
@@ -71,7 +101,7 @@ __host__ __device__ inline RollingRun rolling_run(int64_t g, int64_t end, int64_
 /// slots; block b sums channel b / row_chunks, share b % row_chunks (its
 /// slot) of that channel's pixel_blocks * out_h rows. V > 1 needs rows whose
 /// vectors lie wholly inside or outside x (vectorizable()).
-template <class T, Layout L, int Threads, int U, int V, int K>
+template <class T, Layout L, int Threads, int U, int V, int K, bool Shifted = false>
 __global__ void __launch_bounds__(Threads)
     weight_grad_rolling_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                typename NumericTraits<T>::Accum* __restrict__ ws) {
@@ -80,6 +110,13 @@ __global__ void __launch_bounds__(Threads)
   using Vec = AlignedVector<T, V>;
   static_assert(K >= 1 && U >= 1, "static kernel heights only");
   constexpr bool kNchw = L == Layout::NCHW;
+  static_assert(!Shifted || (kNchw && V > 1), "shifted vectors are for NCHW rows off the vector");
+  // Shifted: a vector at any element offset, held as the two aligned
+  // vectors around it (shifted_vector.cuh) until its step uses it.
+  struct Pair {
+    Vec lo, hi;
+  };
+  using Raw = std::conditional_t<Shifted, Pair, Vec>;
   __shared__ A scratch[Threads * V];
 
   const int ct_log2 = p.col_threads_log2;  // NHWC
@@ -105,6 +142,7 @@ __global__ void __launch_bounds__(Threads)
     // nearest inside column (rolling_column), and whether its x column lies
     // inside the input (no barrier inside the walk: idle threads skip the run).
     int64_t wi, dy_col, x_col;
+    [[maybe_unused]] int64_t plane_index = 0;  // NCHW: (image, channel)
     if constexpr (kNchw) {
       const int64_t s = run.column * Threads + threadIdx.x;
       int64_t img;
@@ -118,6 +156,7 @@ __global__ void __launch_bounds__(Threads)
       const int64_t plane = img * p.c + channel;
       dy_col = plane * p.dy_plane_pitch + wo;
       x_col = plane * p.x_plane_pitch + (wi < 0 ? 0 : (wi > p.w - V ? p.w - V : wi));
+      plane_index = plane;
     } else {
       const int64_t img = run.column / p.pixel_blocks;
       const int64_t wo = (run.column - img * p.pixel_blocks) * (Threads >> ct_log2) + (threadIdx.x >> ct_log2);
@@ -133,18 +172,58 @@ __global__ void __launch_bounds__(Threads)
     // load that depended on a condition ended in a select right behind it,
     // and each step waited out its own loads (ncu on the H100: 68 % of
     // stalls on L1TEX scoreboards, DRAM at 43 %).
-    const RollingColumn<T> xc =
-        rolling_column(x + x_col, p.x_row_pitch, run.ho0 - p.pad_top, p.h, q, outs + K - 1, wi >= 0 && wi < p.w);
-    auto load_dy = [&](int t) { return *reinterpret_cast<const Vec*>(dy_row + (t < outs ? t : outs - 1) * dy_step); };
-    auto load_x = [&](int u) { return *reinterpret_cast<const Vec*>(xc.row(u)); };
-    auto to_x = [&](const Vec& raw, int u, A(&out)[V]) {
-      const bool used = xc.used(u);
+    RollingColumn<const T*> xc{};
+    if constexpr (!Shifted)
+      xc = rolling_column(x + x_col, p.x_row_pitch, run.ho0 - p.pad_top, p.h, q, outs + K - 1, wi >= 0 && wi < p.w);
+    // Shifted: element offsets from the tensors' bases, the x column wi
+    // unclamped, and masks of the lanes that count: dy's inside the row
+    // (a row's last vector may run into the next), x's inside the input too.
+    [[maybe_unused]] ShiftedColumn sc{};
+    if constexpr (Shifted) sc = shifted_column<V>(p, plane_index, wi + p.pad_left, run.ho0, outs + K - 1);
+    const int64_t dy_total = p.n * p.c * p.dy_plane_pitch, x_total = p.n * p.c * p.x_plane_pitch;
+    auto pair = [&](const T* base, int64_t first, int64_t total) {
+      const ShiftedVector sv = shifted_vector<V>(first, total);
+      return Pair{*reinterpret_cast<const Vec*>(base + sv.lo), *reinterpret_cast<const Vec*>(base + sv.hi)};
+    };
+    auto load_dy = [&](int t) -> Raw {
+      if constexpr (Shifted)
+        return pair(dy, sc.dy_off + (t < outs ? t : outs - 1) * dy_step, dy_total);
+      else
+        return *reinterpret_cast<const Vec*>(dy_row + (t < outs ? t : outs - 1) * dy_step);
+    };
+    auto load_x = [&](int u) -> Raw {
+      if constexpr (Shifted)
+        return pair(x, sc.xo.row(u), x_total);
+      else
+        return *reinterpret_cast<const Vec*>(xc.row(u));
+    };
+    auto to_x = [&](const Raw& raw, int u, A(&out)[V]) {
+      if constexpr (Shifted) {
+        const int64_t first = sc.xo.row(u);
+        const Vec vals = funnel<T, V>(raw.lo, raw.hi, int(first & (V - 1)));
+        const unsigned mask = sc.xo.used(u) ? sc.x_mask : 0u;
 #pragma unroll
-      for (int v = 0; v < V; ++v) out[v] = used ? Traits::to_accum(raw.e[v]) : A(0);
+        for (int v = 0; v < V; ++v) out[v] = (mask >> v) & 1u ? Traits::to_accum(vals.e[v]) : A(0);
+      } else {
+        const bool used = xc.used(u);
+#pragma unroll
+        for (int v = 0; v < V; ++v) out[v] = used ? Traits::to_accum(raw.e[v]) : A(0);
+      }
+    };
+    auto to_dy = [&](const Raw& raw, int t, A(&out)[V]) {
+      if constexpr (Shifted) {
+        const int64_t first = sc.dy_off + (t < outs ? t : outs - 1) * dy_step;
+        const Vec vals = funnel<T, V>(raw.lo, raw.hi, int(first & (V - 1)));
+#pragma unroll
+        for (int v = 0; v < V; ++v) out[v] = (sc.dy_mask >> v) & 1u ? Traits::to_accum(vals.e[v]) : A(0);
+      } else {
+#pragma unroll
+        for (int v = 0; v < V; ++v) out[v] = Traits::to_accum(raw.e[v]);
+      }
     };
     // Slot i of each ring holds the row its step will use, loaded U steps
     // ahead; xw[k] holds input row t + k of step t, as accumulators.
-    Vec dr[U], xr[U], head[K > 1 ? K - 1 : 1];
+    Raw dr[U], xr[U], head[K > 1 ? K - 1 : 1];
 #pragma unroll
     for (int i = 0; i < K - 1; ++i) head[i] = load_x(i);
 #pragma unroll
@@ -159,8 +238,7 @@ __global__ void __launch_bounds__(Threads)
     // Step t from ring slot i: its sums, then the slot's next rows.
     auto step = [&](int i, int t, bool refill) {
       A gv[V];
-#pragma unroll
-      for (int v = 0; v < V; ++v) gv[v] = Traits::to_accum(dr[i].e[v]);
+      to_dy(dr[i], t, gv);
       to_x(xr[i], t + K - 1, xw[K - 1]);
       if (refill) {
         dr[i] = load_dy(t + U);
