@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/rolling_steps.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/problem.hpp"
@@ -58,26 +59,43 @@ __global__ void __launch_bounds__(Threads)
     const int64_t y_step = int64_t(q) * p.out_row_pitch;
     const T* x_col = x + plane * p.in_plane_pitch + col.in_offset;
     int64_t x_off = hi0 * p.in_row_pitch;  // the row step u reads
+    // kRollingNearestRows: loads from the column's nearest inside row and
+    // column instead (RollingColumn), no address for the whole GPU.
+    constexpr bool kNearest = kRollingNearestRows<T>;
+    RollingColumn<T> xc{};
+    if constexpr (kNearest) {
+      int64_t near = col.in_offset;
+      if (!col.in_bounds) {
+        if constexpr (L == Layout::NCHW)
+          near = near < 0 ? 0 : p.w - V;
+        else
+          near = near < 0 ? col.channel : (p.w - 1) * p.c + col.channel;
+      }
+      xc = rolling_column(x + plane * p.in_plane_pitch + near, p.in_row_pitch, hi0, p.h, q, steps, col.in_bounds);
+    }
 
     // A ring of the next K rows, each loaded a whole block of K steps before
     // its use: with one load a step and its use right after, every step
     // waited out a memory latency (v9: 20-38 % of the floor at K = 31).
-    // Rows outside the input load from x itself (a valid address) and read
-    // as zeros: no branch, so the loads issue back to back. The dw kernel's
-    // loads from the column's nearest inside row (rolling_steps.cuh), and
-    // that helper's step range, tried here in b11 (H100): fp32 K = 31 gained
-    // 5 points (NCHW 54 -> 59 %, NHWC 62 -> 66 %), but ptxas gave fp16 NHWC
-    // 150-156 registers instead of 128 (a block fewer a multiprocessor) and
-    // it fell 39 -> 34 %; a cheaper form lost both. This kernel keeps its own
-    // few lines until a form holds both.
+    // Rows outside the input load from a valid address (x itself, or the
+    // nearest row) and read as zeros: no branch, so the loads issue back to
+    // back.
     Vec ring[K];
     auto fetch = [&](int u, Vec& r) {
-      const bool inside = u >= u_lo && u < u_hi;
-      r = *reinterpret_cast<const Vec*>(inside ? x_col + x_off : x);
+      if constexpr (kNearest) {
+        const bool inside = xc.used(u);
+        r = *reinterpret_cast<const Vec*>(xc.row(u));
 #pragma unroll
-      for (int v = 0; v < V; ++v)
-        if (!inside) r.e[v] = Traits::from_accum(A(0));
-      x_off += x_step;
+        for (int v = 0; v < V; ++v)
+          if (!inside) r.e[v] = Traits::from_accum(A(0));
+      } else {
+        const bool inside = u >= u_lo && u < u_hi;
+        r = *reinterpret_cast<const Vec*>(inside ? x_col + x_off : x);
+#pragma unroll
+        for (int v = 0; v < V; ++v)
+          if (!inside) r.e[v] = Traits::from_accum(A(0));
+        x_off += x_step;
+      }
     };
 #pragma unroll
     for (int i = 0; i < K; ++i) fetch(i, ring[i]);
