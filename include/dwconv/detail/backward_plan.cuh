@@ -231,8 +231,8 @@ int rolling_weight_grad_vec(const Problem& p) {
 }
 
 /// Blocks a channel of the NCHW rolling dw grid, for `wave` resident blocks
-/// and `rows` rows a channel: from floor(wave / c) up, the first count b
-/// that fills at least 95 % of the waves it takes (c * b blocks over
+/// and `rows` rows a channel: from floor(wave / c) (or the most allowed)
+/// up, the first count b that fills at least 95 % of the waves it takes (c * b blocks over
 /// ceil(c * b / wave) waves), else the fullest; at least 1, at most `rows`
 /// and kRollingNchwMaxTiles blocks in all (where that allows).
 /// A block sums one channel, so floor(wave / c) left a fifth of the GPU idle
@@ -245,7 +245,8 @@ inline int64_t rolling_nchw_blocks_per_channel(int64_t c, int64_t rows, int64_t 
   if (most < 1) most = 1;
   int64_t best = 1;
   double best_fill = 0;
-  for (int64_t b = wave / c > 1 ? wave / c : 1; b <= most; ++b) {
+  const int64_t first = wave / c > 1 ? wave / c : 1;
+  for (int64_t b = first < most ? first : most; b <= most; ++b) {
     const int64_t tiles = c * b;
     const double fill = double(tiles) / double((tiles + wave - 1) / wave * wave);
     if (fill >= 0.95) return b;
