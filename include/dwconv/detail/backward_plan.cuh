@@ -232,9 +232,10 @@ int rolling_weight_grad_vec(const Problem& p) {
 
 /// Blocks a channel of the NCHW rolling dw grid, for `wave` resident blocks
 /// and `rows` rows a channel: from floor(wave / c) (or the most allowed)
-/// up, the first count b that fills at least 95 % of the waves it takes (c * b blocks over
-/// ceil(c * b / wave) waves), else the fullest; at least 1, at most `rows`
-/// and kRollingNchwMaxTiles blocks in all (where that allows).
+/// up, the first count b that fills at least 95 % of the waves it takes
+/// (c * b blocks over ceil(c * b / wave) waves), else the fullest; at least
+/// 1, at most `rows` and kRollingNchwMaxTiles blocks in all (where that
+/// allows).
 /// A block sums one channel, so floor(wave / c) left a fifth of the GPU idle
 /// where c is a few hundred (C = 256 or 512 on the H100's ~660: 78 %).
 inline constexpr int64_t kRollingNchwMaxTiles = 4 * kWeightGradMaxTiles;
