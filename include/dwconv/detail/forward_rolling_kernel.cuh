@@ -62,7 +62,7 @@ __global__ void __launch_bounds__(Threads)
     // kRollingNearestRows: loads from the column's nearest inside row and
     // column instead (RollingColumn), no address for the whole GPU.
     constexpr bool kNearest = kRollingNearestRows<T>;
-    RollingColumn<T> xc{};
+    RollingColumn<const T*> xc{};
     if constexpr (kNearest) {
       int64_t near = col.in_offset;
       if (!col.in_bounds) {
