@@ -407,10 +407,14 @@ TEST_F(BackwardGpu, WeightThroughRollingKernel) {
 // row and a funnel): odd left pads, pads wider than a vector, odd widths,
 // rows shorter than a vector, dilation, heights under K, several images a
 // block; tensors a whole number of vectors long (C a multiple of the
-// lanes), so that the kernel takes them. Odd pointers fall back.
+// lanes), so that the kernel takes them. Odd pointers fall back. kRolling
+// takes shifted vectors at any height where the table has them for (T, K);
+// the default only on columns of kRollingNchwShiftedRows rows, which every
+// fifth problem has. Types whose table has none take one lane or the
+// staged tile here.
 TEST_F(BackwardGpu, WeightThroughShiftedVectors) {
   std::mt19937_64 rng(53);
-  int i = 0, shifted = 0;
+  int i = 0, by_default = 0, by_rolling = 0;
   for (int k : {1, 3, 5, 7, 9})
     for (int dil : {1, 2})
       for (int pad : {1, 3, 5, 10})
@@ -421,7 +425,7 @@ TEST_F(BackwardGpu, WeightThroughShiftedVectors) {
           p.c = 2 * kVecElems16<T>;
           p.k = k;
           p.dilation_h = dil;
-          p.h = (i % 5 == 0) ? 1 + i % 3 : 12 + 5 * (i % 7);
+          p.h = i % 5 == 0 ? 1 + i % 3 : (i % 5 == 1 ? 128 * dil + i % 4 : 12 + 5 * (i % 7));
           p.w = w;
           p.pad_top = p.pad_bottom = (k - 1) * dil / 2 + i % 2;
           p.pad_left = pad;
@@ -432,15 +436,21 @@ TEST_F(BackwardGpu, WeightThroughShiftedVectors) {
           o.odd_pointers = i % 11 == 0;
           const int vec = detail::rolling_weight_grad_vec<T>(p);
           const void* aligned = reinterpret_cast<const void*>(uintptr_t(256));
-          const bool takes = vec > 1 && detail::rolling_weight_grad_nchw_shifted<T>(p) && !o.odd_pointers &&
-                             !detail::vectorizable<T>(p, aligned, aligned, vec) &&
-                             detail::rolling_weight_grad_shifted_fits<T>(p, aligned, aligned, vec);
-          shifted += takes ? 1 : 0;
+          const bool fits = vec > 1 && !o.odd_pointers && !detail::vectorizable<T>(p, aligned, aligned, vec) &&
+                            detail::rolling_weight_grad_shifted_fits<T>(p, aligned, aligned, vec);
+          const bool takes = fits && detail::rolling_weight_grad_nchw_shifted<T>(p, false);
+          by_default += takes ? 1 : 0;
           EXPECT_EQ(run_dw(p, rng, o, i % 3 != 0), "") << (takes ? "shifted " : "") << testbed::describe(p);
           o.dw_kernel = WeightGradKernel::kRolling;
+          by_rolling += fits && detail::rolling_weight_grad_nchw_shifted<T>(p, true) ? 1 : 0;
           EXPECT_EQ(run_dw(p, rng, o, true), "") << "kRolling " << testbed::describe(p);
         }
-  EXPECT_GE(shifted, 100) << "problems the shifted vectors took";
+  if (detail::DefaultWeightGradPolicy<T, 3, Layout::NCHW>::kRollingNchwShifted) {
+    EXPECT_GE(by_rolling, 40) << "problems the shifted vectors took (kRolling)";
+    EXPECT_GE(by_default, 8) << "problems the shifted vectors took (default)";
+  } else {
+    EXPECT_EQ(by_rolling, 0);
+  }
 }
 
 // Wide problems split each plane into row chunks and column blocks, so

@@ -349,6 +349,35 @@ TEST(BackwardPlan, RollingNchwOneLaneRows) {
   EXPECT_FALSE(detail::rolling_weight_grad_nchw_one_lane<float>(p));
 }
 
+// Shifted vectors: fp32 at K < 7 on columns of 128+ rows a run (kRolling:
+// any height); no other type.
+TEST(BackwardPlan, RollingNchwShiftedRows) {
+  Problem p;
+  p.layout = Layout::NCHW;
+  p.n = 2;
+  p.c = 8;
+  p.k = 3;
+  p.w = 30;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  p.h = 512;
+  EXPECT_TRUE(detail::rolling_weight_grad_nchw_shifted<float>(p, false));
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_shifted<double>(p, true));
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_shifted<__half>(p, true));
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_shifted<__nv_bfloat16>(p, true));
+  p.dilation_h = 2;  // runs of a residue: 128 rows
+  p.pad_top = p.pad_bottom = 2;
+  p.h = 256;
+  EXPECT_TRUE(detail::rolling_weight_grad_nchw_shifted<float>(p, false));
+  p.h = 250;
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_shifted<float>(p, false));
+  EXPECT_TRUE(detail::rolling_weight_grad_nchw_shifted<float>(p, true));
+  p.dilation_h = 1;
+  p.k = 7;
+  p.pad_top = p.pad_bottom = 3;
+  p.h = 512;
+  EXPECT_FALSE(detail::rolling_weight_grad_nchw_shifted<float>(p, true));
+}
+
 TEST(BackwardPlan, RollingWeightGradTiling) {
   for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
     check_rolling_weight_grad_plans<float>(layout);

@@ -107,11 +107,12 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
   using A = typename NumericTraits<T>::Accum;
   // Stride-1 rows that the table's rolling entry takes: with its lanes where
   // the pointers and rows allow vectors, else (NCHW, where the table says
-  // so; kRolling: always) one lane.
+  // so; kRolling: always) shifted vectors or one lane.
   const int rolling_vec = kind == WeightGradKernel::kStaged ? 0 : rolling_weight_grad_vec<T>(p);
   const bool rolling_vectors = rolling_vec > 0 && vectorizable<T>(p, x, dy, rolling_vec);
   const bool one_lane = kind == WeightGradKernel::kRolling || rolling_weight_grad_nchw_one_lane<T>(p);
-  const bool shifted = rolling_vec > 0 && !rolling_vectors && rolling_weight_grad_nchw_shifted<T>(p) &&
+  const bool shifted = rolling_vec > 0 && !rolling_vectors &&
+                       rolling_weight_grad_nchw_shifted<T>(p, kind == WeightGradKernel::kRolling) &&
                        rolling_weight_grad_shifted_fits<T>(p, x, dy, rolling_vec);
   if (rolling_vectors || shifted || (rolling_vec > 0 && p.layout == Layout::NCHW && one_lane)) {
     Status s;

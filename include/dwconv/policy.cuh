@@ -162,14 +162,22 @@ struct DefaultWeightGradPolicy {
   static constexpr int kRollingNchwOneLaneRows = sizeof(T) >= 4 ? 256 : 0;
   // NCHW rows off the vector at stride 1 along W, read as shifted vectors
   // (two aligned vectors a row and a funnel, shifted_vector.cuh) with the
-  // entry's lanes and 4 rows in flight, half the aligned walk's, because
-  // each ring slot holds two vectors (ptxas, sm_90: fp32 K = 3 168
-  // registers and 12 bytes of spills, fp16 K = 3 142, K = 9 201). Not at
-  // K >= 15, where two lanes take 255 registers and spill. On in branch b13 so that its benchmarks
-  // set it against one lane (the sweep) and the staged tile (`/staged`) in
-  // one run; not yet measured.
+  // entry's lanes and kRollingShiftedAhead rows in flight (each ring slot
+  // holds two vectors), where a column's runs are at least
+  // kRollingNchwShiftedRows rows; 0: never. Measured on the H100
+  // (`2026-11-25-h100-b14.json`, against one lane and the staged tile in the
+  // same run): fp32 padded seed 73 -> 82 % (one lane 73), d2 (128 rows a
+  // residue) 70 -> 77 %; it lost on 56-row columns (80 -> 68 %) and at
+  // K = 7 (128 rows: 93 -> 71 %). In 2-byte types it lost everywhere (padded
+  // seed 84 -> 61 %, d2 86 -> 56 %, K = 7 82 -> 42 %): even the seed problem, which
+  // needs no shift, fell 93 -> 65 % through this kernel (the byte permutes
+  // and per-lane masks of its funnel). 4 rows in
+  // flight led 8 (fp32 padded seed 81 / 76 %), 4 lanes led 2 (81 / 78 %).
+  // ptxas (sm_90): fp32 K = 3 168 registers, 12 bytes of spills. Not at
+  // K >= 15, where two lanes take 255 registers and spill.
   static constexpr int kRollingShiftedAhead = 4;
-  static constexpr bool kRollingNchwShifted = K < kTallKernelHeight && kRollingVec > 1;
+  static constexpr int kRollingNchwShiftedRows = sizeof(T) == 4 && K < 7 && kRollingVec > 1 ? 128 : 0;
+  static constexpr bool kRollingNchwShifted = kRollingNchwShiftedRows > 0;
 };
 
 // Whether the forward's rolling kernel loads rows outside the input (and

@@ -259,6 +259,10 @@ inline int64_t rolling_nchw_blocks_per_channel(int64_t c, int64_t rows, int64_t 
   return best;
 }
 
+/// Output rows of an NCHW rolling dw run: a column's rows of one residue
+/// of the dilation.
+inline int64_t rolling_nchw_run_rows(const Problem& p) { return (p.out_h() + p.dilation_h - 1) / p.dilation_h; }
+
 /// Whether the table sends NCHW rows that the rolling entry's vectors cannot
 /// walk to the rolling kernel with one lane: columns of at least
 /// kRollingNchwOneLaneRows rows a run.
@@ -268,8 +272,7 @@ bool rolling_weight_grad_nchw_one_lane(const Problem& p) {
   dispatch_static_k(p.k, [&](auto k_const) {
     min_rows = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwOneLaneRows;
   });
-  const int64_t run_rows = (p.out_h() + p.dilation_h - 1) / p.dilation_h;
-  return min_rows > 0 && run_rows >= min_rows;
+  return min_rows > 0 && rolling_nchw_run_rows(p) >= min_rows;
 }
 
 /// Whether NCHW rows that `vec`-lane vectors cannot walk can be read as
@@ -283,15 +286,16 @@ bool rolling_weight_grad_shifted_fits(const Problem& p, const void* x, const voi
   return aligned_to(x, bytes) && aligned_to(dy, bytes) && p.x_elements() % vec == 0 && p.y_elements() % vec == 0;
 }
 
-/// Whether the table reads NCHW rows off the vector as shifted vectors
-/// (kRollingNchwShifted).
+/// Whether the table reads NCHW rows off the vector as shifted vectors: its
+/// entry for (T, K) has them (kRollingNchwShifted) and a column's runs are
+/// at least kRollingNchwShiftedRows rows, or `any_rows` (kRolling).
 template <class T>
-bool rolling_weight_grad_nchw_shifted(const Problem& p) {
-  bool on = false;
+bool rolling_weight_grad_nchw_shifted(const Problem& p, bool any_rows) {
+  int min_rows = 0;
   dispatch_static_k(p.k, [&](auto k_const) {
-    on = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwShifted;
+    min_rows = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwShiftedRows;
   });
-  return on;
+  return min_rows > 0 && (any_rows || rolling_nchw_run_rows(p) >= min_rows);
 }
 
 /// Sets the rolling dw tiling (`threads` a block, `vec` lanes, `ahead` rows
