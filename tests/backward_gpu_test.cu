@@ -332,6 +332,51 @@ TEST_F(BackwardGpu, InputThroughPolyphaseKernel) {
   EXPECT_GE(gathered, 20);
 }
 
+// NCHW stride 2 dx whose lanes read dy as shifted vectors (gather_dy_pairs):
+// every left pad from 0 to 9 (each shift and base of the pairs), widths
+// whose dy rows are and are not whole vectors (pairs across row ends), the
+// last vector at the tensor's end, top pads that start mid-window, and odd
+// pointers, which fall back to the gathers. Types whose table does not pair
+// take the gathers throughout.
+TEST_F(BackwardGpu, InputThroughPairedDy) {
+  std::mt19937_64 rng(43);
+  int i = 0, paired = 0;
+  for (int k : {3, 5, 31})
+    for (int pad = 0; pad <= 9; ++pad)
+      for (int64_t w : {int64_t(16), int64_t(40), int64_t(64)}) {
+        Problem p;
+        p.layout = Layout::NCHW;
+        p.n = 2;
+        p.c = 1 + i % 3;
+        p.k = k;
+        p.stride_h = p.stride_w = 2;
+        p.h = k == 31 ? 40 : 2 * k + 9 + i % 4;
+        p.w = w;
+        p.pad_top = (k - 1) / 2 + i % 2;
+        p.pad_bottom = (k - 1) / 2;
+        p.pad_left = pad;
+        p.pad_right = (pad + i) % 3;
+        ++i;
+        if (!validate(p).ok()) continue;
+        Options o;
+        o.odd_pointers = i % 7 == 0;
+        o.integers = i % 2 == 0;
+        int vec = 0;
+        detail::dispatch_static_k(
+            k, [&](auto k_const) { vec = detail::kPolyphaseVec<T, decltype(k_const)::value, Layout::NCHW>; });
+        const void* aligned = reinterpret_cast<const void*>(uintptr_t(256));
+        const bool takes = detail::kPolyphasePairedDy<T, Layout::NCHW> && !o.odd_pointers &&
+                           detail::strided_dx_vectorizable<T>(p, aligned, aligned, vec) &&
+                           detail::polyphase_dy_pairs<T>(p, aligned, vec);
+        paired += takes ? 1 : 0;
+        EXPECT_EQ(run_dx(p, rng, o), "") << (takes ? "paired " : "") << testbed::describe(p);
+      }
+  if (detail::kPolyphasePairedDy<T, Layout::NCHW>)
+    EXPECT_GE(paired, 30);
+  else
+    EXPECT_EQ(paired, 0);
+}
+
 // Stride_h 1 dw through the rolling kernel and, for the same problems, the
 // staged or register tiles it replaced: every static K (K = 2 falls back),
 // dilation 1-3, padding wider than the window, stride 2 along W, heights

@@ -19,7 +19,9 @@
 namespace dwconv {
 namespace detail {
 
-template <class T>
+/// The strided dx launch. PairedDy false keeps the polyphase kernel's
+/// 2-byte dy gathers where the table would pair them (a benchmark baseline).
+template <class T, bool PairedDy = true>
 Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream) {
   constexpr int kThreads = kStridedDxThreads;
   // The vec-lane kernel where the pointers and widths allow vectors, else the one-lane one.
@@ -34,6 +36,13 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
     if (dx_is_polyphase(p)) {
       dispatch_static_k(p.k, [&](auto k_const) {
         constexpr int K = decltype(k_const)::value, kVec = kPolyphaseVec<T, K, L>, S = kPolyphaseStride;
+        if constexpr (PairedDy && kPolyphasePairedDy<T, L> && kVec >= 4) {
+          if (polyphase_dy_pairs<T>(p, dy, kVec)) {
+            launch(backward_input_polyphase_kernel<T, L, kThreads, kVec, kPolyphaseRows, K, S, true>,
+                   backward_input_polyphase_kernel<T, L, kThreads, 1, kPolyphaseRows, K, S>, kVec);
+            return;
+          }
+        }
         launch(backward_input_polyphase_kernel<T, L, kThreads, kVec, kPolyphaseRows, K, S>,
                backward_input_polyphase_kernel<T, L, kThreads, 1, kPolyphaseRows, K, S>, kVec);
       });

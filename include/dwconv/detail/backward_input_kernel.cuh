@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "dwconv/detail/shifted_vector.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/problem.hpp"
@@ -95,6 +96,27 @@ __device__ __forceinline__ void gather_dy(const T* __restrict__ row, const DxCol
   }
 }
 
+/// gather_dy for NCHW at stride_w 2: lanes of one parity read V / 2 dy
+/// elements side by side, from element `first` of dy (`total` elements, a
+/// multiple of V / 2, aligned to it), lane v element v / 2. They come as one
+/// shifted vector, two aligned loads and a funnel, instead of V / 2 2-byte
+/// loads a row (fp16/bf16 K5 s2 dx: 64 % of the floor with those).
+template <class T, int V, class A>
+__device__ __forceinline__ void gather_dy_pairs(const T* __restrict__ dy, int64_t first, int64_t total,
+                                                const DxColumns<Layout::NCHW, V>& m, A (&g)[V]) {
+  constexpr int D = V / 2;
+  const ShiftedVector s = shifted_vector<D>(first, total);
+  const AlignedVector<T, D> lo = *reinterpret_cast<const AlignedVector<T, D>*>(dy + s.lo);
+  const AlignedVector<T, D> hi = s.shift == 0 ? lo : *reinterpret_cast<const AlignedVector<T, D>*>(dy + s.hi);
+  const AlignedVector<T, D> e = funnel<T, D>(lo, hi, s.shift);
+#pragma unroll
+  for (int i = 0; i < D; ++i) {
+    const A a = NumericTraits<T>::to_accum(e.e[i]);
+    g[2 * i] = m.dcol[2 * i] >= 0 ? a : A(0);
+    g[2 * i + 1] = m.dcol[2 * i + 1] >= 0 ? a : A(0);
+  }
+}
+
 /// Stores V dx lanes; lanes that read no dy column are exact zeros (also
 /// when a weight is not finite).
 template <class T, Layout L, int V, class A>
@@ -177,8 +199,10 @@ __global__ void __launch_bounds__(Threads)
 /// - 1 dy rows they read once each, in a register window as the forward's:
 /// the gather kernel above loads each dy row once per dx row that reads it.
 /// A row's sums start at its first tap and leave at its last, so registers
-/// hold about S ceil(K / S) rows of sums, not S R.
-template <class T, Layout L, int Threads, int V, int R, int K, int S>
+/// hold about S ceil(K / S) rows of sums, not S R. PairedDy: NCHW at
+/// stride_w 2 with dy whole shifted vectors of V / 2 (polyphase_dy_pairs),
+/// read through gather_dy_pairs.
+template <class T, Layout L, int Threads, int V, int R, int K, int S, bool PairedDy = false>
 __global__ void __launch_bounds__(Threads)
     backward_input_polyphase_kernel(const BackwardInputParams p, const T* __restrict__ dy, const T* __restrict__ w,
                                     T* __restrict__ dx) {
@@ -202,6 +226,8 @@ __global__ void __launch_bounds__(Threads)
       for (int v = 0; v < kWLanes; ++v) wr[k][v] = Traits::to_accum(w[(cols.channel + v) * K + k]);
     const T* dy_plane = dy + plane * p.dy_plane_pitch;
     T* dx_col = dx + plane * p.h * p.cols + j;
+    // PairedDy: the first dy element a lane reads, column j / 2 + ceil(pad_left / 2) of the plane's row 0.
+    const int64_t dy_first = plane * p.dy_plane_pitch + j / 2 + (p.pad_left + 1) / 2;
     // dx row of (t0 + r, rho); rows outside [0, h) belong to no thread.
     auto store = [&](int r, int rho, const A(&acc)[V]) {
       const int64_t h = (t0 + r) * S + rho - p.pad_top;
@@ -216,7 +242,10 @@ __global__ void __launch_bounds__(Threads)
       const int64_t ho = t0 - (kMaxTaps - 1) + i;
       A g[V];
       if (ho >= 0 && ho < p.out_h) {
-        gather_dy<T, L, V>(dy_plane + ho * p.dy_row_pitch, cols, g);
+        if constexpr (PairedDy)
+          gather_dy_pairs<T, V>(dy, dy_first + ho * p.dy_row_pitch, p.planes * p.dy_plane_pitch, cols, g);
+        else
+          gather_dy<T, L, V>(dy_plane + ho * p.dy_row_pitch, cols, g);
       } else {
 #pragma unroll
         for (int v = 0; v < V; ++v) g[v] = A(0);

@@ -70,6 +70,22 @@ inline constexpr int kPolyphaseVec =
     min_int(min_int(kVecElems16<T>, pow2_floor(64 / (kPolyphaseStride * min_int(kPolyphaseRows, (K + 1) / 2)))),
             L == Layout::NHWC ? DefaultTilePolicy<T, K, L>::kWeightLanes : kVecElems16<T>);
 
+/// Whether the polyphase kernel's NCHW lanes read dy as shifted vectors at
+/// stride_w 2 (gather_dy_pairs) for this type and layout. Measured on the
+/// H100 at K5 s2 (`2026-11-26-h100-b15.json`, against the 2-byte gathers
+/// in the same run): see bench/NOTES.md b15.
+template <class T, Layout L>
+inline constexpr bool kPolyphasePairedDy = L == Layout::NCHW && sizeof(T) == 2;
+
+/// Whether `p` on these pointers can take the paired dy reads with `vec`
+/// dx lanes: stride_w 2, at least 4 lanes, and dy aligned to vec / 2
+/// elements and a whole number of them long (shifted_vector's bounds).
+template <class T>
+bool polyphase_dy_pairs(const Problem& p, const void* dy, int vec) {
+  if (p.layout != Layout::NCHW || p.stride_w != 2 || vec < 4) return false;
+  return aligned_to(dy, vec / 2 * int64_t(sizeof(T))) && p.y_elements() % (vec / 2) == 0;
+}
+
 inline BackwardInputParams make_backward_input_params(const Problem& p, int vec) {
   BackwardInputParams b{};
   const bool nchw = p.layout == Layout::NCHW;
