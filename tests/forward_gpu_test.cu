@@ -134,23 +134,26 @@ int table_rolling_vec(Layout layout, int k) {
 // dilation 2 keeps a window step of 1 off the rolling kernel.
 TEST_F(ForwardGpu, EverySpecialization) {
   std::mt19937_64 rng(12345);
-  enum Path { kVector, kScalar, kWideScalar };
-  // (nchw, static_k, stride_ratio, vec_elems, staged, rolling)
-  std::set<std::tuple<bool, int, int, int, bool, bool>> covered;
+  // kVectorMany: kVector's problem with images enough that the register
+  // window keeps the table's rows (not small_rows).
+  enum Path { kVector, kVectorMany, kScalar, kWideScalar };
+  // (nchw, static_k, stride_ratio, vec_elems, staged, rolling, small_rows)
+  std::set<std::tuple<bool, int, int, int, bool, bool, bool>> covered;
   std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));
   ks.push_back(2);  // not in the table: runtime K
   ks.push_back(16);
   for (Layout layout : {Layout::NCHW, Layout::NHWC})
     for (int k : ks)
       for (int stride_h : {1, 2, 3, -2})  // -2: stride 2, dilation 2
-        for (Path path : {kVector, kScalar, kWideScalar}) {
+        for (Path path : {kVector, kVectorMany, kScalar, kWideScalar}) {
+          const bool vector = path == kVector || path == kVectorMany;
           Problem p;
           p.layout = layout;
           p.n = 2;
           p.c = 16;
           p.k = k;
           p.h = 3 * k + 20;
-          p.w = path == kVector ? 48 : 37;
+          p.w = vector ? 48 : 37;
           if (path == kWideScalar) {
             // Rows too wide for a staged tile in shared memory.
             p.n = 1;
@@ -162,8 +165,12 @@ TEST_F(ForwardGpu, EverySpecialization) {
           p.dilation_h = stride_h < 0 ? 2 : 1;
           p.pad_top = k / 2;
           p.pad_bottom = k / 2;
+          const void* aligned = reinterpret_cast<const void*>(uintptr_t(256));
+          while (path == kVectorMany && p.n < 1024 &&
+                 detail::choose_kernel<T, DefaultPolicy>(p, aligned, aligned).small_rows)
+            p.n *= 2;
           CaseOptions o;
-          o.offsets.y = path == kVector ? 0 : 1;
+          o.offsets.y = vector ? 0 : 1;
           detail::KernelChoice c;
           const std::string err = run_case(p, rng, o, &c);
           EXPECT_EQ(err, "") << testbed::describe(p);
@@ -174,23 +181,26 @@ TEST_F(ForwardGpu, EverySpecialization) {
           const int rolling_vec = static_k ? table_rolling_vec(layout, k) : 0;
           EXPECT_EQ(c.rolling, rolling_vec > 0 && p.stride_h == 1 && !c.staged) << testbed::describe(p);
           if (c.rolling) {
-            EXPECT_EQ(c.vec_elems, path == kVector ? rolling_vec : 1) << testbed::describe(p);
+            EXPECT_EQ(c.vec_elems, vector ? rolling_vec : 1) << testbed::describe(p);
           } else {
-            EXPECT_EQ(c.vec_elems > 1, path == kVector) << testbed::describe(p);
+            EXPECT_EQ(c.vec_elems > 1, vector) << testbed::describe(p);
+            if (path == kVectorMany) EXPECT_FALSE(c.small_rows) << testbed::describe(p);
             EXPECT_EQ(c.staged,
                       detail::kDefaultStagedNchw<T> && layout == Layout::NCHW && c.static_k > 0 && path == kScalar)
                 << testbed::describe(p);
           }
-          covered.insert({layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems, c.staged, c.rolling});
+          covered.insert(
+              {layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems, c.staged, c.rolling, c.small_rows});
         }
   // What must have run: per layout and static K, both window steps through
-  // the register window with vectors and with single elements, and in NCHW
-  // the staged kernel; the runtime-K kernel in both widths; the rolling
-  // kernel in each width the table gives it.
-  auto ran = [&](bool nchw, int k, int ratio, bool vector, bool staged, bool rolling) {
+  // the register window with vectors (at the table's rows and at
+  // small_rows) and with single elements, and in NCHW the staged kernel;
+  // the runtime-K kernel in both widths; the rolling kernel in each width
+  // the table gives it.
+  auto ran = [&](bool nchw, int k, int ratio, bool vector, bool staged, bool rolling, bool small = false) {
     for (const auto& t : covered)
       if (std::get<0>(t) == nchw && std::get<1>(t) == k && std::get<2>(t) == ratio && (std::get<3>(t) > 1) == vector &&
-          std::get<4>(t) == staged && std::get<5>(t) == rolling)
+          std::get<4>(t) == staged && std::get<5>(t) == rolling && std::get<6>(t) == small)
         return true;
     return false;
   };
@@ -199,6 +209,7 @@ TEST_F(ForwardGpu, EverySpecialization) {
     for (int k : detail::kStaticKernelHeights) {
       for (int ratio : {1, 2}) {
         EXPECT_TRUE(ran(nchw, k, ratio, true, false, false)) << nchw << " K " << k << " ratio " << ratio;
+        EXPECT_TRUE(ran(nchw, k, ratio, true, false, false, true)) << nchw << " small K " << k << " ratio " << ratio;
         EXPECT_TRUE(ran(nchw, k, ratio, false, false, false)) << nchw << " K " << k << " ratio " << ratio;
         if (nchw && detail::kDefaultStagedNchw<T>)
           EXPECT_TRUE(ran(nchw, k, ratio, false, true, false)) << "staged K " << k << " ratio " << ratio;

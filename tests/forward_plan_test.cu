@@ -123,6 +123,36 @@ TEST(ForwardPlan, RollingRuns) {
 // 542 elements), rows off the vector and odd x pointers take the
 // contiguous band. K = 3 and 9 in the default table, strides, dilation and
 // wider types stay off; an explicit policy takes tensor cores at any K.
+// Register windows of problems with few tiles at the table's rows take
+// kSmallProblemRows rows a thread (the 1x32x64x64 case); large problems and
+// explicit policies keep their rows.
+TEST(ForwardPlan, SmallProblemsTakeShortWindows) {
+  Problem p;
+  p.layout = Layout::NHWC;
+  p.n = 1;
+  p.c = 32;
+  p.h = p.w = 64;
+  p.k = 3;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  EXPECT_TRUE(h.small_rows);
+  EXPECT_EQ(h.rows_per_thread, detail::kSmallProblemRows);
+  EXPECT_GE(detail::make_forward_params(p, h).tiles, 4 * 16);
+  EXPECT_TRUE((detail::choose_kernel<float, DefaultTable<false>>(p, kAligned, kAligned).small_rows));
+  const detail::KernelChoice explicit_policy =
+      detail::choose_kernel<__half, TilePolicy<128, 8, 8>>(p, kAligned, kAligned);
+  EXPECT_FALSE(explicit_policy.small_rows);
+  EXPECT_EQ(explicit_policy.rows_per_thread, 8);
+  p.n = 64;  // 1024 tiles at the table's 8 rows
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).small_rows));
+  // Scalar rows (odd pointers) and the staged NCHW tile keep theirs.
+  p.n = 1;
+  const char* odd = static_cast<const char*>(kAligned) + 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, odd, odd).small_rows));
+  p.layout = Layout::NCHW;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).small_rows));
+}
+
 TEST(ForwardPlan, TensorCoreTiles) {
   const Problem p = tall_problem(512);
   const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);

@@ -21,7 +21,9 @@
 namespace dwconv {
 namespace detail {
 
-template <class T, Layout L, class P, int K>
+// SmallRows: whether the choice may be small_rows (the default tables'), so
+// that explicit policies compile no small-problem window.
+template <class T, Layout L, class P, int K, bool SmallRows>
 auto select_forward_kernel(const KernelChoice& c) {
   constexpr int kThreads = P::kThreads, kRows = P::kRowsPerThread, kVec = P::kVecElems;
   constexpr int kScalarRows = P::kScalarRowsPerThread;
@@ -29,10 +31,13 @@ auto select_forward_kernel(const KernelChoice& c) {
     return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kScalarRows, 1, 0, 1>
                             : forward_kernel<T, L, kThreads, kRows, kVec, 0, 1>;
   } else {
+    constexpr int kSmall = SmallRows && kRows > kSmallProblemRows ? kSmallProblemRows : kRows;
     if (c.stride_ratio == 1)
       return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kScalarRows, 1, K, 1>
+             : c.small_rows   ? forward_kernel<T, L, kThreads, kSmall, kVec, K, 1>
                               : forward_kernel<T, L, kThreads, kRows, kVec, K, 1>;
     return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kScalarRows, 1, K, 2>
+           : c.small_rows   ? forward_kernel<T, L, kThreads, kSmall, kVec, K, 2>
                             : forward_kernel<T, L, kThreads, kRows, kVec, K, 2>;
   }
 }
@@ -92,7 +97,8 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
           return;
         }
       }
-      err = launch(select_forward_kernel<T, L, P, K>(choice), grid, P::kThreads, 0, stream, params, x, w, bias, y);
+      err = launch(select_forward_kernel<T, L, P, K, is_default_table_v<Policy>>(choice), grid, P::kThreads, 0, stream,
+                   params, x, w, bias, y);
     });
   };
   if (choice.static_k == 0 || !dispatch_static_k(choice.static_k, run)) run(std::integral_constant<int, 0>{});

@@ -211,5 +211,12 @@ struct ResolvePolicy<DefaultTable<TensorCores>, T, K, L> {
   using type = typename DefaultTilePolicy<T, K, L, TensorCores>::type;
 };
 
+/// Whether Policy is one of the default tables (not an explicit TilePolicy,
+/// whose tiling is taken as given).
+template <class Policy>
+inline constexpr bool is_default_table_v = false;
+template <bool TensorCores>
+inline constexpr bool is_default_table_v<DefaultTable<TensorCores>> = true;
+
 }  // namespace detail
 }  // namespace dwconv

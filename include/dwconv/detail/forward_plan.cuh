@@ -34,7 +34,17 @@ struct KernelChoice {
   // Stride-1 rows walked by the rolling kernel (forward_rolling_kernel.cuh);
   // then rows_per_thread is the length of a thread's run.
   bool rolling = false;
+  // A small problem's register window: kSmallProblemRows rows a thread.
+  bool small_rows = false;
 };
+
+/// The default table's register windows on problems of fewer tiles than
+/// this (about the H100's 132 multiprocessors) take kSmallProblemRows rows
+/// a thread instead of the table's 8-16, so that the tiles spread over the
+/// GPU and each thread's rows in series are few. The 1x32x64x64 case: 16
+/// tiles at the table's rows.
+inline constexpr int64_t kSmallProblemTiles = 128;
+inline constexpr int kSmallProblemRows = 2;
 
 /// Shared memory a staged tile may use: 48 KiB leaves room for four tiles per
 /// multiprocessor, whose loads overlap each other's compute.
@@ -205,6 +215,8 @@ void plan_rolling(const Problem& p, const void* x, const void* y, int vec, Kerne
   choice.rows_per_thread = int(run < kRollingMaxRun ? run : kRollingMaxRun);
 }
 
+inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& choice);
+
 template <class T, class Policy>
 KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   KernelChoice choice;
@@ -240,6 +252,14 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
     take_policy(std::integral_constant<int, 0>{});
   }
   if (choice.vec_elems == 1 && !choice.staged && !choice.rolling) choice.rows_per_thread = scalar_rows;
+  if constexpr (is_default_table_v<Policy>) {
+    const bool window = choice.static_k > 0 && choice.vec_elems > 1 && !choice.staged && !choice.rolling && !choice.mma;
+    if (window && choice.rows_per_thread > kSmallProblemRows &&
+        make_forward_params(p, choice).tiles < kSmallProblemTiles) {
+      choice.rows_per_thread = kSmallProblemRows;
+      choice.small_rows = true;
+    }
+  }
   return choice;
 }
 
