@@ -20,9 +20,8 @@ namespace bench {
 namespace {
 
 // PairedDy false: the strided dx with the polyphase kernel's 2-byte dy
-// gathers, the baseline of its paired reads; MinBlocks > 0: the paired
-// kernel bounded to that many blocks a multiprocessor.
-template <class T, bool PairedDy = true, int MinBlocks = 0>
+// gathers, the baseline of its paired reads.
+template <class T, bool PairedDy = true>
 void run_backward_input(benchmark::State& state, Problem p) {
   const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
   const int sets = rotation_sets(bytes);
@@ -37,8 +36,8 @@ void run_backward_input(benchmark::State& state, Problem p) {
   int turn = 0;
   time_calls(state, bytes, [&]() -> bool {
     const int s = turn++ % sets;
-    if constexpr (PairedDy && MinBlocks == 0) return backward_input<T>(p, dy[s], w, dx[s]).ok();
-    return detail::launch_backward_input_strided<T, PairedDy, MinBlocks>(p, dy[s], w, dx[s], nullptr).ok();
+    if constexpr (PairedDy) return backward_input<T>(p, dy[s], w, dx[s]).ok();
+    return detail::launch_backward_input_strided<T, false>(p, dy[s], w, dx[s], nullptr).ok();
   });
 }
 
@@ -134,12 +133,6 @@ void register_backward(const std::string& dtype) {
         benchmark::RegisterBenchmark(
             ("backward_input/" + dtype + "/" + to_string(layout) + "/" + case_name(c) + "/gathered_dy").c_str(),
             [p](benchmark::State& s) { run_backward_input<T, false>(s, p); })
-            ->UseManualTime()
-            ->Unit(benchmark::kMicrosecond);
-      if (detail::kPolyphasePairedDy<T, Layout::NCHW> && layout == Layout::NCHW && c.stride == 2)
-        benchmark::RegisterBenchmark(
-            ("backward_input/" + dtype + "/" + to_string(layout) + "/" + case_name(c) + "/paired_B4").c_str(),
-            [p](benchmark::State& s) { run_backward_input<T, true, 4>(s, p); })
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
       const bool bias = c.bias;

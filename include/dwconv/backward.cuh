@@ -20,10 +20,8 @@ namespace dwconv {
 namespace detail {
 
 /// The strided dx launch. PairedDy false keeps the polyphase kernel's
-/// 2-byte dy gathers where the table would pair them (a benchmark
-/// baseline); PairedMinBlocks > 0 bounds the paired kernel's registers for
-/// that many blocks a multiprocessor (a benchmark sweep).
-template <class T, bool PairedDy = true, int PairedMinBlocks = 0>
+/// 2-byte dy gathers where the table would pair them (a benchmark baseline).
+template <class T, bool PairedDy = true>
 Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream) {
   constexpr int kThreads = kStridedDxThreads;
   // The vec-lane kernel where the pointers and widths allow vectors, else the one-lane one.
@@ -40,7 +38,7 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
         constexpr int K = decltype(k_const)::value, kVec = kPolyphaseVec<T, K, L>, S = kPolyphaseStride;
         if constexpr (PairedDy && kPolyphasePairedDy<T, L> && kVec >= 4) {
           if (polyphase_dy_pairs<T>(p, dy, kVec)) {
-            launch(backward_input_polyphase_kernel<T, L, kThreads, kVec, kPolyphaseRows, K, S, true, PairedMinBlocks>,
+            launch(backward_input_polyphase_kernel<T, L, kThreads, kVec, kPolyphaseRows, K, S, true>,
                    backward_input_polyphase_kernel<T, L, kThreads, 1, kPolyphaseRows, K, S>, kVec);
             return;
           }

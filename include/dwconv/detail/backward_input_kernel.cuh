@@ -202,8 +202,8 @@ __global__ void __launch_bounds__(Threads)
 /// hold about S ceil(K / S) rows of sums, not S R. PairedDy: NCHW at
 /// stride_w 2 with dy whole shifted vectors of V / 2 (polyphase_dy_pairs),
 /// read through gather_dy_pairs.
-template <class T, Layout L, int Threads, int V, int R, int K, int S, bool PairedDy = false, int MinBlocks = 0>
-__global__ void __launch_bounds__(Threads, MinBlocks)
+template <class T, Layout L, int Threads, int V, int R, int K, int S, bool PairedDy = false>
+__global__ void __launch_bounds__(Threads)
     backward_input_polyphase_kernel(const BackwardInputParams p, const T* __restrict__ dy, const T* __restrict__ w,
                                     T* __restrict__ dx) {
   using Traits = NumericTraits<T>;
