@@ -326,17 +326,24 @@ TEST(BackwardPlan, RollingNchwGridFillsItsWaves) {
       }
 }
 
-// NCHW rows off the vector take the one-lane rolling kernel in 4- and
-// 8-byte types where a column's runs are long, and the staged tile otherwise.
-TEST(BackwardPlan, RollingNchwOneLaneRows) {
+// An NCHW K = 3 problem whose rows vectors cannot walk (pad 1, width 30),
+// 512 rows.
+Problem padded_nchw_rows() {
   Problem p;
   p.layout = Layout::NCHW;
   p.n = 2;
-  p.c = 3;
+  p.c = 8;
   p.k = 3;
   p.w = 30;
   p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
   p.h = 512;
+  return p;
+}
+
+// NCHW rows off the vector take the one-lane rolling kernel in 4- and
+// 8-byte types where a column's runs are long, and the staged tile otherwise.
+TEST(BackwardPlan, RollingNchwOneLaneRows) {
+  Problem p = padded_nchw_rows();
   EXPECT_TRUE(detail::rolling_weight_grad_nchw_one_lane<float>(p));
   EXPECT_TRUE(detail::rolling_weight_grad_nchw_one_lane<double>(p));
   EXPECT_FALSE(detail::rolling_weight_grad_nchw_one_lane<__half>(p));
@@ -352,14 +359,7 @@ TEST(BackwardPlan, RollingNchwOneLaneRows) {
 // Shifted vectors: fp32 at K < 7 on columns of 128+ rows a run (kRolling:
 // any height); no other type.
 TEST(BackwardPlan, RollingNchwShiftedRows) {
-  Problem p;
-  p.layout = Layout::NCHW;
-  p.n = 2;
-  p.c = 8;
-  p.k = 3;
-  p.w = 30;
-  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
-  p.h = 512;
+  Problem p = padded_nchw_rows();
   EXPECT_TRUE(detail::rolling_weight_grad_nchw_shifted<float>(p, false));
   EXPECT_FALSE(detail::rolling_weight_grad_nchw_shifted<double>(p, true));
   EXPECT_FALSE(detail::rolling_weight_grad_nchw_shifted<__half>(p, true));
