@@ -20,10 +20,8 @@ namespace dwconv {
 namespace detail {
 
 /// The strided dx launch. PairedDy false keeps the polyphase kernel's
-/// 2-byte dy gathers where the table would pair them (a benchmark
-/// baseline); PairedVec > 0 gives the paired kernel that many lanes instead
-/// of the table's (a benchmark sweep).
-template <class T, bool PairedDy = true, int PairedVec = 0>
+/// 2-byte dy gathers where the table would pair them (a benchmark baseline).
+template <class T, bool PairedDy = true>
 Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream) {
   constexpr int kThreads = kStridedDxThreads;
   // The vec-lane kernel where the pointers and widths allow vectors, else the one-lane one.
@@ -38,11 +36,10 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
     if (dx_is_polyphase(p)) {
       dispatch_static_k(p.k, [&](auto k_const) {
         constexpr int K = decltype(k_const)::value, kVec = kPolyphaseVec<T, K, L>, S = kPolyphaseStride;
-        constexpr int kPairedVec = PairedVec > 0 ? PairedVec : kVec;
-        if constexpr (PairedDy && kPolyphasePairedDy<T, L> && kPairedVec >= 4) {
-          if (polyphase_dy_pairs<T>(p, dy, kPairedVec)) {
-            launch(backward_input_polyphase_kernel<T, L, kThreads, kPairedVec, kPolyphaseRows, K, S, true>,
-                   backward_input_polyphase_kernel<T, L, kThreads, 1, kPolyphaseRows, K, S>, kPairedVec);
+        if constexpr (PairedDy && kPolyphasePairedDy<T, L> && kVec >= 4) {
+          if (polyphase_dy_pairs<T>(p, dy, kVec)) {
+            launch(backward_input_polyphase_kernel<T, L, kThreads, kVec, kPolyphaseRows, K, S, true>,
+                   backward_input_polyphase_kernel<T, L, kThreads, 1, kPolyphaseRows, K, S>, kVec);
             return;
           }
         }
