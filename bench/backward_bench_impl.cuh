@@ -20,9 +20,8 @@ namespace bench {
 namespace {
 
 // PairedDy false: the strided dx with the polyphase kernel's 2-byte dy
-// gathers, the baseline of its paired reads; PairedRows: the paired
-// kernel's dy rows a thread.
-template <class T, bool PairedDy = true, int PairedRows = detail::kPolyphaseRows>
+// gathers, the baseline of its paired reads.
+template <class T, bool PairedDy = true>
 void run_backward_input(benchmark::State& state, Problem p) {
   const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
   const int sets = rotation_sets(bytes);
@@ -37,8 +36,8 @@ void run_backward_input(benchmark::State& state, Problem p) {
   int turn = 0;
   time_calls(state, bytes, [&]() -> bool {
     const int s = turn++ % sets;
-    if constexpr (PairedDy && PairedRows == detail::kPolyphaseRows) return backward_input<T>(p, dy[s], w, dx[s]).ok();
-    return detail::launch_backward_input_strided<T, PairedDy, PairedRows>(p, dy[s], w, dx[s], nullptr).ok();
+    if constexpr (PairedDy) return backward_input<T>(p, dy[s], w, dx[s]).ok();
+    return detail::launch_backward_input_strided<T, false>(p, dy[s], w, dx[s], nullptr).ok();
   });
 }
 
@@ -130,18 +129,12 @@ void register_backward(const std::string& dtype) {
                                    [p](benchmark::State& s) { run_backward_input<T>(s, p); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
-      // The paired dy reads' baseline (2-byte gathers) and a 16-row sweep point.
-      if (detail::kPolyphasePairedDy<T, Layout::NCHW> && layout == Layout::NCHW && c.stride == 2) {
-        const std::string name = "backward_input/" + dtype + "/" + to_string(layout) + "/" + case_name(c);
-        benchmark::RegisterBenchmark((name + "/gathered_dy").c_str(),
-                                     [p](benchmark::State& s) { run_backward_input<T, false>(s, p); })
+      if (detail::kPolyphasePairedDy<T, Layout::NCHW> && layout == Layout::NCHW && c.stride == 2)
+        benchmark::RegisterBenchmark(
+            ("backward_input/" + dtype + "/" + to_string(layout) + "/" + case_name(c) + "/gathered_dy").c_str(),
+            [p](benchmark::State& s) { run_backward_input<T, false>(s, p); })
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
-        benchmark::RegisterBenchmark((name + "/paired_R16").c_str(),
-                                     [p](benchmark::State& s) { run_backward_input<T, true, 16>(s, p); })
-            ->UseManualTime()
-            ->Unit(benchmark::kMicrosecond);
-      }
       const bool bias = c.bias;
       benchmark::RegisterBenchmark(("backward_weight/" + tail).c_str(),
                                    [p, bias](benchmark::State& s) { run_backward_weight<T>(s, p, bias); })

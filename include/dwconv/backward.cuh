@@ -20,17 +20,14 @@ namespace dwconv {
 namespace detail {
 
 /// The strided dx launch. PairedDy false keeps the polyphase kernel's
-/// 2-byte dy gathers where the table would pair them (a benchmark
-/// baseline); PairedRows: the paired kernel's dy rows a thread (a
-/// benchmark sweep).
-template <class T, bool PairedDy = true, int PairedRows = kPolyphaseRows>
+/// 2-byte dy gathers where the table would pair them (a benchmark baseline).
+template <class T, bool PairedDy = true>
 Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream) {
   constexpr int kThreads = kStridedDxThreads;
   // The vec-lane kernel where the pointers and widths allow vectors, else the one-lane one.
-  auto launch = [&](auto vec_kernel, auto lane_kernel, int vec, int vec_rows = kPolyphaseRows) {
-    const bool vectors = strided_dx_vectorizable<T>(p, dy, dx, vec);
-    if (!vectors) vec = 1;
-    const BackwardInputParams params = make_backward_input_params(p, vec, vectors ? vec_rows : kPolyphaseRows);
+  auto launch = [&](auto vec_kernel, auto lane_kernel, int vec) {
+    if (!strided_dx_vectorizable<T>(p, dy, dx, vec)) vec = 1;
+    const BackwardInputParams params = make_backward_input_params(p, vec);
     (vec > 1 ? vec_kernel : lane_kernel)<<<grid_for((params.items + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
         params, dy, w, dx);
   };
@@ -41,8 +38,8 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
         constexpr int K = decltype(k_const)::value, kVec = kPolyphaseVec<T, K, L>, S = kPolyphaseStride;
         if constexpr (PairedDy && kPolyphasePairedDy<T, L> && kVec >= 4) {
           if (polyphase_dy_pairs<T>(p, dy, kVec)) {
-            launch(backward_input_polyphase_kernel<T, L, kThreads, kVec, PairedRows, K, S, true>,
-                   backward_input_polyphase_kernel<T, L, kThreads, 1, kPolyphaseRows, K, S>, kVec, PairedRows);
+            launch(backward_input_polyphase_kernel<T, L, kThreads, kVec, kPolyphaseRows, K, S, true>,
+                   backward_input_polyphase_kernel<T, L, kThreads, 1, kPolyphaseRows, K, S>, kVec);
             return;
           }
         }

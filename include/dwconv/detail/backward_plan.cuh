@@ -87,8 +87,7 @@ bool polyphase_dy_pairs(const Problem& p, const void* dy, int vec) {
   return aligned_to(dy, vec / 2 * int64_t(sizeof(T))) && p.y_elements() % (vec / 2) == 0;
 }
 
-/// `rows`: the polyphase kernel's dy rows a thread (its R).
-inline BackwardInputParams make_backward_input_params(const Problem& p, int vec, int rows = kPolyphaseRows) {
+inline BackwardInputParams make_backward_input_params(const Problem& p, int vec) {
   BackwardInputParams b{};
   const bool nchw = p.layout == Layout::NCHW;
   b.planes = nchw ? p.n * p.c : p.n;
@@ -103,7 +102,7 @@ inline BackwardInputParams make_backward_input_params(const Problem& p, int vec,
     // dx row h is (t, rho) with h + pad_top = 2 t + rho.
     b.t_lo = p.pad_top / kPolyphaseStride;
     const int64_t t_hi = (p.h - 1 + p.pad_top) / kPolyphaseStride;
-    b.row_groups = (t_hi - b.t_lo + rows) / rows;
+    b.row_groups = (t_hi - b.t_lo + kPolyphaseRows) / kPolyphaseRows;
   } else {
     b.row_groups = (b.h + kStridedDxRows - 1) / kStridedDxRows;
   }
