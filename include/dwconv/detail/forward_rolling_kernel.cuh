@@ -82,20 +82,18 @@ __global__ void __launch_bounds__(Threads)
     // back.
     Vec ring[K];
     auto fetch = [&](int u, Vec& r) {
+      bool inside;
       if constexpr (kNearest) {
-        const bool inside = xc.used(u);
+        inside = xc.used(u);
         r = *reinterpret_cast<const Vec*>(xc.row(u));
-#pragma unroll
-        for (int v = 0; v < V; ++v)
-          if (!inside) r.e[v] = Traits::from_accum(A(0));
       } else {
-        const bool inside = u >= u_lo && u < u_hi;
+        inside = u >= u_lo && u < u_hi;
         r = *reinterpret_cast<const Vec*>(inside ? x_col + x_off : x);
-#pragma unroll
-        for (int v = 0; v < V; ++v)
-          if (!inside) r.e[v] = Traits::from_accum(A(0));
         x_off += x_step;
       }
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        if (!inside) r.e[v] = Traits::from_accum(A(0));
     };
 #pragma unroll
     for (int i = 0; i < K; ++i) fetch(i, ring[i]);
