@@ -280,15 +280,25 @@ inline int64_t rolling_nchw_blocks_per_channel(int64_t c, int64_t rows, int64_t 
 /// of the dilation.
 inline int64_t rolling_nchw_run_rows(const Problem& p) { return (p.out_h() + p.dilation_h - 1) / p.dilation_h; }
 
+/// The table's least rows a run (0: never) at which NCHW rows that the
+/// rolling entry's vectors cannot walk take shifted vectors
+/// (kRollingNchwShiftedRows) or else one lane (kRollingNchwOneLaneRows).
+template <class T, bool Shifted>
+int rolling_nchw_min_rows(const Problem& p) {
+  int rows = 0;
+  dispatch_static_k(p.k, [&](auto k_const) {
+    using Table = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>;
+    rows = Shifted ? Table::kRollingNchwShiftedRows : Table::kRollingNchwOneLaneRows;
+  });
+  return rows;
+}
+
 /// Whether the table sends NCHW rows that the rolling entry's vectors cannot
 /// walk to the rolling kernel with one lane: columns of at least
 /// kRollingNchwOneLaneRows rows a run.
 template <class T>
 bool rolling_weight_grad_nchw_one_lane(const Problem& p) {
-  int min_rows = 0;
-  dispatch_static_k(p.k, [&](auto k_const) {
-    min_rows = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwOneLaneRows;
-  });
+  const int min_rows = rolling_nchw_min_rows<T, false>(p);
   return min_rows > 0 && rolling_nchw_run_rows(p) >= min_rows;
 }
 
@@ -308,10 +318,7 @@ bool rolling_weight_grad_shifted_fits(const Problem& p, const void* x, const voi
 /// at least kRollingNchwShiftedRows rows, or `any_rows` (kRolling).
 template <class T>
 bool rolling_weight_grad_nchw_shifted(const Problem& p, bool any_rows) {
-  int min_rows = 0;
-  dispatch_static_k(p.k, [&](auto k_const) {
-    min_rows = DefaultWeightGradPolicy<T, decltype(k_const)::value, Layout::NCHW>::kRollingNchwShiftedRows;
-  });
+  const int min_rows = rolling_nchw_min_rows<T, true>(p);
   return min_rows > 0 && (any_rows || rolling_nchw_run_rows(p) >= min_rows);
 }
 
