@@ -20,8 +20,9 @@ namespace bench {
 namespace {
 
 // PairedDy false: the strided dx with the polyphase kernel's 2-byte dy
-// gathers, the baseline of its paired reads.
-template <class T, bool PairedDy = true>
+// gathers, the baseline of its paired reads. Policy: the forward tiling of
+// stride-1 dx.
+template <class T, bool PairedDy = true, class Policy = DefaultPolicy>
 void run_backward_input(benchmark::State& state, Problem p) {
   const double bytes = double(p.x_elements() + p.y_elements()) * sizeof(T);
   const int sets = rotation_sets(bytes);
@@ -36,7 +37,7 @@ void run_backward_input(benchmark::State& state, Problem p) {
   int turn = 0;
   time_calls(state, bytes, [&]() -> bool {
     const int s = turn++ % sets;
-    if constexpr (PairedDy) return backward_input<T>(p, dy[s], w, dx[s]).ok();
+    if constexpr (PairedDy) return backward_input<T, Policy>(p, dy[s], w, dx[s]).ok();
     return detail::launch_backward_input_strided<T, false>(p, dy[s], w, dx[s], nullptr).ok();
   });
 }
@@ -133,6 +134,13 @@ void register_backward(const std::string& dtype) {
         benchmark::RegisterBenchmark(
             ("backward_input/" + dtype + "/" + to_string(layout) + "/" + case_name(c) + "/gathered_dy").c_str(),
             [p](benchmark::State& s) { run_backward_input<T, false>(s, p); })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond);
+      // Stride-1 dx in 2-byte NHWC without the tensor-core tile.
+      if (sizeof(T) == 2 && layout == Layout::NHWC && c.stride == 1)
+        benchmark::RegisterBenchmark(
+            ("backward_input/" + dtype + "/" + to_string(layout) + "/" + case_name(c) + "/default_simt").c_str(),
+            [p](benchmark::State& s) { run_backward_input<T, true, DefaultTable<false>>(s, p); })
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
       const bool bias = c.bias;

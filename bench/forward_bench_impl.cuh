@@ -98,14 +98,20 @@ std::string policy_name() {
            (!Policy::kStagedNchw            ? std::string("_unstaged")
             : Policy::kTensorCoreWarps == 0 ? std::string("_simt")
                                             : "_tc" + std::to_string(Policy::kTensorCoreWarps)) +
-           (Policy::kRollingVecElems > 0 ? "_roll" + std::to_string(Policy::kRollingVecElems) : std::string());
+           (Policy::kRollingVecElems > 0 ? "_roll" + std::to_string(Policy::kRollingVecElems) : std::string()) +
+           (Policy::kNhwcTensorChannels > 0 ? "_ntc" + std::to_string(Policy::kNhwcTensorChannels) : std::string());
 }
 
+// Which layouts a policy's benchmarks run.
+enum class Layouts { kBoth, kNchw, kNhwc };
+
 template <class T, class Policy>
-void register_policy(const std::string& dtype, bool with_baselines, bool nchw_only = false) {
+void register_policy(const std::string& dtype, bool with_baselines, Layouts layouts = Layouts::kBoth) {
   for (const Case& c : kCases)
     for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
-      if (nchw_only && layout != Layout::NCHW) continue;
+      if ((layouts == Layouts::kNchw && layout != Layout::NCHW) ||
+          (layouts == Layouts::kNhwc && layout != Layout::NHWC))
+        continue;
       const Problem p = to_problem(c, layout);
       const std::string tail = dtype + "/" + to_string(layout) + "/" + case_name(c);
       auto add = [&](const std::string& name, Impl impl) {
@@ -127,12 +133,15 @@ template <class T>
 void register_type(const std::string& dtype) {
   constexpr int kV = kVecElems16<T>;
   register_policy<T, DefaultPolicy>(dtype, true);
-  // The table without tensor cores, where it has them: 2-byte NCHW, and
-  // tensor cores at every K with 4 warps a tile (sweeps: their names match
-  // /T<threads>_R).
+  // The table without tensor cores, where it has them (2-byte types), and
+  // sweeps (their names match /T<threads>_R): the NCHW tiles at every K with
+  // 4 warps a tile, and the NHWC tile at every K with 4 and 8 channels a
+  // warp.
   if constexpr (sizeof(T) == 2) {
-    register_policy<T, DefaultTable<false>>(dtype, false, true);
-    register_policy<T, TilePolicy<128, 16, kV, true, 4>>(dtype, false, true);
+    register_policy<T, DefaultTable<false>>(dtype, false);
+    register_policy<T, TilePolicy<128, 16, kV, true, 4>>(dtype, false, Layouts::kNchw);
+    register_policy<T, TilePolicy<128, 8, kV, true, 8, 0, 4>>(dtype, false, Layouts::kNhwc);
+    register_policy<T, TilePolicy<128, 8, kV, true, 8, 0, 8>>(dtype, false, Layouts::kNhwc);
   }
   // Register windows of 8 to 32 rows at the full and the half vector (in
   // NHWC, where every case runs them; the 16-row full-vector one also takes

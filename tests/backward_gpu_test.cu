@@ -255,6 +255,39 @@ TEST_F(BackwardGpu, InputThroughTensorCores) {
   }
 }
 
+// Stride-1 dx in 2-byte NHWC runs the forward's NHWC tensor-core tile on
+// dy where the table takes it (K >= 15): the transposed problem's padding is
+// negative at the sides and, with pad_top > K - 1, at the top; pixels of dy
+// that are not whole 8-pixel groups.
+TEST_F(BackwardGpu, InputThroughNhwcTensorCores) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    std::mt19937_64 rng(41);
+    const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+    for (int k : {15, 31})
+      for (int variant = 0; variant < 3; ++variant) {
+        Problem p;
+        p.layout = Layout::NHWC;
+        p.n = 2;
+        p.c = 16;
+        p.k = k;
+        p.h = 3 * k + 7;
+        p.w = variant == 1 ? 19 : 12;
+        p.pad_top = variant == 0 ? k + 2 : k / 2;
+        p.pad_bottom = variant == 0 ? k - 3 : k / 2;
+        p.pad_left = variant == 2 ? 5 : 1;
+        p.pad_right = variant == 2 ? 0 : 2;
+        Options o;
+        o.integers = variant != 1;
+        EXPECT_EQ(run_dx(p, rng, o), "") << testbed::describe(p);
+        const detail::KernelChoice c =
+            detail::choose_kernel<T, DefaultPolicy>(detail::transposed_problem(p), aligned, aligned);
+        EXPECT_TRUE(c.mma_nhwc) << testbed::describe(p);
+      }
+  }
+}
+
 // Stride-1 dx on the rolling kernel (tall kernels, rows no staged or
 // tensor-core tile takes): the transposed problem's padding is negative at the sides and at
 // the top (pad_top > K - 1), so runs start inside dy; dilation 2; odd

@@ -126,6 +126,16 @@ int table_rolling_vec(Layout layout, int k) {
   return vec;
 }
 
+// The NHWC tensor-core tile's channels a warp in the default table at
+// kernel height k (0: the table does not take it).
+int table_nhwc_tensor_channels(int k) {
+  int channels = 0;
+  detail::dispatch_static_k(k, [&](auto k_const) {
+    channels = detail::DefaultTilePolicy<T, decltype(k_const)::value, Layout::NHWC>::type::kNhwcTensorChannels;
+  });
+  return channels;
+}
+
 // Every compiled specialization runs at least once: each static K with
 // window steps 1 and 2 through vector access, scalar access and (NCHW) the
 // shared-memory staged kernel, both layouts, the runtime-K kernel in both
@@ -179,7 +189,7 @@ TEST_F(ForwardGpu, EverySpecialization) {
               std::end(detail::kStaticKernelHeights);
           EXPECT_EQ(c.static_k, static_k && p.stride_h <= 2 ? k : 0) << testbed::describe(p);
           const int rolling_vec = static_k ? table_rolling_vec(layout, k) : 0;
-          EXPECT_EQ(c.rolling, rolling_vec > 0 && p.stride_h == 1 && !c.staged) << testbed::describe(p);
+          EXPECT_EQ(c.rolling, rolling_vec > 0 && p.stride_h == 1 && !c.staged && !c.mma_nhwc) << testbed::describe(p);
           if (c.rolling) {
             EXPECT_EQ(c.vec_elems, vector ? rolling_vec : 1) << testbed::describe(p);
           } else {
@@ -189,8 +199,10 @@ TEST_F(ForwardGpu, EverySpecialization) {
                       detail::kDefaultStagedNchw<T> && layout == Layout::NCHW && c.static_k > 0 && path == kScalar)
                 << testbed::describe(p);
           }
-          covered.insert(
-              {layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems, c.staged, c.rolling, c.small_rows});
+          // The NHWC tensor-core tile has its own test (NhwcTensorCoreTiles).
+          if (!c.mma_nhwc)
+            covered.insert(
+                {layout == Layout::NCHW, c.static_k, c.stride_ratio, c.vec_elems, c.staged, c.rolling, c.small_rows});
         }
   // What must have run: per layout and static K, both window steps through
   // the register window with vectors (at the table's rows and at
@@ -217,7 +229,10 @@ TEST_F(ForwardGpu, EverySpecialization) {
       const int rolling_vec = table_rolling_vec(layout, k);
       if (rolling_vec > 0) {
         EXPECT_TRUE(ran(nchw, k, 1, false, false, true)) << nchw << " rolling K " << k;
-        if (rolling_vec > 1) EXPECT_TRUE(ran(nchw, k, 1, true, false, true)) << nchw << " rolling K " << k;
+        // Where the NHWC tensor-core tile takes the vector rows, RollingKernel
+        // runs the rolling kernel's vectors (6 channels).
+        const bool nhwc_tc = !nchw && table_nhwc_tensor_channels(k) > 0;
+        if (rolling_vec > 1 && !nhwc_tc) EXPECT_TRUE(ran(nchw, k, 1, true, false, true)) << nchw << " rolling K " << k;
       }
     }
     EXPECT_TRUE(ran(nchw, 0, 0, true, false, false));
@@ -358,6 +373,78 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
           ++runs;
         }
     EXPECT_EQ(runs, int(std::size(detail::kStaticKernelHeights)) * 6 * 3);
+  }
+}
+
+// The NHWC tensor-core tile (2-byte types, stride 1, dilation 1), at every
+// static K through explicit policies of 4 and 8 channels a warp (the
+// default table takes it at K >= 15): heights of several 16-row blocks
+// with a short last one; fewer input rows than a block, the band mostly in
+// the padding; columns of several runs (a small problem) with a short last
+// run; padding columns left and right; pixel rows that are not whole
+// groups of 8. Channels off the warp's multiple and odd pointers take
+// other kernels.
+TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    constexpr int kV = kVecElems16<T>;
+    std::mt19937_64 rng(19);
+    int tiles = 0;
+    for (int k : detail::kStaticKernelHeights)
+      for (int channels : {4, 8})
+        for (int variant = 0; variant < 5; ++variant) {
+          Problem p;
+          p.layout = Layout::NHWC;
+          p.n = 2;
+          p.c = 16;
+          p.k = k;
+          p.h = 70 + k;
+          p.w = 21;
+          p.pad_top = p.pad_bottom = k / 2;
+          p.pad_left = 1;
+          p.pad_right = 2;
+          CaseOptions o;
+          if (variant == 1) {
+            p.c = 8;
+            p.h = 5;
+            p.w = 9;
+            p.pad_top = k + 2;
+            p.pad_bottom = 3;
+            p.pad_left = p.pad_right = 0;
+            o.integers = false;
+          } else if (variant == 2) {
+            p.n = 1;
+            p.c = 8;
+            p.h = 300;
+            p.w = 13;
+            p.pad_top = k - 1;
+            p.pad_bottom = 0;
+            p.pad_left = 3;
+            p.pad_right = 0;
+            o.has_bias = false;
+          } else if (variant == 3) {
+            p.c = 12;  // a multiple of 4, not of 8
+          } else if (variant == 4) {
+            o.offsets.x = 1;
+          }
+          detail::KernelChoice c;
+          const std::string err = channels == 4 ? run_case<TilePolicy<128, 8, kV, true, 8, 0, 4>>(p, rng, o, &c)
+                                                : run_case<TilePolicy<128, 8, kV, true, 8, 0, 8>>(p, rng, o, &c);
+          EXPECT_EQ(err, "") << testbed::describe(p) << " channels " << channels;
+          const bool takes = variant != 4 && p.c % channels == 0;
+          EXPECT_EQ(c.mma_nhwc, takes) << testbed::describe(p) << " channels " << channels;
+          if (c.mma_nhwc) {
+            EXPECT_EQ(c.vec_elems, channels);
+            EXPECT_EQ(c.rows_per_thread % 16, 0);
+            if (variant == 2) EXPECT_LT(c.rows_per_thread, p.out_h()) << testbed::describe(p);
+            ++tiles;
+          }
+          if (table_nhwc_tensor_channels(k) > 0 && takes && p.c % 8 == 0)
+            EXPECT_TRUE((detail::choose_kernel<T, DefaultPolicy>(p, &c, &c).mma_nhwc)) << testbed::describe(p);
+          EXPECT_FALSE((detail::choose_kernel<T, DefaultTable<false>>(p, &c, &c).mma_nhwc)) << testbed::describe(p);
+        }
+    EXPECT_EQ(tiles, int(std::size(detail::kStaticKernelHeights)) * (4 + 3));
   }
 }
 

@@ -70,20 +70,21 @@ TEST(ForwardPlan, RollingRuns) {
   const detail::KernelChoice simt = detail::choose_kernel<__half, DefaultTable<false>>(p, kAligned, kAligned);
   EXPECT_TRUE(simt.staged && !simt.rolling);
 
+  // 2-byte NHWC rolls where its tensor-core tile does not run (here: off).
   Problem n = p;
   n.layout = Layout::NHWC;
-  const detail::KernelChoice h = detail::choose_kernel<__nv_bfloat16, DefaultPolicy>(n, kAligned, kAligned);
+  const detail::KernelChoice h = detail::choose_kernel<__nv_bfloat16, DefaultTable<false>>(n, kAligned, kAligned);
   EXPECT_TRUE(h.rolling);
   EXPECT_EQ(h.vec_elems, 1);
   EXPECT_EQ(h.rows_per_thread, 256);
   n.k = 15;
   n.pad_top = n.pad_bottom = 7;
-  const detail::KernelChoice h15 = detail::choose_kernel<__half, DefaultPolicy>(n, kAligned, kAligned);
+  const detail::KernelChoice h15 = detail::choose_kernel<__half, DefaultTable<false>>(n, kAligned, kAligned);
   EXPECT_TRUE(h15.rolling);
   EXPECT_EQ(h15.vec_elems, 2);
   EXPECT_EQ(h15.rows_per_thread, 128);  // 2^17 walkers of two channels: four runs
   const char* odd = static_cast<const char*>(kAligned) + 2;
-  EXPECT_EQ((detail::choose_kernel<__half, DefaultPolicy>(n, odd, kAligned).vec_elems), 1);
+  EXPECT_EQ((detail::choose_kernel<__half, DefaultTable<false>>(n, odd, kAligned).vec_elems), 1);
 
   // A small problem: runs of 4 K rows.
   Problem s;
@@ -116,6 +117,58 @@ TEST(ForwardPlan, RollingRuns) {
   EXPECT_FALSE((detail::choose_kernel<double, DefaultPolicy>(p, kAligned, kAligned).rolling));
   EXPECT_FALSE((detail::choose_kernel<float, TilePolicy<128, 16, 4>>(p, kAligned, kAligned).rolling));
   EXPECT_TRUE((detail::choose_kernel<float, TilePolicy<128, 16, 4, true, 0, 4>>(q, kAligned, kAligned).rolling));
+}
+
+// 2-byte NHWC at stride 1 and dilation 1 on the NHWC tensor-core tile, where
+// the table takes it: runs of whole 16-row blocks, split only to reach
+// kMmaNhwcMinItems warps and never below kMmaNhwcMinRunSteps blocks a
+// k-step read ahead; one item a warp per (image, 8 pixels, channel group,
+// run). Strides, dilation, channels off the warp's multiple, odd pointers,
+// fp32 and the table without tensor cores take other kernels.
+TEST(ForwardPlan, NhwcTensorCoreRuns) {
+  Problem p = tall_problem(512);  // 8 x 542 output pixels x 64 channels, 512 rows
+  p.layout = Layout::NHWC;
+  constexpr int kCh = detail::DefaultTilePolicy<__half, 31, Layout::NHWC>::type::kNhwcTensorChannels;
+  if (kCh == 0) GTEST_SKIP() << "the table does not take the NHWC tensor-core tile";
+  const detail::KernelChoice c = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  EXPECT_TRUE(c.mma_nhwc);
+  EXPECT_FALSE(c.rolling || c.staged || c.mma);
+  EXPECT_EQ(c.vec_elems, kCh);
+  const int64_t per_block_row = 8 * 68 * (64 / kCh);
+  const int64_t runs = (detail::kMmaNhwcMinItems + per_block_row - 1) / per_block_row;
+  EXPECT_EQ(c.rows_per_thread, 16 * ((32 + runs - 1) / runs));
+  const detail::ForwardParams f = detail::make_forward_params(p, c);
+  EXPECT_EQ(f.run_rows, c.rows_per_thread);
+  EXPECT_EQ(f.col_blocks, 68);
+  EXPECT_EQ(f.row_blocks, (512 + f.run_rows - 1) / f.run_rows);
+  EXPECT_EQ(f.tiles, 8 * f.row_blocks * 68 * (64 / kCh));
+
+  // A small problem: runs of 4 k-steps' blocks (K = 31 reads 2 ahead: 128 rows).
+  Problem s = p;
+  s.n = 1;
+  s.c = 8;
+  s.w = 8;
+  s.pad_left = s.pad_right = 0;
+  EXPECT_EQ((detail::choose_kernel<__half, DefaultPolicy>(s, kAligned, kAligned).rows_per_thread), 128);
+  s.h = 40;  // one run of the whole column, rounded up to blocks
+  s.pad_top = s.pad_bottom = 15;
+  EXPECT_EQ((detail::choose_kernel<__half, DefaultPolicy>(s, kAligned, kAligned).rows_per_thread), 48);
+
+  Problem q = p;
+  q.stride_w = 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma_nhwc));
+  q = p;
+  q.dilation_h = 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma_nhwc));
+  q = p;
+  q.c = 66;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned).mma_nhwc));
+  const char* odd = static_cast<const char*>(kAligned) + 2;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, odd, kAligned).mma_nhwc));
+  EXPECT_FALSE((detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned).mma_nhwc));
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultTable<false>>(p, kAligned, kAligned).mma_nhwc));
+  p.layout = Layout::NCHW;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma_nhwc));
 }
 
 // The same problem on tensor cores (the default at K = 31): 32-row tiles,

@@ -9,6 +9,7 @@
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/forward_mma_kernel.cuh"
+#include "dwconv/detail/forward_mma_nhwc_kernel.cuh"
 #include "dwconv/detail/forward_plan.cuh"
 #include "dwconv/detail/forward_rolling_kernel.cuh"
 #include "dwconv/detail/forward_staged_kernel.cuh"
@@ -69,6 +70,15 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
       constexpr int K = decltype(k_const)::value;
       constexpr Layout L = decltype(layout_const)::value;
       using P = typename ResolvePolicy<Policy, T, K, L>::type;
+      if constexpr (K > 0 && L == Layout::NHWC && sizeof(T) == 2 && P::kNhwcTensorChannels > 0) {
+        if (choice.mma_nhwc) {
+          constexpr int kThreads = 32 * kMmaNhwcWarps;
+          const unsigned blocks = grid_for((params.tiles + kMmaNhwcWarps - 1) / kMmaNhwcWarps);
+          err = launch(forward_mma_nhwc_kernel<T, K, P::kNhwcTensorChannels>, blocks, kThreads, 0, stream, params, x, w,
+                       bias, y);
+          return;
+        }
+      }
       if constexpr (K > 0 && P::kRollingVecElems > 0) {
         if (choice.rolling) {
           constexpr int kT = P::kThreads, kV = P::kRollingVecElems;

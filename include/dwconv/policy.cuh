@@ -23,8 +23,14 @@ namespace dwconv {
 /// run the rolling kernel, each thread walking a long run of rows with
 /// RollingVecElems adjacent elements (1 where rows are not vectorizable) and
 /// one accumulator row per tap, each input row loaded once. 0: off.
+/// `NhwcTensorChannels` > 0: 2-byte NHWC problems at stride 1 and dilation 1
+/// whose channels are a multiple of it run on tensor cores
+/// (forward_mma_nhwc_kernel.cuh), each warp owning that many channels of 8
+/// pixels (4 or 8); as with TensorCoreWarps, a non-finite input then also
+/// turns to NaN the outputs of its pixel in the 16-row blocks whose band
+/// holds it. 0: off.
 template <int Threads, int RowsPerThread, int VecElems, bool StagedNchw = true, int TensorCoreWarps = 8,
-          int RollingVecElems = 0>
+          int RollingVecElems = 0, int NhwcTensorChannels = 0>
 struct TilePolicy {
   static constexpr int kThreads = Threads;
   static constexpr int kRowsPerThread = RowsPerThread;
@@ -37,6 +43,7 @@ struct TilePolicy {
   static constexpr bool kStagedNchw = StagedNchw;
   static constexpr int kTensorCoreWarps = TensorCoreWarps;
   static constexpr int kRollingVecElems = RollingVecElems;
+  static constexpr int kNhwcTensorChannels = NhwcTensorChannels;
   static_assert(Threads >= 32 && Threads <= 1024 && (Threads & (Threads - 1)) == 0,
                 "Threads must be a power of two in [32, 1024]");
   static_assert(RowsPerThread >= 1 && RowsPerThread <= 64, "RowsPerThread must be in [1, 64]");
@@ -45,6 +52,8 @@ struct TilePolicy {
   static_assert(TensorCoreWarps >= 0 && TensorCoreWarps <= 32, "TensorCoreWarps must be in [0, 32]");
   static_assert(RollingVecElems >= 0 && RollingVecElems <= 16 && (RollingVecElems & (RollingVecElems - 1)) == 0,
                 "RollingVecElems must be 0 or a power of two up to 16");
+  static_assert(NhwcTensorChannels == 0 || NhwcTensorChannels == 4 || NhwcTensorChannels == 8,
+                "NhwcTensorChannels must be 0, 4 or 8");
 };
 
 /// The dw / dbias kernel family backward_weight() runs. kDefault: the
@@ -112,7 +121,11 @@ struct DefaultTilePolicy {
   static constexpr int kRollingVec = K >= kTallKernelHeight && sizeof(typename NumericTraits<T>::Accum) == 4
                                          ? min_int(kFullVec, pow2_floor(32 / max_int(K, 1)))
                                          : 0;
-  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps, kRollingVec>;
+  // 2-byte NHWC tall kernels on tensor cores (prediction, to be measured:
+  // the rolling kernel's 31 float multiply-adds an output bound it at 39 %).
+  static constexpr int kNhwcTensorChannels =
+      TensorCores && sizeof(T) == 2 && L == Layout::NHWC && K >= kTallKernelHeight ? 4 : 0;
+  using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps, kRollingVec, kNhwcTensorChannels>;
 };
 
 // The dw / dbias table. A thread keeps (K + 1) x V sums (taps and bias) and

@@ -6,6 +6,7 @@
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/forward_mma_kernel.cuh"
+#include "dwconv/detail/forward_mma_nhwc_kernel.cuh"
 #include "dwconv/detail/staged_band.cuh"
 #include "dwconv/policy.cuh"
 #include "dwconv/problem.hpp"
@@ -34,6 +35,10 @@ struct KernelChoice {
   // Stride-1 rows walked by the rolling kernel (forward_rolling_kernel.cuh);
   // then rows_per_thread is the length of a thread's run.
   bool rolling = false;
+  // NHWC rows on tensor cores (forward_mma_nhwc_kernel.cuh); then
+  // rows_per_thread is a warp's run of output rows (a multiple of 16) and
+  // vec_elems its channels.
+  bool mma_nhwc = false;
   // A small problem's register window: kSmallProblemRows rows a thread.
   bool small_rows = false;
 };
@@ -215,6 +220,38 @@ void plan_rolling(const Problem& p, const void* x, const void* y, int vec, Kerne
   choice.rows_per_thread = int(run < kRollingMaxRun ? run : kRollingMaxRun);
 }
 
+/// The NHWC tensor-core tile's warps: at least this many items (about 6
+/// waves of the H100's resident warps at ~100 registers), in runs of at
+/// least kMmaNhwcMinRunSteps times the k-steps a block reads ahead, so
+/// that a run's first band blocks stay a small share of its loads.
+inline constexpr int64_t kMmaNhwcMinItems = int64_t(1) << 14;
+inline constexpr int64_t kMmaNhwcMinRunSteps = 4;
+
+// Whether the NHWC tensor-core tile can take `p` with `channels` a warp:
+// 2-byte types, stride 1 both ways, dilation 1, whole channel vectors.
+template <class T>
+bool mma_nhwc_applies(const Problem& p, const void* x, const void* y, int channels) {
+  const int64_t bytes = int64_t(channels) * int64_t(sizeof(T));
+  return channels > 0 && sizeof(T) == 2 && p.layout == Layout::NHWC && p.stride_h == 1 && p.stride_w == 1 &&
+         p.dilation_h == 1 && p.c % channels == 0 && aligned_to(x, bytes) && aligned_to(y, bytes);
+}
+
+// Sets the NHWC tensor-core tile's channels and run (rows_per_thread).
+inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) {
+  choice.mma_nhwc = true;
+  choice.staged = choice.mma = choice.rolling = false;
+  choice.vec_elems = channels;
+  const int64_t blocks = (p.out_h() + 15) / 16;
+  const int64_t per_block_row = p.n * ((p.out_w() + kMmaNhwcPixels - 1) / kMmaNhwcPixels) * (p.c / channels);
+  const int64_t runs = per_block_row >= kMmaNhwcMinItems ? 1 : (kMmaNhwcMinItems + per_block_row - 1) / per_block_row;
+  int64_t run = (blocks + runs - 1) / runs;
+  const int64_t min_run = kMmaNhwcMinRunSteps * (mma_k_steps(p.k) - 1);
+  if (run < min_run) run = min_run;
+  if (run > blocks) run = blocks;
+  if (run > kRollingMaxRun / 16) run = kRollingMaxRun / 16;
+  choice.rows_per_thread = int(16 * run);
+}
+
 inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& choice);
 
 template <class T, class Policy>
@@ -224,7 +261,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   const int ratio = walk.window_step;
   int full_vec = 1, scalar_rows = 0;
   bool staged_allowed = false, mma_allowed = false;
-  int rolling_vec = 0;
+  int rolling_vec = 0, nhwc_channels = 0;
   auto take_policy = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using P = typename ResolvePolicy<Policy, T, decltype(k_const)::value, decltype(layout_const)::value>::type;
@@ -236,6 +273,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
       staged_allowed = P::kStagedNchw;
       mma_allowed = P::kTensorCoreWarps > 0;
       rolling_vec = P::kRollingVecElems;
+      nhwc_channels = P::kNhwcTensorChannels;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
@@ -247,13 +285,18 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
     if (!choice.mma && staged_rows) plan_staged<T>(p, full_vec, choice);
     // The rolling kernel takes what would run the register window: staged
     // tiles measured faster (fp16 NCHW K = 31 on CUDA cores: 40 against 32 %).
-    if (!choice.staged && rolling_vec > 0 && p.stride_h == 1) plan_rolling<T>(p, x, y, rolling_vec, choice);
+    if (!choice.staged && mma_nhwc_applies<T>(p, x, y, nhwc_channels))
+      plan_mma_nhwc(p, nhwc_channels, choice);
+    else if (!choice.staged && rolling_vec > 0 && p.stride_h == 1)
+      plan_rolling<T>(p, x, y, rolling_vec, choice);
   } else {
     take_policy(std::integral_constant<int, 0>{});
   }
-  if (choice.vec_elems == 1 && !choice.staged && !choice.rolling) choice.rows_per_thread = scalar_rows;
+  if (choice.vec_elems == 1 && !choice.staged && !choice.rolling && !choice.mma_nhwc)
+    choice.rows_per_thread = scalar_rows;
   if constexpr (is_default_table_v<Policy>) {
-    const bool window = choice.static_k > 0 && choice.vec_elems > 1 && !choice.staged && !choice.rolling && !choice.mma;
+    const bool window = choice.static_k > 0 && choice.vec_elems > 1 && !choice.staged && !choice.rolling &&
+                        !choice.mma && !choice.mma_nhwc;
     if (window && choice.rows_per_thread > kSmallProblemRows &&
         make_forward_params(p, choice).tiles < kSmallProblemTiles) {
       choice.rows_per_thread = kSmallProblemRows;
@@ -290,7 +333,7 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   f.pad_top = p.pad_top;
   f.pad_left = p.pad_left;
   f.row_step = choice.row_step;
-  f.run_rows = choice.rolling ? choice.rows_per_thread : 0;
+  f.run_rows = choice.rolling || choice.mma_nhwc ? choice.rows_per_thread : 0;
 
   const int64_t col_groups = (f.cols + choice.vec_elems - 1) / choice.vec_elems;
   const int threads_log2 = log2_ceil(choice.threads);
@@ -302,6 +345,11 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   f.row_blocks = (f.units_per_plane + units_per_block - 1) / units_per_block;
   f.col_blocks = (col_groups + (int64_t(1) << col_log2) - 1) >> col_log2;
   f.tiles = f.planes * f.row_blocks * f.col_blocks;
+  if (choice.mma_nhwc) {
+    f.row_blocks = (ho + f.run_rows - 1) / f.run_rows;
+    f.col_blocks = (wo + kMmaNhwcPixels - 1) / kMmaNhwcPixels;
+    f.tiles = f.planes * f.row_blocks * f.col_blocks * (p.c / choice.vec_elems);
+  }
   if (choice.staged) {
     f.tile_rows = choice.staged_tile_rows;
     f.smem_in_elems = choice.staged_in_elems;
