@@ -270,7 +270,7 @@ TEST_F(BackwardGpu, InputThroughNhwcTensorCores) {
         Problem p;
         p.layout = Layout::NHWC;
         p.n = 2;
-        p.c = 16;
+        p.c = 32;
         p.k = k;
         p.h = 3 * k + 7;
         p.w = variant == 1 ? 19 : 12;

@@ -382,8 +382,8 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
 // with a short last one; fewer input rows than a block, the band mostly in
 // the padding; columns of several runs (a small problem) with a short last
 // run; padding columns left and right; pixel rows that are not whole
-// groups of 8. Channels off the warp's multiple and odd pointers take
-// other kernels.
+// groups of 8. Channels off the block's multiple (4 warps) and odd
+// pointers take other kernels.
 TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
   if constexpr (sizeof(T) != 2) {
     GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
@@ -397,7 +397,7 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
           Problem p;
           p.layout = Layout::NHWC;
           p.n = 2;
-          p.c = 16;
+          p.c = 32;
           p.k = k;
           p.h = 70 + k;
           p.w = 21;
@@ -406,7 +406,7 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
           p.pad_right = 2;
           CaseOptions o;
           if (variant == 1) {
-            p.c = 8;
+            p.c = 16;
             p.h = 5;
             p.w = 9;
             p.pad_top = k + 2;
@@ -415,7 +415,7 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
             o.integers = false;
           } else if (variant == 2) {
             p.n = 1;
-            p.c = 8;
+            p.c = 32;
             p.h = 300;
             p.w = 13;
             p.pad_top = k - 1;
@@ -424,7 +424,7 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
             p.pad_right = 0;
             o.has_bias = false;
           } else if (variant == 3) {
-            p.c = 12;  // a multiple of 4, not of 8
+            p.c = 48;  // a multiple of 16, not of 32
           } else if (variant == 4) {
             o.offsets.x = 1;
           }
@@ -432,7 +432,7 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
           const std::string err = channels == 4 ? run_case<TilePolicy<128, 8, kV, true, 8, 0, 4>>(p, rng, o, &c)
                                                 : run_case<TilePolicy<128, 8, kV, true, 8, 0, 8>>(p, rng, o, &c);
           EXPECT_EQ(err, "") << testbed::describe(p) << " channels " << channels;
-          const bool takes = variant != 4 && p.c % channels == 0;
+          const bool takes = variant != 4 && p.c % (detail::kMmaNhwcWarps * channels) == 0;
           EXPECT_EQ(c.mma_nhwc, takes) << testbed::describe(p) << " channels " << channels;
           if (c.mma_nhwc) {
             EXPECT_EQ(c.vec_elems, channels);
@@ -440,11 +440,11 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
             if (variant == 2) EXPECT_LT(c.rows_per_thread, p.out_h()) << testbed::describe(p);
             ++tiles;
           }
-          if (table_nhwc_tensor_channels(k) > 0 && takes && p.c % 8 == 0)
+          if (table_nhwc_tensor_channels(k) > 0 && takes && p.c % 32 == 0)
             EXPECT_TRUE((detail::choose_kernel<T, DefaultPolicy>(p, &c, &c).mma_nhwc)) << testbed::describe(p);
           EXPECT_FALSE((detail::choose_kernel<T, DefaultTable<false>>(p, &c, &c).mma_nhwc)) << testbed::describe(p);
         }
-    EXPECT_EQ(tiles, int(std::size(detail::kStaticKernelHeights)) * (4 + 3));
+    EXPECT_EQ(tiles, int(std::size(detail::kStaticKernelHeights)) * (4 + 2));
   }
 }
 

@@ -123,7 +123,7 @@ TEST(ForwardPlan, RollingRuns) {
 // the table takes it: runs of whole 16-row blocks, split only to reach
 // kMmaNhwcMinItems warps and never below kMmaNhwcMinRunSteps blocks a
 // k-step read ahead; one item a warp per (image, 8 pixels, channel group,
-// run). Strides, dilation, channels off the warp's multiple, odd pointers,
+// run). Strides, dilation, channels off the block's multiple, odd pointers,
 // fp32 and the table without tensor cores take other kernels.
 TEST(ForwardPlan, NhwcTensorCoreRuns) {
   Problem p = tall_problem(512);  // 8 x 542 output pixels x 64 channels, 512 rows
@@ -134,19 +134,19 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   EXPECT_TRUE(c.mma_nhwc);
   EXPECT_FALSE(c.rolling || c.staged || c.mma);
   EXPECT_EQ(c.vec_elems, kCh);
-  const int64_t per_block_row = 8 * 68 * (64 / kCh);
+  const int64_t per_block_row = 8 * 68 * (64 / (detail::kMmaNhwcWarps * kCh));
   const int64_t runs = (detail::kMmaNhwcMinItems + per_block_row - 1) / per_block_row;
   EXPECT_EQ(c.rows_per_thread, 16 * ((32 + runs - 1) / runs));
   const detail::ForwardParams f = detail::make_forward_params(p, c);
   EXPECT_EQ(f.run_rows, c.rows_per_thread);
   EXPECT_EQ(f.col_blocks, 68);
   EXPECT_EQ(f.row_blocks, (512 + f.run_rows - 1) / f.run_rows);
-  EXPECT_EQ(f.tiles, 8 * f.row_blocks * 68 * (64 / kCh));
+  EXPECT_EQ(f.tiles, 8 * f.row_blocks * 68 * (64 / (detail::kMmaNhwcWarps * kCh)));
 
   // A small problem: runs of 4 k-steps' blocks (K = 31 reads 2 ahead: 128 rows).
   Problem s = p;
   s.n = 1;
-  s.c = 8;
+  s.c = 32;
   s.w = 8;
   s.pad_left = s.pad_right = 0;
   EXPECT_EQ((detail::choose_kernel<__half, DefaultPolicy>(s, kAligned, kAligned).rows_per_thread), 128);

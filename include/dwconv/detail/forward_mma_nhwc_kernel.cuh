@@ -2,13 +2,15 @@
 // dilation 1. For one channel, a block of 16 output rows at 8 pixels is the
 // same banded (Toeplitz) matrix of the K taps as in NCHW
 // (forward_mma_kernel.cuh) times the 16 + K - 1 input rows above them. In
-// NHWC a pixel's channels are contiguous, so no tile in shared memory is
-// needed to form the B fragments: a lane loads one vector of channels from
-// each of the four input rows its fragment holds and pairs the rows of each
-// channel with one byte permute, and the C fragments of all its channels at
-// one pixel make one vector store. On CUDA cores the rolling kernel spends
-// K float multiply-adds an output, which bound 2-byte K = 31 at 39 % of the
-// floor on the H100 (issue-bound).
+// NHWC a pixel's channels are contiguous: a lane reads one vector of its
+// channels from each of the four input rows its B fragment holds and pairs
+// the rows of each channel with one byte permute, and the C fragments of
+// all its channels at one pixel make one vector. Those reads and writes go
+// through shared memory, so that global memory sees whole sectors: a
+// warp's own 8- or 16-byte pieces at the channel pitch took the L2 to 80-90 %
+// of its throughput at 13-27 % of the floor (ncu, `2026-11-26-h100-f13-ncu.txt`).
+// On CUDA cores the rolling kernel spends K float multiply-adds an output,
+// which bound 2-byte K = 31 at 39 % of the floor on the H100 (issue-bound).
 #pragma once
 
 #include <cstdint>
@@ -22,54 +24,66 @@
 namespace dwconv {
 namespace detail {
 
-/// Pixels a warp's tile spans (the n of mma m16n8k16).
+/// Pixels a block's tile spans (the n of mma m16n8k16).
 inline constexpr int kMmaNhwcPixels = 8;
-/// Warps a block. A block's warps take consecutive channel groups of the
-/// same pixels, so their loads of one pixel row share sectors in L1.
+/// Warps a block, each its own kCh channels of the block's pixels.
 inline constexpr int kMmaNhwcWarps = 4;
 
-/// A warp's item (p.tiles of them): kCh channels (c0 = group * kCh) of
+/// A block's item (p.tiles of them): kMmaNhwcWarps * kCh channels of
 /// kMmaNhwcPixels output pixels (p.col_blocks groups a row) in a run of
 /// p.run_rows output rows (p.row_blocks runs a plane) of image n; channel
-/// groups vary fastest. A run walks its rows in 16-row blocks; k-step j of
-/// block i reads input rows 16 (i + j) + [0, 16) of the run's band, so
-/// each 16-row block of the band is loaded once, one block ahead of its
-/// first use, and fed to kSteps output blocks from registers.
+/// blocks vary fastest. A run walks its rows in 16-row blocks; k-step j of
+/// output block i reads band block i + j (input rows 16 (i + j) + [0, 16)
+/// from the run's first, ho0 - pad_top), so each band block is staged once,
+/// one block ahead of its first use, and fed to kSteps output blocks from
+/// registers.
 ///
 /// Fragments (lane l, g = l / 4, t = l % 4), per channel: A as in NCHW,
 /// A[m][k] = w[16 j + k - m], of which A[g][2t], A[g + 8][2t] and
 /// A[g][2t + 8] of every k-step are 2 kSteps + 1 distinct registers
-/// (pa[e + 1]: taps 2t - g + 8e and the next). B[k][n]: input rows
-/// 2t, 2t + 1 (b0) and 2t + 8, 2t + 9 (b1) at pixel g, the rows a lane loads.
-/// C[m][n]: output rows g, g + 8 at pixels 2t, 2t + 1, the vectors it stores.
+/// (pa[e + 1]: taps 2t - g + 8e and the next). B[k][n]: band rows 2t, 2t + 1
+/// (b0) and 2t + 8, 2t + 9 (b1) at pixel g. C[m][n]: output rows g, g + 8 at
+/// pixels 2t, 2t + 1.
 template <class T, int K, int kCh>
 __global__ void __launch_bounds__(32 * kMmaNhwcWarps)
     forward_mma_nhwc_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
   using Traits = NumericTraits<T>;
   constexpr int kSteps = mma_k_steps(K);
-  constexpr int kWords = kCh / 2;  // 32-bit words of a pixel's channel vector
+  constexpr int kWords = kCh / 2;  // 32-bit words of a lane's channel vector
   using Vec = AlignedVector<uint32_t, kWords>;
   static_assert(sizeof(T) == 2 && K > 0, "the NHWC tensor-core tile is for 2-byte types and static kernel heights");
   static_assert(kCh == 4 || kCh == 8, "a warp owns 4 or 8 channels");
+  constexpr int kThreads = 32 * kMmaNhwcWarps;
+  constexpr int kPx = kMmaNhwcPixels;
+  constexpr int kBlockCh = kMmaNhwcWarps * kCh;
+  constexpr int kChunks = kBlockCh / 8;  // 16-byte pieces of a pixel's block channels
+  constexpr int kCopies = 16 * kPx * kChunks / kThreads;
+  // Pitches (elements) with 16 bytes more than the data, so that the 8 lanes
+  // of a quarter warp reading rows 2t at pixels g meet distinct bank quads.
+  constexpr int kPixelPitch = kBlockCh + 8;
+  constexpr int kRowPitch = kPx * kPixelPitch + 8;
+  static_assert(kCopies * kThreads == 16 * kPx * kChunks, "a block's threads copy whole 16-row blocks");
+  __shared__ __align__(16) T s_in[2][16 * kRowPitch];
+  __shared__ __align__(16) T s_out[16 * kRowPitch];
 
-  const int lane = int(threadIdx.x) % 32;
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
   const int g = lane / 4, t = lane % 4;
   const int64_t wo_n = p.cols / p.c;
-  const int64_t groups = p.c / kCh;
-  const int64_t stride = int64_t(gridDim.x) * kMmaNhwcWarps;
+  const int64_t channel_blocks = p.c / kBlockCh;
   const T zero = Traits::from_accum(0.0f);
 
-  for (int64_t item = int64_t(blockIdx.x) * kMmaNhwcWarps + threadIdx.x / 32; item < p.tiles; item += stride) {
+  for (int64_t item = blockIdx.x; item < p.tiles; item += gridDim.x) {
     int64_t rest = item;
-    const int64_t c0 = (rest % groups) * kCh;
-    rest /= groups;
-    const int64_t px0 = (rest % p.col_blocks) * kMmaNhwcPixels;
+    const int64_t cb0 = (rest % channel_blocks) * kBlockCh;
+    rest /= channel_blocks;
+    const int64_t px0 = (rest % p.col_blocks) * kPx;
     rest /= p.col_blocks;
     const int64_t ho0 = (rest % p.row_blocks) * p.run_rows;
     const int64_t n = rest / p.row_blocks;
     const int64_t run = p.out_h - ho0 < p.run_rows ? p.out_h - ho0 : p.run_rows;
     const int blocks = int((run + 15) / 16);
+    const int64_t c0 = cb0 + warp * kCh;
 
     auto tap = [&](int ch, int k) { return k >= 0 && k < K ? w[(c0 + ch) * K + tap_index(p, k)] : zero; };
     uint32_t pa[kCh][2 * kSteps + 1];
@@ -84,24 +98,32 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps)
 #pragma unroll
     for (int ch = 0; ch < kCh; ++ch) b[ch] = bias ? Traits::to_accum(bias[c0 + ch]) : 0.0f;
 
-    // This lane's input pixel (B's column g); rows outside the input and
-    // pixels in the padding or past the row read zeros.
-    const int64_t wi = px0 + g - p.pad_left;
-    const bool col_in = wi >= 0 && wi < p.w && px0 + g < wo_n;
-    const int64_t hi_t = ho0 - p.pad_top + 2 * t;  // input row of band row 2t
-    const T* x_t = x + n * p.in_plane_pitch + (col_in ? wi : 0) * p.c + c0 + hi_t * p.in_row_pitch;
-    const uint64_t h_in = col_in ? uint64_t(p.h) : 0;
-    // The four rows of band block `blk` this lane's B fragments hold.
-    auto load_block = [&](Vec(&raw)[4], int blk) {
+    // Stages band block `blk` in s_in[blk % 2]: rows outside the input and
+    // pixels in the padding or past the row are zeros.
+    const T* x_img = x + n * p.in_plane_pitch + cb0;
+    auto stage = [&](int blk) {
+      T* slot = s_in[blk % 2];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int off = 16 * blk + (i & 1) + 8 * (i >> 1);
-        raw[i] = Vec{};
-        if (uint64_t(hi_t + off) < h_in) raw[i] = *reinterpret_cast<const Vec*>(x_t + off * p.in_row_pitch);
+      for (int r = 0; r < kCopies; ++r) {
+        const int i = int(threadIdx.x) + r * kThreads;
+        const int chunk = i % kChunks, px = (i / kChunks) % kPx, row = i / (kChunks * kPx);
+        const int64_t hi = ho0 - p.pad_top + 16 * blk + row;
+        const int64_t wi = px0 + px - p.pad_left;
+        T* dst = slot + row * kRowPitch + px * kPixelPitch + chunk * 8;
+        if (hi >= 0 && hi < p.h && wi >= 0 && wi < p.w && px0 + px < wo_n)
+          copy_async<16>(dst, x_img + hi * p.in_row_pitch + wi * p.c + chunk * 8);
+        else
+          *reinterpret_cast<uint4*>(dst) = uint4{0, 0, 0, 0};
       }
     };
-    // Word wd of a vector holds channels 2 wd (low half) and 2 wd + 1.
-    auto to_b = [&](const Vec(&raw)[4], uint32_t(&bk)[kCh][2]) {
+    // B fragments of the staged block (word wd of a vector holds channels
+    // 2 wd, low half, and 2 wd + 1).
+    auto read_b = [&](int blk, uint32_t(&bk)[kCh][2]) {
+      const T* lane_in = s_in[blk % 2] + 2 * t * kRowPitch + g * kPixelPitch + warp * kCh;
+      Vec raw[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        raw[i] = *reinterpret_cast<const Vec*>(lane_in + ((i & 1) + 8 * (i >> 1)) * kRowPitch);
 #pragma unroll
       for (int wd = 0; wd < kWords; ++wd)
 #pragma unroll
@@ -113,18 +135,25 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps)
 
     // bk[j]: the band block k-step j of the current output block reads.
     uint32_t bk[kSteps][kCh][2];
-    Vec raw[4];
+    T* y_img = y + n * p.out_plane_pitch + cb0;
+    stage(0);
+#pragma unroll 1
+    for (int blk = 0; blk < blocks + kSteps - 1; ++blk) {
+      copy_async_wait_all();
+      // Block blk is staged; every warp is past its reads of block blk - 1,
+      // whose slot the next stage takes, and past the last copy-out.
+      __syncthreads();
+      if (blk + 1 < blocks + kSteps - 1) stage(blk + 1);
 #pragma unroll
-    for (int j = 0; j + 1 < kSteps; ++j) {
-      load_block(raw, j);
-      to_b(raw, bk[j]);
-    }
-    load_block(raw, kSteps - 1);
-
-    T* y_px = y + n * p.out_plane_pitch + c0;
-    for (int i = 0; i < blocks; ++i) {
-      to_b(raw, bk[kSteps - 1]);
-      if (i + 1 < blocks) load_block(raw, i + kSteps);
+      for (int j = 0; j + 1 < kSteps; ++j)
+#pragma unroll
+        for (int ch = 0; ch < kCh; ++ch) {
+          bk[j][ch][0] = bk[j + 1][ch][0];
+          bk[j][ch][1] = bk[j + 1][ch][1];
+        }
+      read_b(blk, bk[kSteps - 1]);
+      const int i = blk - (kSteps - 1);  // the output block this band block completes
+      if (i < 0) continue;
       float d[kCh][4];
 #pragma unroll
       for (int ch = 0; ch < kCh; ++ch)
@@ -156,24 +185,28 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps)
           // C element e: output row g + 8 (e / 2), pixel 2t + e % 2.
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int64_t ho = ho0 + 16 * i + g + 8 * (e >> 1);
-        const int64_t wo = px0 + 2 * t + (e & 1);
-        if (ho < ho0 + run && wo < wo_n) {
-          Vec out;
+        Vec out;
 #pragma unroll
-          for (int wd = 0; wd < kWords; ++wd)
-            out.e[wd] = pack_pair(Traits::from_accum(d[2 * wd][e]), Traits::from_accum(d[2 * wd + 1][e]));
-          *reinterpret_cast<Vec*>(y_px + ho * p.out_row_pitch + wo * p.c) = out;
-        }
+        for (int wd = 0; wd < kWords; ++wd)
+          out.e[wd] = pack_pair(Traits::from_accum(d[2 * wd][e]), Traits::from_accum(d[2 * wd + 1][e]));
+        *reinterpret_cast<Vec*>(s_out + (g + 8 * (e >> 1)) * kRowPitch + (2 * t + (e & 1)) * kPixelPitch + warp * kCh) =
+            out;
       }
+      __syncthreads();
 #pragma unroll
-      for (int j = 0; j + 1 < kSteps; ++j)
-#pragma unroll
-        for (int ch = 0; ch < kCh; ++ch) {
-          bk[j][ch][0] = bk[j + 1][ch][0];
-          bk[j][ch][1] = bk[j + 1][ch][1];
-        }
+      for (int r = 0; r < kCopies; ++r) {
+        const int c = int(threadIdx.x) + r * kThreads;
+        const int chunk = c % kChunks, px = (c / kChunks) % kPx, row = c / (kChunks * kPx);
+        const int64_t ho = ho0 + 16 * i + row;
+        const int64_t wo = px0 + px;
+        if (ho < ho0 + run && wo < wo_n)
+          *reinterpret_cast<uint4*>(y_img + ho * p.out_row_pitch + wo * p.c + chunk * 8) =
+              *reinterpret_cast<const uint4*>(s_out + row * kRowPitch + px * kPixelPitch + chunk * 8);
+      }
     }
+    // The next item's first stage writes slot 0 and its first fragments
+    // s_out: every warp must be past this item's last reads of both.
+    __syncthreads();
   }
 }
 
