@@ -121,8 +121,12 @@ struct DefaultTilePolicy {
   static constexpr int kRollingVec = K >= kTallKernelHeight && sizeof(typename NumericTraits<T>::Accum) == 4
                                          ? min_int(kFullVec, pow2_floor(32 / max_int(K, 1)))
                                          : 0;
-  // 2-byte NHWC tall kernels on tensor cores (prediction, to be measured:
-  // the rolling kernel's 31 float multiply-adds an output bound it at 39 %).
+  // 2-byte NHWC tall kernels on tensor cores, 4 channels a warp (H100,
+  // `2026-11-26-h100-f13-sweep.json`, against `default_simt` in the same run:
+  // K = 31 39 -> 61 %, its dx 41 -> 63 %; 8 channels a warp 47 %, where
+  // ptxas spills at 255 registers). Not at K <= 9, where the rows a step
+  // stages and the two barriers cost more than the multiply-adds they save
+  // (K = 7 79 -> 58-62 %, K = 9 80 -> 68-75 %, 56x56 86 -> 42-54 %).
   static constexpr int kNhwcTensorChannels =
       TensorCores && sizeof(T) == 2 && L == Layout::NHWC && K >= kTallKernelHeight ? 4 : 0;
   using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps, kRollingVec, kNhwcTensorChannels>;

@@ -1,14 +1,15 @@
 // dwconv: the NHWC forward on tensor cores, for 2-byte types at stride 1 and
 // dilation 1. For one channel, a block of 16 output rows at 8 pixels is the
 // same banded (Toeplitz) matrix of the K taps as in NCHW
-// (forward_mma_kernel.cuh) times the 16 + K - 1 input rows above them. In
+// (forward_mma_kernel.cuh) times the 16 + K - 1 input rows below them. In
 // NHWC a pixel's channels are contiguous: a lane reads one vector of its
 // channels from each of the four input rows its B fragment holds and pairs
 // the rows of each channel with one byte permute, and the C fragments of
 // all its channels at one pixel make one vector. Those reads and writes go
-// through shared memory, so that global memory sees whole sectors: a
-// warp's own 8- or 16-byte pieces at the channel pitch took the L2 to 80-90 %
-// of its throughput at 13-27 % of the floor (ncu, `2026-11-26-h100-f13-ncu.txt`).
+// through shared memory, so that global memory sees whole sectors: the
+// first form, each warp reading and writing its own 8-byte pieces at the
+// channel pitch, held the L2 at 80-90 % of its throughput and ran at 13-27 %
+// of the floor (ncu, `2026-11-26-h100-f13-ncu.txt`).
 // On CUDA cores the rolling kernel spends K float multiply-adds an output,
 // which bound 2-byte K = 31 at 39 % of the floor on the H100 (issue-bound).
 #pragma once
