@@ -153,6 +153,10 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   s.h = 40;  // one run of the whole column, rounded up to blocks
   s.pad_top = s.pad_bottom = 15;
   EXPECT_EQ((detail::choose_kernel<__half, DefaultPolicy>(s, kAligned, kAligned).rows_per_thread), 48);
+  s.n = 0;  // no images: a plan all the same, and no items
+  const detail::KernelChoice none = detail::choose_kernel<__half, DefaultPolicy>(s, kAligned, kAligned);
+  EXPECT_TRUE(none.mma_nhwc);
+  EXPECT_EQ(detail::make_forward_params(s, none).tiles, 0);
 
   Problem q = p;
   q.stride_w = 2;

@@ -245,7 +245,10 @@ inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) 
   const int64_t blocks = (p.out_h() + 15) / 16;
   const int64_t per_block_row =
       p.n * ((p.out_w() + kMmaNhwcPixels - 1) / kMmaNhwcPixels) * (p.c / (kMmaNhwcWarps * channels));
-  const int64_t runs = per_block_row >= kMmaNhwcMinItems ? 1 : (kMmaNhwcMinItems + per_block_row - 1) / per_block_row;
+  // No images (n = 0, which choose_kernel may be asked to plan): one run.
+  const int64_t runs = per_block_row >= kMmaNhwcMinItems || per_block_row == 0
+                           ? 1
+                           : (kMmaNhwcMinItems + per_block_row - 1) / per_block_row;
   int64_t run = (blocks + runs - 1) / runs;
   const int64_t min_run = kMmaNhwcMinRunSteps * (mma_k_steps(p.k) - 1);
   if (run < min_run) run = min_run;
