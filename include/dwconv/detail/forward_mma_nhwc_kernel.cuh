@@ -29,6 +29,12 @@ namespace detail {
 inline constexpr int kMmaNhwcPixels = 8;
 /// Warps a block, each its own kCh channels of the block's pixels.
 inline constexpr int kMmaNhwcWarps = 4;
+/// Band blocks a block stages ahead of the one its warps read (a ring of
+/// kMmaNhwcAhead + 1 slots). With one ahead, a step's copies hid only behind
+/// the previous step's short compute: three blocks a multiprocessor (ptxas:
+/// ~150 registers) kept ~12 KiB in flight, about half what the H100's
+/// latency needs at its bandwidth.
+inline constexpr int kMmaNhwcAhead = 2;
 
 /// A block's item (p.tiles of them): kMmaNhwcWarps * kCh channels of
 /// kMmaNhwcPixels output pixels (p.col_blocks groups a row) in a run of
@@ -36,8 +42,8 @@ inline constexpr int kMmaNhwcWarps = 4;
 /// blocks vary fastest. A run walks its rows in 16-row blocks; k-step j of
 /// output block i reads band block i + j (input rows 16 (i + j) + [0, 16)
 /// from the run's first, ho0 - pad_top), so each band block is staged once,
-/// one block ahead of its first use, and fed to kSteps output blocks from
-/// registers.
+/// kMmaNhwcAhead blocks ahead of its first use (a ring of kMmaNhwcAhead + 1
+/// slots), and fed to kSteps output blocks from registers.
 ///
 /// Fragments (lane l, g = l / 4, t = l % 4), per channel: A as in NCHW,
 /// A[m][k] = w[16 j + k - m], of which A[g][2t], A[g + 8][2t] and
@@ -45,8 +51,11 @@ inline constexpr int kMmaNhwcWarps = 4;
 /// (pa[e + 1]: taps 2t - g + 8e and the next). B[k][n]: band rows 2t, 2t + 1
 /// (b0) and 2t + 8, 2t + 9 (b1) at pixel g. C[m][n]: output rows g, g + 8 at
 /// pixels 2t, 2t + 1.
+// Three blocks a multiprocessor at 4 channels a warp: ptxas otherwise takes
+// ~180 registers with two blocks staged ahead (two blocks a multiprocessor);
+// held to 168 it spills ~40 bytes at K = 31.
 template <class T, int K, int kCh>
-__global__ void __launch_bounds__(32 * kMmaNhwcWarps)
+__global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
     forward_mma_nhwc_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
   using Traits = NumericTraits<T>;
@@ -65,7 +74,8 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps)
   constexpr int kPixelPitch = kBlockCh + 8;
   constexpr int kRowPitch = kPx * kPixelPitch + 8;
   static_assert(kCopies * kThreads == 16 * kPx * kChunks, "a block's threads copy whole 16-row blocks");
-  __shared__ __align__(16) T s_in[2][16 * kRowPitch];
+  constexpr int kSlots = kMmaNhwcAhead + 1;
+  __shared__ __align__(16) T s_in[kSlots][16 * kRowPitch];
   __shared__ __align__(16) T s_out[16 * kRowPitch];
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
@@ -99,13 +109,16 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps)
 #pragma unroll
     for (int ch = 0; ch < kCh; ++ch) b[ch] = bias ? Traits::to_accum(bias[c0 + ch]) : 0.0f;
 
-    // Stages band block `blk` in s_in[blk % 2]: rows outside the input and
-    // pixels in the padding or past the row are zeros.
+    // Stages band block `blk` in s_in[blk % kSlots] as one group of copies
+    // (empty past the band): rows outside the input and pixels in the
+    // padding or past the row are zeros.
     const T* x_img = x + n * p.in_plane_pitch + cb0;
+    const int band_blocks = blocks + kSteps - 1;
     auto stage = [&](int blk) {
-      T* slot = s_in[blk % 2];
+      T* slot = s_in[blk % kSlots];
 #pragma unroll
       for (int r = 0; r < kCopies; ++r) {
+        if (blk >= band_blocks) break;
         const int i = int(threadIdx.x) + r * kThreads;
         const int chunk = i % kChunks, px = (i / kChunks) % kPx, row = i / (kChunks * kPx);
         const int64_t hi = ho0 - p.pad_top + 16 * blk + row;
@@ -116,11 +129,12 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps)
         else
           *reinterpret_cast<uint4*>(dst) = uint4{0, 0, 0, 0};
       }
+      copy_async_commit();
     };
     // B fragments of the staged block (word wd of a vector holds channels
     // 2 wd, low half, and 2 wd + 1).
     auto read_b = [&](int blk, uint32_t(&bk)[kCh][2]) {
-      const T* lane_in = s_in[blk % 2] + 2 * t * kRowPitch + g * kPixelPitch + warp * kCh;
+      const T* lane_in = s_in[blk % kSlots] + 2 * t * kRowPitch + g * kPixelPitch + warp * kCh;
       Vec raw[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i)
@@ -137,14 +151,15 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps)
     // bk[j]: the band block k-step j of the current output block reads.
     uint32_t bk[kSteps][kCh][2];
     T* y_img = y + n * p.out_plane_pitch + cb0;
-    stage(0);
+#pragma unroll
+    for (int a = 0; a < kMmaNhwcAhead; ++a) stage(a);
 #pragma unroll 1
-    for (int blk = 0; blk < blocks + kSteps - 1; ++blk) {
-      copy_async_wait_all();
+    for (int blk = 0; blk < band_blocks; ++blk) {
+      copy_async_wait_groups<kMmaNhwcAhead - 1>();
       // Block blk is staged; every warp is past its reads of block blk - 1,
       // whose slot the next stage takes, and past the last copy-out.
       __syncthreads();
-      if (blk + 1 < blocks + kSteps - 1) stage(blk + 1);
+      stage(blk + kMmaNhwcAhead);
 #pragma unroll
       for (int j = 0; j + 1 < kSteps; ++j)
 #pragma unroll
@@ -205,7 +220,7 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps)
               *reinterpret_cast<const uint4*>(s_out + row * kRowPitch + px * kPixelPitch + chunk * 8);
       }
     }
-    // The next item's first stage writes slot 0 and its first fragments
+    // The next item's first stages write slots 0.. and its first fragments
     // s_out: every warp must be past this item's last reads of both.
     __syncthreads();
   }

@@ -69,6 +69,24 @@ __device__ __forceinline__ void copy_async_wait_all() {
 #endif
 }
 
+/// Closes this thread's copy_async calls since the last commit into one
+/// group, which copy_async_wait_groups can wait for.
+__device__ __forceinline__ void copy_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+/// Waits until at most `kPending` of this thread's committed groups (the
+/// newest) are still in flight; a __syncthreads() must follow before other
+/// threads read the data.
+template <int kPending>
+__device__ __forceinline__ void copy_async_wait_groups() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+#endif
+}
+
 /// Block-wide copy of `len` contiguous elements between global and shared
 /// memory, 16-byte vectors for the body and single elements for the
 /// unaligned head and tail. Shared element i sits at index phase + i, where
