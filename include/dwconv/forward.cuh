@@ -73,8 +73,7 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
       if constexpr (K > 0 && L == Layout::NHWC && sizeof(T) == 2 && P::kNhwcTensorChannels > 0) {
         if (choice.mma_nhwc) {
           constexpr int kThreads = 32 * kMmaNhwcWarps;
-          const unsigned blocks = grid_for((params.tiles + kMmaNhwcWarps - 1) / kMmaNhwcWarps);
-          err = launch(forward_mma_nhwc_kernel<T, K, P::kNhwcTensorChannels>, blocks, kThreads, 0, stream, params, x, w,
+          err = launch(forward_mma_nhwc_kernel<T, K, P::kNhwcTensorChannels>, grid, kThreads, 0, stream, params, x, w,
                        bias, y);
           return;
         }
