@@ -122,11 +122,13 @@ struct DefaultTilePolicy {
                                          ? min_int(kFullVec, pow2_floor(32 / max_int(K, 1)))
                                          : 0;
   // 2-byte NHWC tall kernels on tensor cores, 4 channels a warp (H100,
-  // `2026-11-26-h100-f13-sweep.json`, against `default_simt` in the same run:
-  // K = 31 39 -> 61 %, its dx 41 -> 63 %; 8 channels a warp 47 %, where
-  // ptxas spills at 255 registers). Not at K <= 9, where the rows a step
-  // stages and the two barriers cost more than the multiply-adds they save
-  // (K = 7 79 -> 58-62 %, K = 9 80 -> 68-75 %, 56x56 86 -> 42-54 %).
+  // against `default_simt` in the same run: K = 31 39 -> 70-71 %, its dx
+  // 41 -> 71-72 %, `2026-11-26-h100-f14.1.json`). In f13's sweep
+  // (`-f13-sweep.json`, one block staged ahead, a quarter of the grid),
+  // 8 channels a warp ran K = 31 at 47 % (ptxas spills at 255 registers),
+  // and at K <= 9 the rows a step stages and its two barriers cost more than
+  // the multiply-adds they save (K = 7 79 -> 58-62 %, K = 9 80 -> 68-75 %,
+  // 56x56 86 -> 42-54 %).
   static constexpr int kNhwcTensorChannels =
       TensorCores && sizeof(T) == 2 && L == Layout::NHWC && K >= kTallKernelHeight ? 4 : 0;
   using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps, kRollingVec, kNhwcTensorChannels>;

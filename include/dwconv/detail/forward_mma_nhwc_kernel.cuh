@@ -33,7 +33,8 @@ inline constexpr int kMmaNhwcWarps = 4;
 /// kMmaNhwcAhead + 1 slots). With one ahead, a step's copies hid only behind
 /// the previous step's short compute: three blocks a multiprocessor (ptxas:
 /// ~150 registers) kept ~12 KiB in flight, about half what the H100's
-/// latency needs at its bandwidth.
+/// latency needs at its bandwidth. Two ahead: fp16 K = 31 60 -> 64 % of the
+/// floor (`2026-11-26-h100-f14.json`).
 inline constexpr int kMmaNhwcAhead = 2;
 
 /// A block's item (p.tiles of them): kMmaNhwcWarps * kCh channels of
