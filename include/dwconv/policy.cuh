@@ -121,16 +121,18 @@ struct DefaultTilePolicy {
   static constexpr int kRollingVec = K >= kTallKernelHeight && sizeof(typename NumericTraits<T>::Accum) == 4
                                          ? min_int(kFullVec, pow2_floor(32 / max_int(K, 1)))
                                          : 0;
-  // 2-byte NHWC tall kernels on tensor cores, 4 channels a warp (H100,
+  // 2-byte NHWC on tensor cores: tall kernels with 4 channels a warp (H100,
   // against `default_simt` in the same run: K = 31 39 -> 70-71 %, its dx
-  // 41 -> 71-72 %, `2026-11-26-h100-f14.1.json`). In f13's sweep
-  // (`-f13-sweep.json`, one block staged ahead, a quarter of the grid),
-  // 8 channels a warp ran K = 31 at 47 % (ptxas spills at 255 registers),
-  // and at K <= 9 the rows a step stages and its two barriers cost more than
-  // the multiply-adds they save (K = 7 79 -> 58-62 %, K = 9 80 -> 68-75 %,
-  // 56x56 86 -> 42-54 %).
-  static constexpr int kNhwcTensorChannels =
-      TensorCores && sizeof(T) == 2 && L == Layout::NHWC && K >= kTallKernelHeight ? 4 : 0;
+  // 41 -> 71-72 %, `2026-11-26-h100-f14.1.json`; 8 channels: 60-61 %, ptxas
+  // spills), K = 9 with 8 (the sweep in `-f14.1-sweep.json` against the
+  // register window in `-f14.1-final.json`, same call: 79 / 77 -> 84 %;
+  // 4 channels 78 %). Not at K = 7 (8 channels 77-78 % against 77-78 %),
+  // K = 3 (56x56: 52-59 % against 86 %; each 16-row step costs two barriers
+  // and a staged block whatever K) or K = 5 and 1 (not measured).
+  static constexpr int kNhwcTensorChannels = !TensorCores || sizeof(T) != 2 || L != Layout::NHWC ? 0
+                                             : K >= kTallKernelHeight                            ? 4
+                                             : K == 9                                            ? 8
+                                                                                                 : 0;
   using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps, kRollingVec, kNhwcTensorChannels>;
 };
 
