@@ -23,12 +23,12 @@ namespace dwconv {
 /// run the rolling kernel, each thread walking a long run of rows with
 /// RollingVecElems adjacent elements (1 where rows are not vectorizable) and
 /// one accumulator row per tap, each input row loaded once. 0: off.
-/// `NhwcTensorChannels` > 0: 2-byte NHWC problems at stride 1 and dilation 1
-/// whose channels are a multiple of 4 times it run on tensor cores
-/// (forward_mma_nhwc_kernel.cuh), each warp owning that many channels (4 or
-/// 8) of 8 pixels, 4 warps a block; as with TensorCoreWarps, a non-finite input then also
-/// turns to NaN the outputs of its pixel in the 16-row blocks whose band
-/// holds it. 0: off.
+/// `NhwcTensorChannels` > 0: 2-byte NHWC problems at stride 1 and dilation
+/// 1, with channels a multiple of 4 times it and x and y aligned to 16
+/// bytes, run on tensor cores (forward_mma_nhwc_kernel.cuh), each warp
+/// owning that many channels (4 or 8) of 8 pixels, 4 warps a block; as with
+/// TensorCoreWarps, a non-finite input then also turns to NaN the outputs
+/// of its pixel in the 16-row blocks whose band holds it. 0: off.
 template <int Threads, int RowsPerThread, int VecElems, bool StagedNchw = true, int TensorCoreWarps = 8,
           int RollingVecElems = 0, int NhwcTensorChannels = 0>
 struct TilePolicy {

@@ -118,8 +118,7 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
     auto stage = [&](int blk) {
       T* slot = s_in[blk % kSlots];
 #pragma unroll
-      for (int r = 0; r < kCopies; ++r) {
-        if (blk >= band_blocks) break;
+      for (int r = 0; r < kCopies && blk < band_blocks; ++r) {
         const int i = int(threadIdx.x) + r * kThreads;
         const int chunk = i % kChunks, px = (i / kChunks) % kPx, row = i / (kChunks * kPx);
         const int64_t hi = ho0 - p.pad_top + 16 * blk + row;
@@ -173,18 +172,20 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
       if (i < 0) continue;
       float d[kCh][4];
 #pragma unroll
-      for (int ch = 0; ch < kCh; ++ch)
+      for (int ch = 0; ch < kCh; ++ch) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) d[ch][e] = b[ch];
+      }
+      // Targets without mma.sync (#else): the same outputs, one multiply-add a tap.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #pragma unroll
-      for (int j = 0; j < kSteps; ++j)
+      for (int j = 0; j < kSteps; ++j) {
 #pragma unroll
         for (int ch = 0; ch < kCh; ++ch)
           mma_16x8x16<T>(d[ch], pa[ch][2 * j + 1], pa[ch][2 * j], pa[ch][2 * j + 2], pa[ch][2 * j + 1], bk[j][ch][0],
                          bk[j][ch][1]);
+      }
 #else
-          // Targets without mma.sync: the same outputs, one multiply-add a tap.
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int64_t ho = ho0 + 16 * i + g + 8 * (e >> 1);
@@ -199,7 +200,7 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
         }
       }
 #endif
-          // C element e: output row g + 8 (e / 2), pixel 2t + e % 2.
+      // C element e: output row g + 8 (e / 2), pixel 2t + e % 2.
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         Vec out;
