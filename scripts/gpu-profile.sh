@@ -2,7 +2,10 @@
 # Profiles benchmark kernels with Nsight Compute on the GPU machine: speed of
 # light, memory workload, occupancy, launch statistics, scheduler and warp
 # stall reasons. Builds the benchmark binary first when it is missing.
-# Appends each report to $OUT/ncu.txt.
+# Appends each report to $OUT/ncu.txt. SASS=1 also appends each kernel's
+# SASS with its executed instructions and stall samples per line to
+# $OUT/sass.csv (where instruction counts, not guesses, show what a kernel
+# spends its issue slots on).
 #
 # usage: scripts/gpu-profile.sh BENCHMARK_REGEX KERNEL_REGEX [BENCHMARK_REGEX KERNEL_REGEX ...]
 set -uo pipefail
@@ -25,5 +28,11 @@ while [[ $# -ge 2 ]]; do
       $BIN --benchmark_filter="$1" --benchmark_min_time=0.01s 2>&1 |
       grep -vE '^==PROF==|^\s*$' | grep -vE '^-{5,}'
   } >> "$OUT/ncu.txt"
+  if [[ ${SASS:-0} == 1 ]]; then
+    echo "==== $1 (kernel $2)" >> "$OUT/sass.csv"
+    ncu --clock-control none --kernel-name "regex:$2" --launch-skip 3 --launch-count 1 \
+      --section SourceCounters --page source --print-source sass --csv \
+      $BIN --benchmark_filter="$1" --benchmark_min_time=0.01s 2>/dev/null | grep -vE '^==PROF==' >> "$OUT/sass.csv"
+  fi
   shift 2
 done

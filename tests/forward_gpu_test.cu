@@ -327,6 +327,46 @@ TEST_F(ForwardGpu, StagedBandsBeyond48KiBAndInPadding) {
   }
 }
 
+// The CUDA-core staged tile's column pairs (2-byte types, stride 1 along W,
+// even widths): pads that put a row's first pair half in the padding or
+// wholly in it, on either side and wider than a pair; an odd x (odd
+// shared band bases, so pairs start one column earlier); row steps of 2
+// (stride_h 2, dilation 2); a short last unit. Odd widths and stride 2
+// along W take single columns.
+TEST_F(ForwardGpu, StagedColumnPairs) {
+  std::mt19937_64 rng(23);
+  int pairs = 0;
+  for (int k : {3, 9})
+    for (int w : {58, 64, 37})
+      for (int variant = 0; variant < 4; ++variant) {
+        Problem p;
+        p.n = 2;
+        p.c = 3;
+        p.k = k;
+        p.h = 41 + k;
+        p.w = w;
+        p.pad_top = k / 2;
+        p.pad_bottom = k / 2 + variant % 2;
+        p.pad_left = variant == 0 ? 1 : (variant == 1 ? 4 : (variant == 2 ? 0 : 5));
+        p.pad_right = variant == 0 ? 1 : (variant == 1 ? 0 : 3);
+        p.stride_h = variant == 3 ? 2 : 1;
+        p.stride_w = variant == 3 && w == 64 ? 2 : 1;
+        p.dilation_h = variant == 2 ? 2 : 1;
+        CaseOptions o;
+        o.offsets.x = variant == 1 || variant == 2 ? 1 : 0;
+        o.offsets.y = variant == 0 ? 1 : 0;
+        o.integers = variant != 3;
+        detail::KernelChoice c;
+        // The CUDA-core tiles at every K (the table's tensor cores would take some).
+        EXPECT_EQ(run_case<DefaultTable<false>>(p, rng, o, &c), "") << testbed::describe(p);
+        EXPECT_TRUE(c.staged) << testbed::describe(p);
+        const bool expect_pairs = sizeof(T) == 2 && p.stride_w == 1 && w % 2 == 0;
+        EXPECT_EQ(c.staged_pairs, expect_pairs) << testbed::describe(p);
+        pairs += c.staged_pairs;
+      }
+  if (sizeof(T) == 2) EXPECT_GE(pairs, 12);
+}
+
 // The tensor-core tiles (2-byte types, stride 1, dilation 1), at every
 // static K through an explicit policy (the default table takes them at
 // K = 7 and K >= 15): bands pitched for ldmatrix (W % 8 == 0) or contiguous

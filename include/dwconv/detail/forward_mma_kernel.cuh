@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(Threads)
       a[j][1] = pack_pair(tap(k - 8), tap(k - 7));  // A[g + 8][2t]
       a[j][2] = pack_pair(tap(k + 8), tap(k + 9));  // A[g][2t + 8]
     }
-    const float b = bias ? Traits::to_accum(bias[channel]) : 0.0f;
+    float b = bias ? Traits::to_accum(bias[channel]) : 0.0f;
 
     T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
     const bool boxed = wo_n % kV == 0 && vector_phase<T, kV>(gy) == 0;
@@ -121,12 +121,12 @@ __global__ void __launch_bounds__(Threads)
       s_out[out_base + r * out_pitch + (c < lo_end ? c : hi_begin + c - lo_end)] = Traits::from_accum(b);
     }
     copy_async_wait_all();
+    hold_loaded(a);
+    hold_loaded(b);
     __syncthreads();
 
-    auto store = [&](int r, int col, float v) {
-      const int oc = col + pl;
-      if (r < rows && col < w_n && oc >= 0 && oc < wo_n) s_out[out_base + r * out_pitch + oc] = Traits::from_accum(v);
-    };
+    // Whether column `col` of the band holds an output column (col + pl).
+    auto col_stored = [&](int col) { return col < w_n && col + pl >= 0 && col + pl < wo_n; };
     const int strips = (w_n + 15) / 16;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     const int blocks = (rows + 15) / 16;
@@ -135,6 +135,15 @@ __global__ void __launch_bounds__(Threads)
           static_cast<uint32_t>(__cvta_generic_to_shared(s_in + (lane % 16) * in_pitch + s * 16 + (lane / 16) * 8));
       const uint32_t block_bytes = 16u * uint32_t(in_pitch) * uint32_t(sizeof(T));
       const T* lane_b = s_in + s_base + 2 * t * w_n + s * 16 + g;  // B[2t][g] of block 0 (contiguous band)
+      // This lane's C columns (2t, 2t + 1 of each 8-column half), checked
+      // once a strip: per-element bounds took a third of the step loop's
+      // instructions (ncu source counters, `2026-11-26-h100-f17-sass.txt`).
+      bool col_ok[2][2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) col_ok[h][e] = col_stored(s * 16 + h * 8 + 2 * t + e);
+      T* lane_out = s_out + out_base + g * out_pitch + s * 16 + 2 * t + pl;
       // B fragments of band block `block` for both 8-column halves: b0 of
       // half h in bk[2h] (rows 2t, 2t + 1), b1 in bk[2h + 1] (rows + 8).
       auto load_b = [&](uint32_t(&bk)[4], int block) {
@@ -165,14 +174,16 @@ __global__ void __launch_bounds__(Threads)
           mma_16x8x16<T>(c[0], a[j][0], a[j][1], a[j][2], a[j][0], bk[j][0], bk[j][1]);
           mma_16x8x16<T>(c[1], a[j][0], a[j][1], a[j][2], a[j][0], bk[j][2], bk[j][3]);
         }
+        // C element 2 u + e: output row 16 i + g + 8 u, column 2t + e of its half.
+        T* o = lane_out + 16 * i * out_pitch;
+        const bool row_ok[2] = {16 * i + g < rows, 16 * i + g + 8 < rows};
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int col = s * 16 + h * 8 + 2 * t;
-          store(16 * i + g, col, c[h][0]);
-          store(16 * i + g, col + 1, c[h][1]);
-          store(16 * i + g + 8, col, c[h][2]);
-          store(16 * i + g + 8, col + 1, c[h][3]);
-        }
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int u = 0; u < 2; ++u)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              if (row_ok[u] && col_ok[h][e]) o[u * 8 * out_pitch + h * 8 + e] = Traits::from_accum(c[h][2 * u + e]);
 #pragma unroll
         for (int j = 0; j + 1 < kSteps; ++j)
 #pragma unroll
@@ -188,7 +199,7 @@ __global__ void __launch_bounds__(Threads)
 #pragma unroll
       for (int k = 0; k < K; ++k)
         acc += Traits::to_accum(tap(k)) * Traits::to_accum(s_in[s_base + (r + k) * in_pitch + col]);
-      store(r, col, acc);
+      if (r < rows && col_stored(col)) s_out[out_base + r * out_pitch + col + pl] = Traits::from_accum(acc);
     }
 #endif
     __syncthreads();

@@ -25,8 +25,9 @@ struct KernelChoice {
   // (forward_staged_kernel.cuh) with tiles of staged_tile_rows output rows.
   bool staged = false;
   int staged_tile_rows = 0;
-  int staged_in_elems = 0;  // input band capacity, elements
-  int staged_vec = 0;       // elements per band copy vector (the policy's vector)
+  int staged_in_elems = 0;    // input band capacity, elements
+  int staged_vec = 0;         // elements per band copy vector (the policy's vector)
+  bool staged_pairs = false;  // the staged kernel's threads own column pairs (kPairs)
   int smem_bytes = 0;
   // A staged tile computed on tensor cores (forward_mma_kernel.cuh); then
   // rows_per_thread is the 16 rows of an mma block.
@@ -142,6 +143,9 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
   if (bytes(unit_rows) > budget) return;
   const int64_t tile = staged_tile_rows(p, unit_rows, kStagedSmemBudget, false, bytes);
   choice.staged = true;
+  // Pairs need the two columns of a thread adjacent in the input (stride 1
+  // along W) and every band row at the same parity (even widths).
+  choice.staged_pairs = sizeof(T) == 2 && p.stride_w == 1 && p.w % 2 == 0;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));
   choice.staged_vec = full_vec;

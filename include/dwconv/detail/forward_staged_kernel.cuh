@@ -25,7 +25,16 @@ namespace detail {
 /// filled (stage_band), and the output band has room for whole tiles: the
 /// compute phase reads and writes shared memory with no row bounds, by one
 /// multiply-add per access.
-template <class T, int Threads, int R, int V, int K, int M>
+///
+/// kPairs (2-byte types, stride 1 along W, even row widths): each thread
+/// owns two adjacent output columns whose input pair starts at an even
+/// shared index, read as one 4-byte word a window row. The one-column walk
+/// spent ~17 instructions an output on shared loads, conversions, padding
+/// selects and per-item setup, which left 2-byte 56x56 issue-bound at 72 %
+/// of the floor (ncu source counters on the H100,
+/// `2026-11-26-h100-f17-sass.txt`); pairs halve the loads and the setup,
+/// and only the pairs at a row's ends select.
+template <class T, int Threads, int R, int V, int K, int M, bool kPairs = false>
 __global__ void __launch_bounds__(Threads)
     forward_staged_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                                const T* __restrict__ bias, T* __restrict__ y) {
@@ -59,25 +68,68 @@ __global__ void __launch_bounds__(Threads)
     A wr[K][1];
     const int64_t channel = plane % p.c;
     load_weights<T, K, 1>(p, w, channel, wr);
-    const A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
+    A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
     copy_async_wait_all();
+    hold_loaded(wr);
+    hold_loaded(b);
     __syncthreads();
 
-    for_each_staged_item<Threads, R>(units, q, wo_n, r1 - r0, [&](int ho_rel, int wo) {
-      const int wi = wo * p.stride_w - p.pad_left;
-      const bool in_bounds = wi >= 0 && wi < w_n;
-      // Columns in the padding read a valid address and discard the value:
-      // a select, not a branch per load.
-      const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
-      const int out_idx = out_phase + ho_rel * wo_n + wo;
-      window_rows<A, R, 1, K, M, 1, false>(
-          wr, b,
-          [&](int i, A(&xv)[1]) {
-            const A v = Traits::to_accum(s_in[in_idx + i * in_step]);
-            xv[0] = in_bounds ? v : A(0);
-          },
-          [&](int r, const A(&acc)[1]) { s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]); });
-    });
+    if constexpr (kPairs) {
+      static_assert(sizeof(T) == 2, "column pairs are for 2-byte types");
+      // Pair j: output columns wo = 2 j - phase and wo + 1, input columns wi
+      // = wo - pad_left and wi + 1 at an even shared index (the band's rows
+      // are even, so every window row keeps the parity).
+      const int phase = (s_base - p.pad_left) & 1;
+      const int pairs = (wo_n + phase + 1) / 2;
+      using Pair = AlignedVector<T, 2>;
+      for_each_staged_item<Threads, R>(units, q, pairs, r1 - r0, [&](int ho_rel, int pr) {
+        const int wo = 2 * pr - phase;
+        const int wi = wo - p.pad_left;
+        const bool in0 = wi >= 0 && wi < w_n, in1 = wi + 1 >= 0 && wi + 1 < w_n;
+        // A pair wholly in the padding reads an even index of its own row
+        // and discards it.
+        const int in_idx = s_base + ho_rel * unit_in_rows + (in0 || in1 ? wi : -(s_base & 1));
+        const int out_idx = out_phase + ho_rel * wo_n + wo;
+        const bool st0 = wo >= 0, st1 = wo + 1 < wo_n;
+        auto store = [&](int r, const A(&acc)[2]) {
+          if (st0) s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]);
+          if (st1) s_out[out_idx + r * out_step + 1] = Traits::from_accum(acc[1]);
+        };
+        auto load = [&](int i, A(&xv)[2]) {
+          const Pair v = *reinterpret_cast<const Pair*>(s_in + in_idx + i * in_step);
+          xv[0] = Traits::to_accum(v.e[0]);
+          xv[1] = Traits::to_accum(v.e[1]);
+        };
+        if (in0 && in1) {
+          window_rows<A, R, 2, K, M, 1, false>(wr, b, load, store);
+        } else {
+          window_rows<A, R, 2, K, M, 1, false>(
+              wr, b,
+              [&](int i, A(&xv)[2]) {
+                load(i, xv);
+                xv[0] = in0 ? xv[0] : A(0);
+                xv[1] = in1 ? xv[1] : A(0);
+              },
+              store);
+        }
+      });
+    } else {
+      for_each_staged_item<Threads, R>(units, q, wo_n, r1 - r0, [&](int ho_rel, int wo) {
+        const int wi = wo * p.stride_w - p.pad_left;
+        const bool in_bounds = wi >= 0 && wi < w_n;
+        // Columns in the padding read a valid address and discard the value:
+        // a select, not a branch per load.
+        const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
+        const int out_idx = out_phase + ho_rel * wo_n + wo;
+        window_rows<A, R, 1, K, M, 1, false>(
+            wr, b,
+            [&](int i, A(&xv)[1]) {
+              const A v = Traits::to_accum(s_in[in_idx + i * in_step]);
+              xv[0] = in_bounds ? v : A(0);
+            },
+            [&](int r, const A(&acc)[1]) { s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]); });
+      });
+    }
     __syncthreads();
     block_copy<false, T, V>(gy, s_out, int(r1 - r0) * wo_n, out_phase);
     __syncthreads();  // the next tile overwrites both bands

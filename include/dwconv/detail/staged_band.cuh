@@ -43,24 +43,25 @@ __device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int6
 }
 
 /// Calls f(r, c) for this thread's share of a rows x vecs grid (consecutive
-/// threads on consecutive c). The walk adds the block size (a box copy's
-/// per-vector cost counted under ncu: divisions and 64-bit address math per
-/// vector doubled the instructions of an NHWC dw piece).
+/// threads on consecutive c). The walk adds the block size as whole rows
+/// plus a remainder, both found once: a box copy's per-vector divisions and
+/// 64-bit address math doubled the instructions of an NHWC dw piece, and a
+/// division per vector where rows are shorter than the block took a third
+/// of the 2-byte NCHW tensor-core tile's instructions (ncu source counters
+/// on the H100, `2026-11-26-h100-f17-sass.txt`).
 template <class F>
 __device__ __forceinline__ void for_each_box_vector(int rows, int vecs, F&& f) {
+  const int step_rows = int(blockDim.x) / vecs;
+  const int step_vecs = int(blockDim.x) - step_rows * vecs;
   int r = int(threadIdx.x) / vecs;
   int c = int(threadIdx.x) - r * vecs;
   while (r < rows) {
     f(r, c);
-    c += int(blockDim.x);
+    r += step_rows;
+    c += step_vecs;
     if (c >= vecs) {
-      if (vecs >= int(blockDim.x)) {
-        c -= vecs;
-        ++r;
-      } else {
-        r += c / vecs;
-        c %= vecs;
-      }
+      c -= vecs;
+      ++r;
     }
   }
 }
@@ -81,16 +82,22 @@ __device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row
 #pragma unroll
   for (int v = 0; v < V; ++v) zero.e[v] = NumericTraits<T>::from_accum(A(0));
   const int vecs = len / V;
-  // The box's vectors that lie inside a row, the same for every row.
+  // The box's rows and vectors that lie inside the array, the same for
+  // every vector: two compares each, no 64-bit math per vector.
+  const int r_lo = int(row0 < 0 ? (-row0 < rows ? -row0 : rows) : 0);
+  const int r_hi = int(h - row0 < rows ? (h - row0 > 0 ? h - row0 : 0) : rows);
   const int64_t first = col0 < 0 ? -col0 / V : 0;
   const int64_t end = (row_len - col0) / V;
   const int c_lo = int(first < vecs ? first : vecs);
   const int c_hi = int(end < 0 ? 0 : (end < vecs ? end : vecs));
+  // Element (row0, col0): only ever offset to in-bounds rows and vectors.
+  const Vec* g = reinterpret_cast<const Vec*>(array + row0 * pitch + col0);
+  const int64_t g_pitch = pitch / V;
+  Vec* sv = reinterpret_cast<Vec*>(s);
   for_each_box_vector(rows, vecs, [&](int r, int c) {
-    const int64_t hi = row0 + r;
-    Vec* dst = reinterpret_cast<Vec*>(s + r * len) + c;
-    if (hi >= 0 && hi < h && c >= c_lo && c < c_hi)
-      copy_async<int(sizeof(Vec))>(dst, array + hi * pitch + col0 + int64_t(c) * V);
+    Vec* dst = sv + r * vecs + c;
+    if (r >= r_lo && r < r_hi && c >= c_lo && c < c_hi)
+      copy_async<int(sizeof(Vec))>(dst, g + r * g_pitch + c);
     else
       *dst = zero;
   });

@@ -2,6 +2,9 @@
 // from the accumulator type.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include "dwconv/numeric.cuh"
 
 namespace dwconv {
@@ -85,6 +88,21 @@ __device__ __forceinline__ void copy_async_wait_groups() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 #endif
+}
+
+/// Makes the loads that produced `v` complete here, before a barrier that
+/// follows. The compiler may sink read-only loads past __syncthreads(); a
+/// staged tile's weights then cost a second memory latency after its band
+/// arrived, where they were meant to hide behind the band's copies (2-byte
+/// 56x56: the conversions after the barrier drew 18 % of the warps' stall
+/// samples, ncu on the H100, `2026-11-26-h100-f17-sass.txt`).
+__device__ __forceinline__ void hold_loaded(float& v) { asm volatile("" : "+f"(v)); }
+__device__ __forceinline__ void hold_loaded(double& v) { asm volatile("" : "+d"(v)); }
+__device__ __forceinline__ void hold_loaded(uint32_t& v) { asm volatile("" : "+r"(v)); }
+template <class E, size_t N>
+__device__ __forceinline__ void hold_loaded(E (&v)[N]) {
+#pragma unroll
+  for (size_t i = 0; i < N; ++i) hold_loaded(v[i]);
 }
 
 /// Block-wide copy of `len` contiguous elements between global and shared
