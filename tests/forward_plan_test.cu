@@ -224,8 +224,15 @@ TEST(ForwardPlan, TensorCoreTiles) {
   k9.w = 256;
   k9.k = 9;
   k9.pad_top = k9.pad_bottom = k9.pad_left = k9.pad_right = 4;
-  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(k9, kAligned, kAligned).mma));
-  EXPECT_TRUE((detail::choose_kernel<__half, TilePolicy<128, 16, 8>>(k9, kAligned, kAligned).mma));
+  const detail::KernelChoice h9 = detail::choose_kernel<__half, DefaultPolicy>(k9, kAligned, kAligned);
+  EXPECT_TRUE(h9.mma && h9.mma_aligned_rows);
+  EXPECT_EQ((detail::DefaultTilePolicy<__half, 9, Layout::NCHW>::type::kTensorCoreWarps), 4);
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultTable<false>>(k9, kAligned, kAligned).mma));
+  Problem k3 = k9;  // 56x56-like: K = 3 stays on the CUDA-core tile
+  k3.k = 3;
+  k3.pad_top = k3.pad_bottom = k3.pad_left = k3.pad_right = 1;
+  EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(k3, kAligned, kAligned).mma));
+  EXPECT_TRUE((detail::choose_kernel<__half, TilePolicy<128, 16, 8>>(k3, kAligned, kAligned).mma));
   EXPECT_FALSE((detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned).mma));
   const char* odd = static_cast<const char*>(kAligned) + 2;
   const detail::KernelChoice odd_x = detail::choose_kernel<__half, DefaultPolicy>(p, odd, kAligned);
@@ -295,6 +302,31 @@ void check_staged_bands(std::mt19937_64& rng) {
   }
   if (sizeof(T) == 2) EXPECT_GT(mma, 50);
   EXPECT_GT(staged, 100);
+}
+
+// The CUDA-core staged tile's column pairs: 2-byte types at stride 1 along
+// W with even widths and windows of at most 16 rows; not fp32, odd widths,
+// stride 2 along W or the tall tiles' 32-row windows.
+TEST(ForwardPlan, StagedColumnPairs) {
+  Problem p = tall_problem(56);
+  p.k = 3;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  EXPECT_TRUE(h.staged && !h.mma && h.staged_pairs);
+  EXPECT_TRUE((detail::choose_kernel<__nv_bfloat16, DefaultPolicy>(p, kAligned, kAligned).staged_pairs));
+  const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned);
+  EXPECT_TRUE(f.staged && !f.staged_pairs);
+  Problem q = p;
+  q.w = 57;
+  const detail::KernelChoice odd = detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned);
+  EXPECT_TRUE(odd.staged && !odd.staged_pairs);
+  q = p;
+  q.stride_w = 2;
+  const detail::KernelChoice s2 = detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned);
+  EXPECT_TRUE(s2.staged && !s2.staged_pairs);
+  const Problem tall = tall_problem(512);
+  const detail::KernelChoice t = detail::choose_kernel<__half, DefaultTable<false>>(tall, kAligned, kAligned);
+  EXPECT_TRUE(t.staged && t.rows_per_thread == 32 && !t.staged_pairs);
 }
 
 TEST(ForwardPlan, StagedBandsHoldWhatTheKernelIndexes) {

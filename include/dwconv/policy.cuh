@@ -106,12 +106,14 @@ struct DefaultTilePolicy {
   static constexpr int kAccumRegs = sizeof(typename NumericTraits<T>::Accum) == 8 ? 32 : 64;
   static constexpr int kRows = K == 0 ? 4 : kTallNchw ? 32 : min_int(16, max_int(4, kAccumRegs / kVec));
   // Tensor-core staged tiles where they measured faster than the CUDA-core
-  // ones in the same run (H100, fp16 / bf16 NCHW forward,
-  // `2026-11-25-h100-v8.2.json` and its `-sweep.txt`): K = 7 78 -> 87 %,
-  // K = 31 41 -> 62 % with 8 warps a tile (4 warps: 85 and 49 %); not at
-  // K = 3 (56x56: 72 % on CUDA cores, 66 / 51 % with 4 / 8 warps) or K = 9
-  // (81 against 70 %), whose 16-row blocks round up a short band.
-  static constexpr int kTensorCoreWarps = TensorCores && (K == 7 || K >= kTallKernelHeight) ? 8 : 0;
+  // ones in the same run (H100, fp16 / bf16 NCHW forward): K = 7 and
+  // K >= 15 with 8 warps a tile (`2026-11-25-h100-v8.2.json`: K = 7 78 ->
+  // 87 %, K = 31 41 -> 62 %; 4 warps 85 and 49 %); K = 9 with 4 since the
+  // tile's stores and band copies lost their per-element checks and
+  // divisions (f17, `2026-11-26-h100-f17.json`: 4 warps 91 %, 8 warps
+  // 90-91 %, the CUDA-core tile 74-77 %; 70 % before f17). Not at K = 3
+  // (56x56: the CUDA-core tile, see `-f17.1.json`).
+  static constexpr int kTensorCoreWarps = !TensorCores ? 0 : K == 7 || K >= kTallKernelHeight ? 8 : K == 9 ? 4 : 0;
   // Tall kernels at stride 1 walk rows with the rolling kernel where no
   // staged tile takes them (H100, `2026-11-25-h100-v9.1-rolling.json`
   // against v8.6's run: fp32 NCHW K = 31 44 -> 54 %, fp16/bf16 NHWC 26 ->

@@ -144,8 +144,10 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
   const int64_t tile = staged_tile_rows(p, unit_rows, kStagedSmemBudget, false, bytes);
   choice.staged = true;
   // Pairs need the two columns of a thread adjacent in the input (stride 1
-  // along W) and every band row at the same parity (even widths).
-  choice.staged_pairs = sizeof(T) == 2 && p.stride_w == 1 && p.w % 2 == 0;
+  // along W) and every band row at the same parity (even widths); not the
+  // tall tiles' 32-row windows, whose doubled sums took ptxas from 88 to
+  // 128 registers (fp16 K = 31 on CUDA cores 40 -> 25 %, H100).
+  choice.staged_pairs = sizeof(T) == 2 && p.stride_w == 1 && p.w % 2 == 0 && choice.rows_per_thread <= 16;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));
   choice.staged_vec = full_vec;

@@ -86,32 +86,26 @@ __global__ void __launch_bounds__(Threads)
         const int wo = 2 * pr - phase;
         const int wi = wo - p.pad_left;
         const bool in0 = wi >= 0 && wi < w_n, in1 = wi + 1 >= 0 && wi + 1 < w_n;
-        // A pair wholly in the padding reads an even index of its own row
-        // and discards it.
+        // A pair wholly in the padding reads an even index of its own row.
         const int in_idx = s_base + ho_rel * unit_in_rows + (in0 || in1 ? wi : -(s_base & 1));
         const int out_idx = out_phase + ho_rel * wo_n + wo;
         const bool st0 = wo >= 0, st1 = wo + 1 < wo_n;
-        auto store = [&](int r, const A(&acc)[2]) {
-          if (st0) s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]);
-          if (st1) s_out[out_idx + r * out_step + 1] = Traits::from_accum(acc[1]);
-        };
-        auto load = [&](int i, A(&xv)[2]) {
-          const Pair v = *reinterpret_cast<const Pair*>(s_in + in_idx + i * in_step);
-          xv[0] = Traits::to_accum(v.e[0]);
-          xv[1] = Traits::to_accum(v.e[1]);
-        };
-        if (in0 && in1) {
-          window_rows<A, R, 2, K, M, 1, false>(wr, b, load, store);
-        } else {
-          window_rows<A, R, 2, K, M, 1, false>(
-              wr, b,
-              [&](int i, A(&xv)[2]) {
-                load(i, xv);
-                xv[0] = in0 ? xv[0] : A(0);
-                xv[1] = in1 ? xv[1] : A(0);
-              },
-              store);
-        }
+        // Every pair reads both words unmasked, and a column in the padding
+        // stores the bias in place of its sums: one select an output, not
+        // one a load, and no second path that the warps holding a row's
+        // end pairs would also run (a masked copy of the walk measured
+        // 56x56 72 -> 64 %, every warp running both).
+        window_rows<A, R, 2, K, M, 1, false>(
+            wr, b,
+            [&](int i, A(&xv)[2]) {
+              const Pair v = *reinterpret_cast<const Pair*>(s_in + in_idx + i * in_step);
+              xv[0] = Traits::to_accum(v.e[0]);
+              xv[1] = Traits::to_accum(v.e[1]);
+            },
+            [&](int r, const A(&acc)[2]) {
+              if (st0) s_out[out_idx + r * out_step] = Traits::from_accum(in0 ? acc[0] : b[0]);
+              if (st1) s_out[out_idx + r * out_step + 1] = Traits::from_accum(in1 ? acc[1] : b[0]);
+            });
       });
     } else {
       for_each_staged_item<Threads, R>(units, q, wo_n, r1 - r0, [&](int ho_rel, int wo) {
