@@ -331,13 +331,14 @@ TEST_F(ForwardGpu, StagedBandsBeyond48KiBAndInPadding) {
 // even widths): pads that put a row's first pair half in the padding or
 // wholly in it, on either side and wider than a pair; an odd x (odd
 // shared band bases, so pairs start one column earlier); row steps of 2
-// (stride_h 2, dilation 2); a short last unit. Odd widths and stride 2
-// along W take single columns.
+// (stride_h 2, dilation 2); a short last unit; tiles of few items (blocks
+// of 64 threads) and of many (W = 600: 128). Odd widths and stride 2 along
+// W take single columns.
 TEST_F(ForwardGpu, StagedColumnPairs) {
   std::mt19937_64 rng(23);
-  int pairs = 0;
+  int pairs = 0, small_blocks = 0;
   for (int k : {3, 9})
-    for (int w : {58, 64, 37})
+    for (int w : {58, 64, 37, 600})
       for (int variant = 0; variant < 4; ++variant) {
         Problem p;
         p.n = 2;
@@ -363,8 +364,13 @@ TEST_F(ForwardGpu, StagedColumnPairs) {
         const bool expect_pairs = sizeof(T) == 2 && p.stride_w == 1 && w % 2 == 0;
         EXPECT_EQ(c.staged_pairs, expect_pairs) << testbed::describe(p);
         pairs += c.staged_pairs;
+        small_blocks += c.staged_pairs && c.threads == detail::kStagedSmallThreads;
       }
-  if (sizeof(T) == 2) EXPECT_GE(pairs, 12);
+  if (sizeof(T) == 2) {
+    EXPECT_GE(pairs, 20);
+    EXPECT_GE(small_blocks, 10);
+    EXPECT_GE(pairs - small_blocks, 4);
+  }
 }
 
 // The tensor-core tiles (2-byte types, stride 1, dilation 1), at every

@@ -309,13 +309,23 @@ void check_staged_bands(std::mt19937_64& rng) {
 // stride 2 along W or the tall tiles' 32-row windows.
 TEST(ForwardPlan, StagedColumnPairs) {
   Problem p = tall_problem(56);
+  p.h = 56;
   p.k = 3;
   p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
   const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
   EXPECT_TRUE(h.staged && !h.mma && h.staged_pairs);
+  // A tile of 58 columns and 7 units of 8 rows: 203 items, under two a
+  // thread of 128, so the tile takes a block of 64.
+  EXPECT_EQ(h.threads, detail::kStagedSmallThreads);
+  Problem wide = p;
+  wide.w = 512;  // 257 pairs a row: whole blocks of 128
+  const detail::KernelChoice hw = detail::choose_kernel<__half, DefaultPolicy>(wide, kAligned, kAligned);
+  EXPECT_TRUE(hw.staged && hw.staged_pairs);
+  EXPECT_EQ(hw.threads, 128);
   EXPECT_TRUE((detail::choose_kernel<__nv_bfloat16, DefaultPolicy>(p, kAligned, kAligned).staged_pairs));
   const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned);
   EXPECT_TRUE(f.staged && !f.staged_pairs);
+  EXPECT_EQ(f.threads, 128);
   Problem q = p;
   q.w = 57;
   const detail::KernelChoice odd = detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned);

@@ -103,11 +103,15 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
           auto kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kV, K, 1>
                                                  : forward_staged_nchw_kernel<T, kT, kR, kV, K, 2>;
           if constexpr (sizeof(T) == 2) {
-            if (choice.staged_pairs)
+            constexpr int kSmall = kStagedSmallThreads;
+            if (choice.staged_pairs && choice.threads == kSmall && kT > kSmall)
+              kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kSmall, kR, kV, K, 1, true>
+                                                : forward_staged_nchw_kernel<T, kSmall, kR, kV, K, 2, true>;
+            else if (choice.staged_pairs)
               kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kV, K, 1, true>
                                                 : forward_staged_nchw_kernel<T, kT, kR, kV, K, 2, true>;
           }
-          err = launch(kernel, grid, kT, choice.smem_bytes, stream, params, x, w, bias, y);
+          err = launch(kernel, grid, choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
           return;
         }
       }

@@ -86,14 +86,18 @@ __device__ __forceinline__ bool thread_tile(const ForwardParams& p, int64_t tile
 }
 
 /// Weights of K taps for kWLanes consecutive channels from `channel`, as
-/// accumulators: w is [C, K].
-template <class T, int K, int kWLanes, class A>
+/// accumulators: w is [C, K]. kBeforeBarrier: the loads issue here even
+/// where a __syncthreads() follows (load_before_barrier).
+template <class T, int K, int kWLanes, bool kBeforeBarrier = false, class A>
 __device__ __forceinline__ void load_weights(const ForwardParams& p, const T* __restrict__ w, int64_t channel,
                                              A (&wr)[K][kWLanes]) {
 #pragma unroll
   for (int k = 0; k < K; ++k)
 #pragma unroll
-    for (int v = 0; v < kWLanes; ++v) wr[k][v] = NumericTraits<T>::to_accum(w[(channel + v) * K + tap_index(p, k)]);
+    for (int v = 0; v < kWLanes; ++v) {
+      const T* at = w + (channel + v) * K + tap_index(p, k);
+      wr[k][v] = NumericTraits<T>::to_accum(kBeforeBarrier ? load_before_barrier(at) : *at);
+    }
 }
 
 /// The register window shared by every static-K kernel: R output rows of V

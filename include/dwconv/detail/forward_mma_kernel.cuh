@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(Threads)
     // The channel's A fragments and the bias, read while the band is in flight.
     const int64_t channel = plane % p.c;
     const T zero = Traits::from_accum(0.0f);
-    auto tap = [&](int k) { return k >= 0 && k < K ? w[channel * K + tap_index(p, k)] : zero; };
+    auto tap = [&](int k) { return k >= 0 && k < K ? load_before_barrier(w + channel * K + tap_index(p, k)) : zero; };
     uint32_t a[kSteps][3];
 #pragma unroll
     for (int j = 0; j < kSteps; ++j) {
@@ -110,7 +110,7 @@ __global__ void __launch_bounds__(Threads)
       a[j][1] = pack_pair(tap(k - 8), tap(k - 7));  // A[g + 8][2t]
       a[j][2] = pack_pair(tap(k + 8), tap(k + 9));  // A[g][2t + 8]
     }
-    float b = bias ? Traits::to_accum(bias[channel]) : 0.0f;
+    const float b = bias ? Traits::to_accum(load_before_barrier(bias + channel)) : 0.0f;
 
     T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
     const bool boxed = wo_n % kV == 0 && vector_phase<T, kV>(gy) == 0;
@@ -121,8 +121,6 @@ __global__ void __launch_bounds__(Threads)
       s_out[out_base + r * out_pitch + (c < lo_end ? c : hi_begin + c - lo_end)] = Traits::from_accum(b);
     }
     copy_async_wait_all();
-    hold_loaded(a);
-    hold_loaded(b);
     __syncthreads();
 
     // Whether column `col` of the band holds an output column (col + pl).

@@ -67,6 +67,13 @@ inline constexpr int64_t kMmaTallSmemBudget = 110 * 1024;
 /// The staged kernel sizes its tiles for at least this many blocks, so that
 /// small problems still spread over the whole GPU.
 inline constexpr int64_t kStagedMinTiles = 512;
+/// Staged tiles of column pairs with fewer items (units x pairs) than two
+/// a thread of the policy's block run in blocks of kStagedSmallThreads: a
+/// tile's fixed cost (index math, band bounds, its barriers) is paid once a
+/// warp and was half the instructions of 2-byte 56x56, one 58-column plane
+/// a tile at 1.6 items a thread (ncu source counters on the H100,
+/// `2026-11-26-h100-f17.1-sass.txt`).
+inline constexpr int kStagedSmallThreads = 64;
 
 inline int64_t gcd64(int64_t a, int64_t b) {
   while (b != 0) {
@@ -293,7 +300,12 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
     choice.row_step = walk.row_step;
     const bool staged_rows = p.layout == Layout::NCHW && staged_allowed && full_vec > 1 && choice.vec_elems == 1;
     if (staged_rows && mma_allowed && mma_applies<T>(p)) plan_mma<T>(p, x, choice);
-    if (!choice.mma && staged_rows) plan_staged<T>(p, full_vec, choice);
+    if (!choice.mma && staged_rows) {
+      plan_staged<T>(p, full_vec, choice);
+      const int64_t items = choice.staged_tile_rows / choice.rows_per_thread * ((p.out_w() + 2) / 2);
+      if (choice.staged_pairs && items < 2 * choice.threads && choice.threads > kStagedSmallThreads)
+        choice.threads = kStagedSmallThreads;
+    }
     // The rolling kernel takes what would run the register window: staged
     // tiles measured faster (fp16 NCHW K = 31 on CUDA cores: 40 against 32 %).
     if (!choice.staged && mma_nhwc_applies<T>(p, x, y, nhwc_channels))

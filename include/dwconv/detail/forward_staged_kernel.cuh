@@ -67,11 +67,9 @@ __global__ void __launch_bounds__(Threads)
     // the barrier they would add a second memory latency to every tile.
     A wr[K][1];
     const int64_t channel = plane % p.c;
-    load_weights<T, K, 1>(p, w, channel, wr);
-    A b[1] = {bias ? Traits::to_accum(bias[channel]) : A(0)};
+    load_weights<T, K, 1, true>(p, w, channel, wr);
+    const A b[1] = {bias ? Traits::to_accum(load_before_barrier(bias + channel)) : A(0)};
     copy_async_wait_all();
-    hold_loaded(wr);
-    hold_loaded(b);
     __syncthreads();
 
     if constexpr (kPairs) {

@@ -2,7 +2,6 @@
 // from the accumulator type.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 
 #include "dwconv/numeric.cuh"
@@ -90,19 +89,36 @@ __device__ __forceinline__ void copy_async_wait_groups() {
 #endif
 }
 
-/// Makes the loads that produced `v` complete here, before a barrier that
-/// follows. The compiler may sink read-only loads past __syncthreads(); a
-/// staged tile's weights then cost a second memory latency after its band
-/// arrived, where they were meant to hide behind the band's copies (2-byte
-/// 56x56: the conversions after the barrier drew 18 % of the warps' stall
-/// samples, ncu on the H100, `2026-11-26-h100-f17-sass.txt`).
-__device__ __forceinline__ void hold_loaded(float& v) { asm volatile("" : "+f"(v)); }
-__device__ __forceinline__ void hold_loaded(double& v) { asm volatile("" : "+d"(v)); }
-__device__ __forceinline__ void hold_loaded(uint32_t& v) { asm volatile("" : "+r"(v)); }
-template <class E, size_t N>
-__device__ __forceinline__ void hold_loaded(E (&v)[N]) {
-#pragma unroll
-  for (size_t i = 0; i < N; ++i) hold_loaded(v[i]);
+/// One element of global memory, read so that the load issues here, ahead
+/// of a __syncthreads() that follows: a coherent load in volatile asm.
+/// Read-only loads (`const T* __restrict__`) are free to sink past a
+/// barrier, and did: a staged tile's weights, meant to load while its band
+/// is in flight, were loaded after the band's barrier, their conversions
+/// drawing 18-22 % of the warps' stall samples in 2-byte 56x56 (ncu source
+/// counters on the H100, `2026-11-26-h100-f17-sass.txt`); an empty asm
+/// holding the loaded value did not keep them (it emits no instruction).
+template <class T>
+__device__ __forceinline__ T load_before_barrier(const T* ptr) {
+#if defined(__CUDA_ARCH__)
+  T v;
+  if constexpr (sizeof(T) == 2) {
+    unsigned short u;
+    asm volatile("ld.global.ca.b16 %0, [%1];" : "=h"(u) : "l"(ptr));
+    __builtin_memcpy(&v, &u, 2);
+  } else if constexpr (sizeof(T) == 4) {
+    unsigned u;
+    asm volatile("ld.global.ca.b32 %0, [%1];" : "=r"(u) : "l"(ptr));
+    __builtin_memcpy(&v, &u, 4);
+  } else {
+    static_assert(sizeof(T) == 8, "elements of 2, 4 or 8 bytes");
+    unsigned long long u;
+    asm volatile("ld.global.ca.b64 %0, [%1];" : "=l"(u) : "l"(ptr));
+    __builtin_memcpy(&v, &u, 8);
+  }
+  return v;
+#else
+  return *ptr;
+#endif
 }
 
 /// Block-wide copy of `len` contiguous elements between global and shared
