@@ -352,7 +352,7 @@ TEST_F(ForwardGpu, StagedColumnPairs) {
         p.pad_right = variant == 0 ? 1 : (variant == 1 ? 0 : 3);
         p.stride_h = variant == 3 ? 2 : 1;
         p.stride_w = variant == 3 && w == 64 ? 2 : 1;
-        p.dilation_h = variant == 2 ? 2 : 1;
+        p.dilation_h = variant == 2 && w != 600 ? 2 : 1;  // K = 9, dilation 2 at W = 600: no unit fits 48 KiB
         CaseOptions o;
         o.offsets.x = variant == 1 || variant == 2 ? 1 : 0;
         o.offsets.y = variant == 0 ? 1 : 0;

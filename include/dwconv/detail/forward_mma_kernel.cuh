@@ -101,7 +101,11 @@ __global__ void __launch_bounds__(Threads)
     // The channel's A fragments and the bias, read while the band is in flight.
     const int64_t channel = plane % p.c;
     const T zero = Traits::from_accum(0.0f);
-    auto tap = [&](int k) { return k >= 0 && k < K ? load_before_barrier(w + channel * K + tap_index(p, k)) : zero; };
+    // Plain read-only loads, which ptxas may sink past the barrier below: the
+    // coherent ones the staged tile takes (load_before_barrier) cost fp16
+    // K = 31 77 -> 68 % here (H100, `2026-11-26-h100-f17.2.json`), the taps
+    // the k-steps share no longer loaded once.
+    auto tap = [&](int k) { return k >= 0 && k < K ? w[channel * K + tap_index(p, k)] : zero; };
     uint32_t a[kSteps][3];
 #pragma unroll
     for (int j = 0; j < kSteps; ++j) {
@@ -110,7 +114,7 @@ __global__ void __launch_bounds__(Threads)
       a[j][1] = pack_pair(tap(k - 8), tap(k - 7));  // A[g + 8][2t]
       a[j][2] = pack_pair(tap(k + 8), tap(k + 9));  // A[g][2t + 8]
     }
-    const float b = bias ? Traits::to_accum(load_before_barrier(bias + channel)) : 0.0f;
+    const float b = bias ? Traits::to_accum(bias[channel]) : 0.0f;
 
     T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
     const bool boxed = wo_n % kV == 0 && vector_phase<T, kV>(gy) == 0;
