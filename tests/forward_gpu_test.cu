@@ -360,7 +360,8 @@ TEST_F(ForwardGpu, StagedColumnPairs) {
         detail::KernelChoice c;
         // The CUDA-core tiles at every K (the table's tensor cores would take some).
         EXPECT_EQ(run_case<DefaultTable<false>>(p, rng, o, &c), "") << testbed::describe(p);
-        EXPECT_TRUE(c.staged) << testbed::describe(p);
+        // Wider types at W = 600 need more than 48 KiB a unit: scalar rows.
+        EXPECT_EQ(c.staged, sizeof(T) == 2 || w != 600) << testbed::describe(p);
         const bool expect_pairs = sizeof(T) == 2 && p.stride_w == 1 && w % 2 == 0;
         EXPECT_EQ(c.staged_pairs, expect_pairs) << testbed::describe(p);
         pairs += c.staged_pairs;
