@@ -101,8 +101,15 @@ struct DefaultTilePolicy {
   static constexpr int kFullVec = kVecElems16<T>;
   static constexpr bool kTallNchw = L == Layout::NCHW && K >= kTallKernelHeight && kFullVec >= 4;
   static constexpr int kWeightLanes = K == 0 ? kFullVec : max_int(1, pow2_floor(64 / K));
-  static constexpr int kVec =
-      L == Layout::NHWC ? min_int(kFullVec, kWeightLanes) : (kTallNchw ? kFullVec / 2 : kFullVec);
+  // 2-byte NHWC at K = 7 takes 8-byte vectors (so 16 rows, fp32's shape):
+  // the 16-byte vector's 8 rows held 167 registers, 3 blocks a
+  // multiprocessor, each window reading 14 rows for 8 (H100, the sweep in
+  // `2026-11-26-h100-f17.4-sweep.json`: fp16/bf16 77.9/77.3 -> 82.2/81.2 %;
+  // 128 registers). Not at K = 9 (79 against the tensor-core tile's 84 %)
+  // or K = 3 (56x56 71 against 86 %).
+  static constexpr bool kHalfVecNhwc = L == Layout::NHWC && sizeof(T) == 2 && K == 7;
+  static constexpr int kVec = L == Layout::NHWC ? (kHalfVecNhwc ? kFullVec / 2 : min_int(kFullVec, kWeightLanes))
+                                                : (kTallNchw ? kFullVec / 2 : kFullVec);
   static constexpr int kAccumRegs = sizeof(typename NumericTraits<T>::Accum) == 8 ? 32 : 64;
   static constexpr int kRows = K == 0 ? 4 : kTallNchw ? 32 : min_int(16, max_int(4, kAccumRegs / kVec));
   // Tensor-core staged tiles where they measured faster than the CUDA-core
