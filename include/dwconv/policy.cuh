@@ -118,8 +118,10 @@ struct DefaultTilePolicy {
   // 87 %, K = 31 41 -> 62 %; 4 warps 85 and 49 %); K = 9 with 4 since the
   // tile's stores and band copies lost their per-element checks and
   // divisions (f17, `2026-11-26-h100-f17.json`: 4 warps 91 %, 8 warps
-  // 90-91 %, the CUDA-core tile 74-77 %; 70 % before f17). Not at K = 3
-  // (56x56: the CUDA-core tile, see `-f17.1.json`).
+  // 90-91 %, the CUDA-core tile then 74-77 %; 70 % before f17), and its dx
+  // runs 94 % there (`-f17.4.json`; the CUDA-core tile, since f17.2 at
+  // 92-94 % forward, was not measured on dx). Not at K = 3 (56x56: the
+  // CUDA-core tile 80-81 % in `-f17.4.json`, 4 warps 78-79 % in `-f17.1.json`).
   static constexpr int kTensorCoreWarps = !TensorCores ? 0 : K == 7 || K >= kTallKernelHeight ? 8 : K == 9 ? 4 : 0;
   // Tall kernels at stride 1 walk rows with the rolling kernel where no
   // staged tile takes them (H100, `2026-11-25-h100-v9.1-rolling.json`
