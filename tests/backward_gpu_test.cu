@@ -225,7 +225,7 @@ TEST_F(BackwardGpu, EveryPath) {
 }
 
 // Stride-1 dx in 2-byte NCHW runs the forward's tensor-core tiles on dy
-// where the table takes them (K = 7, K >= 15), with the padding turned
+// where the table takes them (K = 7, 9 and K >= 15; here 7, 15 and 31), with the padding turned
 // negative (transposed_problem): dy's rows (Wo = W + pads) whole 16-byte
 // vectors (72) or not (66, 69).
 TEST_F(BackwardGpu, InputThroughTensorCores) {
