@@ -4,7 +4,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <type_traits>
 
 #include "dwconv/detail/arguments.cuh"
 #include "dwconv/detail/dispatch.cuh"
@@ -101,22 +100,16 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
         }
         if (choice.staged) {
           constexpr int kR = P::kRowsPerThread, kV = P::kVecElems;
-          // The staged kernel of a block size and a column walk, at the choice's window step.
-          auto staged = [&](auto threads_const, auto pairs_const) {
-            constexpr int kTh = decltype(threads_const)::value;
-            constexpr bool kPr = decltype(pairs_const)::value;
-            return choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kTh, kR, kV, K, 1, kPr>
-                                            : forward_staged_nchw_kernel<T, kTh, kR, kV, K, 2, kPr>;
-          };
-          using Single = std::false_type;
-          using Pairs = std::true_type;
-          auto kernel = staged(std::integral_constant<int, kT>{}, Single{});
+          auto kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kV, K, 1>
+                                                 : forward_staged_nchw_kernel<T, kT, kR, kV, K, 2>;
           if constexpr (sizeof(T) == 2) {
             constexpr int kSmall = kStagedSmallThreads;
             if (choice.staged_pairs && choice.threads == kSmall && kT > kSmall)
-              kernel = staged(std::integral_constant<int, kSmall>{}, Pairs{});
+              kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kSmall, kR, kV, K, 1, true>
+                                                : forward_staged_nchw_kernel<T, kSmall, kR, kV, K, 2, true>;
             else if (choice.staged_pairs)
-              kernel = staged(std::integral_constant<int, kT>{}, Pairs{});
+              kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kV, K, 1, true>
+                                                : forward_staged_nchw_kernel<T, kT, kR, kV, K, 2, true>;
           }
           err = launch(kernel, grid, choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
           return;
