@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "dwconv/detail/arguments.cuh"
 #include "dwconv/detail/dispatch.cuh"
@@ -100,16 +101,22 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
         }
         if (choice.staged) {
           constexpr int kR = P::kRowsPerThread, kV = P::kVecElems;
-          auto kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kV, K, 1>
-                                                 : forward_staged_nchw_kernel<T, kT, kR, kV, K, 2>;
+          // The staged kernel of a block size and a column walk, at the choice's window step.
+          auto staged = [&](auto threads_const, auto pairs_const) {
+            constexpr int kTh = decltype(threads_const)::value;
+            constexpr bool kPr = decltype(pairs_const)::value;
+            return choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kTh, kR, kV, K, 1, kPr>
+                                            : forward_staged_nchw_kernel<T, kTh, kR, kV, K, 2, kPr>;
+          };
+          using Single = std::false_type;
+          using Pairs = std::true_type;
+          auto kernel = staged(std::integral_constant<int, kT>{}, Single{});
           if constexpr (sizeof(T) == 2) {
             constexpr int kSmall = kStagedSmallThreads;
             if (choice.staged_pairs && choice.threads == kSmall && kT > kSmall)
-              kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kSmall, kR, kV, K, 1, true>
-                                                : forward_staged_nchw_kernel<T, kSmall, kR, kV, K, 2, true>;
+              kernel = staged(std::integral_constant<int, kSmall>{}, Pairs{});
             else if (choice.staged_pairs)
-              kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kV, K, 1, true>
-                                                : forward_staged_nchw_kernel<T, kT, kR, kV, K, 2, true>;
+              kernel = staged(std::integral_constant<int, kT>{}, Pairs{});
           }
           err = launch(kernel, grid, choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
           return;
