@@ -157,6 +157,13 @@ void register_backward(const std::string& dtype) {
             [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kStaged>(s, p, bias); })
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
+        // 2-byte NCHW dw on tensor cores (the table's default where it says so).
+        if (sizeof(T) == 2 && layout == Layout::NCHW && detail::mma_applies<T>(p))
+          benchmark::RegisterBenchmark(
+              (name + "/tensor_cores").c_str(),
+              [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kTensorCores>(s, p, bias); })
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
         if (layout == Layout::NCHW) {
           if (c.k == 3) register_rolling_sweep<T, 3>(name, p, bias);
           if (c.k == 9) register_rolling_sweep<T, 9>(name, p, bias);

@@ -49,6 +49,8 @@ Status call_backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T*
       return backward_weight<T, WeightGradKernel::kRolling>(p, x, dy, dw, dbias, ws, bytes, o.stream);
     case WeightGradKernel::kStaged:
       return backward_weight<T, WeightGradKernel::kStaged>(p, x, dy, dw, dbias, ws, bytes, o.stream);
+    case WeightGradKernel::kTensorCores:
+      return backward_weight<T, WeightGradKernel::kTensorCores>(p, x, dy, dw, dbias, ws, bytes, o.stream);
     default: return backward_weight<T>(p, x, dy, dw, dbias, ws, bytes, o.stream);
   }
 }
@@ -252,6 +254,66 @@ TEST_F(BackwardGpu, InputThroughTensorCores) {
             detail::choose_kernel<T, DefaultPolicy>(detail::transposed_problem(p), aligned, aligned);
         EXPECT_TRUE(c.mma) << testbed::describe(p);
       }
+  }
+}
+
+// dw on tensor cores (2-byte NCHW, stride 1, dilation 1): every K of the
+// table; rows shorter than a strip, of odd length, ending mid-strip or on a
+// strip; odd and even left pads and unequal right pads (the padding columns
+// sum into dbias on CUDA cores); heights under a tile, several tiles a
+// plane and several planes a chunk; odd pointers (the bands at odd
+// parity). The plan must take every problem, so none passes through
+// another kernel.
+TEST_F(BackwardGpu, WeightThroughTensorCores) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    std::mt19937_64 rng(67);
+    int i = 0;
+    for (int k : detail::kStaticKernelHeights)
+      for (int64_t w : {int64_t(3), int64_t(16), int64_t(37), int64_t(56), int64_t(130)})
+        for (auto [pad, pad_right] : {std::pair{0, 0}, std::pair{1, 1}, std::pair{2, 5}, std::pair{7, 0}}) {
+          Problem p;
+          p.layout = Layout::NCHW;
+          p.n = 1 + i % 3;
+          p.c = 1 + i % 4;
+          p.k = k;
+          p.h = i % 3 == 0 ? 5 + i % 7 : 40 + 23 * (i % 5);
+          p.w = w;
+          p.pad_top = i % 2 ? (k - 1) / 2 : k - 1;
+          p.pad_bottom = i % 3 ? (k - 1) / 2 : 0;
+          p.pad_left = pad;
+          p.pad_right = pad_right;
+          ++i;
+          if (p.out_h() < 1) continue;
+          Options o;
+          o.integers = i % 3 != 0;
+          o.odd_pointers = i % 4 == 0;
+          o.dw_kernel = WeightGradKernel::kTensorCores;
+          EXPECT_EQ(run_dw(p, rng, o, i % 5 != 0), "") << testbed::describe(p);
+          detail::WeightGradPlan plan;
+          EXPECT_TRUE(detail::plan_weight_grad_mma<T>(p, 128, plan)) << testbed::describe(p);
+        }
+    // K = 31 at W = 512 (8 warps, the tall budget), a plane of several
+    // tiles and a part.
+    Problem p;
+    p.layout = Layout::NCHW;
+    p.n = 2;
+    p.c = 3;
+    p.k = 31;
+    p.h = 100;
+    p.w = 512;
+    p.pad_top = p.pad_bottom = 15;
+    p.pad_left = p.pad_right = 15;
+    Options o;
+    o.dw_kernel = WeightGradKernel::kTensorCores;
+    EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+    o.integers = false;
+    EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+    detail::WeightGradPlan plan;
+    ASSERT_TRUE(detail::plan_weight_grad_mma<T>(p, 256, plan));
+    EXPECT_GT(plan.params.bands_per_plane, 1);
+    EXPECT_NE(p.out_h() % plan.params.tile_rows, 0);
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "dwconv/detail/arguments.cuh"
 #include "dwconv/detail/backward_plan.cuh"
@@ -110,10 +111,47 @@ Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* 
   return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
 }
 
+/// dw / dbias through the tensor-core tile (`Threads` a block, height K)
+/// with `plan` from plan_weight_grad_mma.
+template <class T, int Threads, int K>
+Status launch_weight_grad_mma(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
+                              cudaStream_t stream, WeightGradPlan plan) {
+  using A = typename NumericTraits<T>::Accum;
+  static_assert(std::is_same<A, float>::value, "the tensor-core tile sums in float");
+  plan.params.write_bias = dbias != nullptr;
+  auto kernel = weight_grad_mma_nchw_kernel<T, Threads, K>;
+  cudaError_t err = allow_shared_memory(kernel, plan.smem_bytes, int(Threads / 32 * sizeof(float)));
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  A* ws = static_cast<A*>(workspace);
+  kernel<<<grid_for(plan.params.tiles), Threads, plan.smem_bytes, stream>>>(plan.params, x, dy, ws);
+  err = cudaGetLastError();
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
+}
+
 template <class T>
 Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                           cudaStream_t stream, WeightGradKernel kind) {
   using A = typename NumericTraits<T>::Accum;
+  // 2-byte NCHW at stride 1 on tensor cores, where the table or `kind` asks
+  // and the tile fits.
+  if constexpr (sizeof(T) == 2) {
+    if (kind == WeightGradKernel::kTensorCores || kind == WeightGradKernel::kDefault) {
+      bool taken = false;
+      Status s;
+      dispatch_static_k(p.k, [&](auto k_const) {
+        constexpr int K = decltype(k_const)::value;
+        using Table = DefaultWeightGradPolicy<T, K, Layout::NCHW>;
+        constexpr int kT = Table::kTensorCoreThreads;
+        WeightGradPlan plan;
+        if ((kind == WeightGradKernel::kTensorCores || Table::kTensorCores) && plan_weight_grad_mma<T>(p, kT, plan)) {
+          taken = true;
+          s = launch_weight_grad_mma<T, kT, K>(p, x, dy, dw, dbias, workspace, stream, plan);
+        }
+      });
+      if (taken) return s;
+    }
+  }
   // Stride-1 rows that the table's rolling entry takes: with its lanes where
   // the pointers and rows allow vectors, else (NCHW, where the table says
   // so; kRolling: always) shifted vectors or one lane.

@@ -61,8 +61,11 @@ struct TilePolicy {
 /// else the staged tiles where they fit, else the register kernel).
 /// kRolling: the rolling kernel wherever it can take the problem. kStaged:
 /// never the rolling kernel (the choice before it existed), for benchmarks.
-/// Every family rounds within the same bound; their bits differ.
-enum class WeightGradKernel { kDefault, kRolling, kStaged };
+/// kTensorCores: the tensor-core tile where it applies (2-byte NCHW, stride
+/// 1, dilation 1, K in the table, a 16-row tile within the shared-memory
+/// budget), else kDefault's choice. Every family rounds within the same
+/// bound; their bits differ.
+enum class WeightGradKernel { kDefault, kRolling, kStaged, kTensorCores };
 
 /// Tag: let dwconv pick the policy from its table for each (T, K, layout).
 /// TensorCores = false keeps every tile on CUDA cores (see TilePolicy's
@@ -210,6 +213,12 @@ struct DefaultWeightGradPolicy {
   static constexpr int kRollingShiftedAhead = 4;
   static constexpr int kRollingNchwShiftedRows = sizeof(T) == 4 && K < 7 && kRollingVec > 1 ? 128 : 0;
   static constexpr bool kRollingNchwShifted = kRollingNchwShiftedRows > 0;
+  // 2-byte NCHW at stride 1 and dilation 1 on tensor cores
+  // (weight_grad_mma_kernel.cuh), kTensorCoreThreads a block (one 16-column
+  // strip a warp at a time). Not yet the default: WeightGradKernel::
+  // kTensorCores asks for it.
+  static constexpr bool kTensorCores = false;
+  static constexpr int kTensorCoreThreads = K >= kTallKernelHeight ? 256 : 128;
 };
 
 // Whether the forward's rolling kernel loads rows outside the input (and

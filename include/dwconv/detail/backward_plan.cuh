@@ -9,6 +9,7 @@
 #include "dwconv/detail/backward_weight_kernel.cuh"
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_plan.cuh"
+#include "dwconv/detail/weight_grad_mma_kernel.cuh"
 #include "dwconv/detail/weight_grad_rolling_kernel.cuh"
 #include "dwconv/detail/weight_grad_staged_kernel.cuh"
 #include "dwconv/policy.cuh"
@@ -147,6 +148,9 @@ struct WeightGradPlan {
   // vec_elems and rows_per_thread are the table's rolling entry (lanes, rows
   // in flight) and params.tiles the grid, one workspace slot a block.
   bool rolling = false;
+  // 2-byte NCHW on tensor cores (weight_grad_mma_kernel.cuh): params as the
+  // staged NCHW tiling's, tile_rows a multiple of 16.
+  bool mma = false;
 };
 
 /// Blocks the dw tiling aims for: at most kWeightGradMaxTiles (several per
@@ -502,6 +506,53 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   return plan;
 }
 
+/// Plans the tensor-core dw tile (weight_grad_mma_kernel.cuh) for `threads`
+/// a block; false where it does not apply (mma_applies) or 16 dy rows with
+/// their x rows exceed the forward's tensor-core budget. Tiles grow as the
+/// forward's do; pieces and chunks as in the staged NCHW tiling.
+template <class T>
+bool plan_weight_grad_mma(const Problem& p, int threads, WeightGradPlan& plan) {
+  if (!mma_applies<T>(p) || !dispatch_static_k(p.k, [](auto) {})) return false;
+  const int64_t budget = p.k >= kStagedTallK ? kMmaTallSmemBudget : kStagedSmemBudget;
+  constexpr int64_t kV = kVecElems16<T>;
+  const int64_t wo = p.out_w(), ho = p.out_h();
+  auto x_elems = [&](int64_t tile_rows) {
+    return round_up(dw_mma_x_rows(tile_rows, p.k) * p.w + 2 * kV + kDwMmaTail, kV);
+  };
+  auto bytes = [&](int64_t tile_rows) {
+    const int64_t bands = (x_elems(tile_rows) + tile_rows * wo + 2 * kV + kDwMmaTail) * int64_t(sizeof(T));
+    const int64_t sums = dw_mma_sum_bytes(threads, p.k);
+    return bands > sums ? bands : sums;
+  };
+  if (bytes(16) > budget) return false;
+  const int64_t tile = staged_tile_rows(p, 16, budget, true, bytes);
+  plan = plan_weight_grad<T>(p, false);
+  WeightGradParams& f = plan.params;
+  f.staged = false;
+  f.k = p.k;
+  f.row_step = 1;
+  f.col_threads_log2 = 0;
+  f.col_blocks = f.pixel_blocks = f.pixels_per_thread = 1;
+  f.tile_rows = int(tile);
+  f.smem_x_elems = int(x_elems(tile));
+  f.bands_per_plane = (ho + tile - 1) / tile;
+  const int64_t pieces = p.n * f.bands_per_plane;
+  int64_t chunks = (kWeightGradMaxTiles + p.c - 1) / p.c;
+  if (chunks > pieces) chunks = pieces > 0 ? pieces : 1;
+  f.pieces_per_chunk = (pieces + chunks - 1) / chunks;
+  f.row_chunks = (pieces + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
+  f.tiles = p.c * f.row_chunks;
+  f.slots = f.row_chunks;
+  plan.static_k = p.k;
+  plan.per_tap = plan.rolling = false;
+  plan.mma = true;
+  plan.threads = threads;
+  plan.smem_bytes = int(bytes(tile));
+  plan.staged_vec = int(kV);
+  plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
+  return true;
+}
+
 /// Workspace a dw / dbias call on `p` needs, whatever its pointers' alignment
 /// (the vector and scalar tilings differ) and GPU.
 template <class T>
@@ -520,8 +571,15 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
                                                    : (kRollingNchwMaxTiles / p.c > 1 ? kRollingNchwMaxTiles / p.c : 1);
     r = slots * p.c * (p.k + 1) * int64_t(sizeof(A));
   }
+  int64_t m = 0;
+  if (mma_applies<T>(p)) {
+    WeightGradPlan mma;
+    for (int threads : {128, 256})
+      if (plan_weight_grad_mma<T>(p, threads, mma) && mma.workspace_bytes > m) m = mma.workspace_bytes;
+  }
   const int64_t ab = a > b ? a : b;
-  return ab > r ? ab : r;
+  const int64_t abr = ab > r ? ab : r;
+  return abr > m ? abr : m;
 }
 
 }  // namespace detail

@@ -1,0 +1,233 @@
+// dwconv: the NCHW dw / dbias phase-one tile on tensor cores, for 2-byte
+// types at stride 1 and dilation 1. In one plane, dw[k] sums dy[r][c] *
+// x[r + k - pad_top][c - pad_left]: over a 16-column strip, a 16-row block
+// of dy times the x rows below it is one product C = dy_block * x_rowsᵀ
+// (mma m16n8k16, the strip's columns the reduced dimension), and tap k is
+// the sum of C's diagonal j - m = k. A warp keeps C in registers for the
+// whole tile and walks its strips downwards, each x row group loaded once
+// per strip and fed to every dy block that reads it. On CUDA cores the
+// staged tile paid K multiply-adds, two conversions and two shared loads
+// per dy element and was issue-bound (2-byte 56x56 58 %, K = 31 42 % of the
+// floor; ncu on the H100, `2026-11-26-h100-f17.3-dw-ncu.txt`); here a dy
+// element costs about (K + 22) / 8 / 256 of an mma.
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/backward_weight_kernel.cuh"
+#include "dwconv/detail/mma.cuh"
+#include "dwconv/detail/staged_band.cuh"
+#include "dwconv/detail/vector_access.cuh"
+#include "dwconv/numeric.cuh"
+
+namespace dwconv {
+namespace detail {
+
+/// 8-row groups of x that a 16-row block of dy pairs with: the block's dy
+/// row m reads x rows m .. m + K - 1 below the block's first, 16 + K - 1 in
+/// all. C's columns past them are computed and never read.
+__host__ __device__ constexpr int dw_mma_groups(int k) { return (k + 22) / 8; }
+
+/// x rows a tile of `tile_rows` dy rows (a multiple of 16) stages.
+__host__ __device__ constexpr int64_t dw_mma_x_rows(int64_t tile_rows, int k) {
+  return tile_rows - 16 + 8 * int64_t(dw_mma_groups(k));
+}
+
+/// Shared elements read past a band's last row: the last strip's columns
+/// beyond the row (masked) and a pair's second word.
+inline constexpr int kDwMmaTail = 24;
+
+/// Shared bytes the tile's C fragments take when the block sums their
+/// diagonals (the bands' room, reused).
+__host__ __device__ constexpr int64_t dw_mma_sum_bytes(int threads, int k) {
+  return int64_t(threads / 32) * 16 * 8 * dw_mma_groups(k) * 4;
+}
+
+/// Elements a and a + 1 of a shared array of a 2-byte type (4-byte aligned)
+/// as one fragment register, `a` of either parity: a row's parity is the
+/// band's, so the branch is uniform where rows are of even length.
+template <class T>
+__device__ __forceinline__ uint32_t shared_pair(const T* s, int a) {
+  const uint32_t* word = reinterpret_cast<const uint32_t*>(s) + (a >> 1);
+  uint32_t v = word[0];
+  if (a & 1) v = __byte_perm(v, word[1], 0x5432);
+  return v;
+}
+
+/// Tile: a chunk of pieces of one channel (weight_grad_staged_kernel's
+/// NCHW tiling); a piece is p.tile_rows dy rows (a multiple of 16) of one
+/// image. Both bands are contiguous ranges of their planes staged by
+/// stage_band, so any row length and alignment. Dynamic shared memory:
+/// p.smem_x_elems (dw_mma_x_rows x W + 2 * 16 bytes + kDwMmaTail) + the dy
+/// band (tile_rows x Wo, the same room), at least dw_mma_sum_bytes.
+///
+/// Fragments (lane l, g = l / 4, t = l % 4): A (dy) rows g, g + 8, columns
+/// 2t, 2t + 1, 2t + 8, 2t + 9 of the strip; B (x) row g of a group, the same
+/// columns; C rows g, g + 8 of the block, columns 2t, 2t + 1 of a group,
+/// i.e. x rows 8 j + 2t (+1) below the block's first. Columns past the row
+/// are masked out of both A and B (0 * inf would be NaN). dbias: one more
+/// mma a block against ones; dy columns that no x column meets (left and
+/// right padding) are summed on CUDA cores.
+template <class T, int Threads, int K>
+__global__ void __launch_bounds__(Threads)
+    weight_grad_mma_nchw_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
+                                float* __restrict__ ws) {
+  using Traits = NumericTraits<T>;
+  constexpr int kV = kVecElems16<T>;
+  constexpr int kG = dw_mma_groups(K);
+  constexpr int kCols = 8 * kG;
+  constexpr int kWarps = Threads / 32;
+  static_assert(sizeof(T) == 2 && K > 0, "the tensor-core dw tile is for 2-byte types and static kernel heights");
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ float scratch[kWarps];
+  T* s_x = reinterpret_cast<T*>(smem_raw);
+  T* s_dy = s_x + p.smem_x_elems;
+
+  const int w_n = int(p.w), wo_n = int(p.out_w), pl = p.pad_left;
+  const int x_rows = int(dw_mma_x_rows(p.tile_rows, K));
+  const int blocks = p.tile_rows / 16;
+  const int strips = (w_n + 15) / 16;
+  const int side_cols = wo_n - w_n;  // dy columns in the padding: the bias alone
+  const int64_t pieces = p.n * p.bands_per_plane;
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
+  const int g = lane / 4, t = lane % 4;
+  const T zero = Traits::from_accum(0.0f);
+
+  for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
+    const int64_t chunk = tile % p.row_chunks;
+    const int64_t channel = tile / p.row_chunks;
+    const int64_t piece0 = chunk * p.pieces_per_chunk;
+    const int64_t piece1 = piece0 + p.pieces_per_chunk < pieces ? piece0 + p.pieces_per_chunk : pieces;
+    float c[kG][4] = {}, cb[4] = {}, side = 0.0f;
+
+    int64_t img = piece0 / p.bands_per_plane;
+    int64_t band = piece0 - img * p.bands_per_plane;
+    for (int64_t piece = piece0; piece < piece1; ++piece) {
+      const int64_t r0 = band * p.tile_rows;
+      const int64_t plane = img * p.c + channel;
+      // Rows off either plane are zero-filled.
+      const int x_base = stage_band<T, kV>(x + plane * p.x_plane_pitch, p.h, w_n, r0 - p.pad_top, x_rows, s_x);
+      const int dy_base = stage_band<T, kV>(dy + plane * p.dy_plane_pitch, p.out_h, wo_n, r0, p.tile_rows, s_dy);
+      if (int(threadIdx.x) < kDwMmaTail) {
+        s_x[x_base + x_rows * w_n + int(threadIdx.x)] = zero;
+        s_dy[dy_base + p.tile_rows * wo_n + int(threadIdx.x)] = zero;
+      }
+      copy_async_wait_all();
+      __syncthreads();
+
+      if (p.write_bias && side_cols > 0) {
+        for (int i = int(threadIdx.x); i < p.tile_rows * side_cols; i += Threads) {
+          const int r = i / side_cols, col = i - r * side_cols;
+          side += Traits::to_accum(s_dy[dy_base + r * wo_n + (col < pl ? col : col + w_n)]);
+        }
+      }
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+      const uint32_t ones = pack_pair(Traits::from_accum(1.0f), Traits::from_accum(1.0f));
+      // A strip walked down its blocks; kPartial: the row ends inside it.
+      auto walk = [&](int s, auto partial) {
+        constexpr bool kPartial = decltype(partial)::value;
+        uint32_t m_lo = ~0u, m_hi = ~0u;  // columns 2t, 2t + 1 and 2t + 8, 2t + 9 inside the row
+        if constexpr (kPartial) {
+          const int valid = w_n - 16 * s;
+          auto mask = [&](int col) { return col + 1 < valid ? ~0u : (col < valid ? 0xffffu : 0u); };
+          m_lo = mask(2 * t);
+          m_hi = mask(2 * t + 8);
+        }
+        const int xa = x_base + g * w_n + 16 * s + 2 * t;
+        const int da = dy_base + g * wo_n + pl + 16 * s + 2 * t;
+        uint32_t bq[kG][2];
+        auto load_group = [&](uint32_t(&b)[2], int group) {
+          const int a = xa + 8 * group * w_n;
+          b[0] = shared_pair(s_x, a);
+          b[1] = shared_pair(s_x, a + 8);
+          if constexpr (kPartial) {
+            b[0] &= m_lo;
+            b[1] &= m_hi;
+          }
+        };
+#pragma unroll
+        for (int j = 0; j + 2 < kG; ++j) load_group(bq[j], j);
+        for (int i = 0; i < blocks; ++i) {
+          load_group(bq[kG - 2], 2 * i + kG - 2);
+          load_group(bq[kG - 1], 2 * i + kG - 1);
+          const int a = da + 16 * i * wo_n;
+          uint32_t a0 = shared_pair(s_dy, a), a1 = shared_pair(s_dy, a + 8 * wo_n);
+          uint32_t a2 = shared_pair(s_dy, a + 8), a3 = shared_pair(s_dy, a + 8 * wo_n + 8);
+          if constexpr (kPartial) {
+            a0 &= m_lo;
+            a1 &= m_lo;
+            a2 &= m_hi;
+            a3 &= m_hi;
+          }
+#pragma unroll
+          for (int j = 0; j < kG; ++j) mma_16x8x16<T>(c[j], a0, a1, a2, a3, bq[j][0], bq[j][1]);
+          if (p.write_bias) mma_16x8x16<T>(cb, a0, a1, a2, a3, ones, ones);
+#pragma unroll
+          for (int j = 0; j + 2 < kG; ++j) {
+            bq[j][0] = bq[j + 2][0];
+            bq[j][1] = bq[j + 2][1];
+          }
+        }
+      };
+      for (int s = warp; s < strips; s += kWarps) {
+        if (16 * s + 16 <= w_n)
+          walk(s, std::false_type{});
+        else
+          walk(s, std::true_type{});
+      }
+#else
+      // Targets without mma.sync: each lane forms its own C elements.
+      for (int s = warp; s < strips; s += kWarps) {
+        const int valid = w_n - 16 * s < 16 ? w_n - 16 * s : 16;
+        for (int i = 0; i < blocks; ++i)
+          for (int u = 0; u < 2; ++u) {
+            const int m = 16 * i + g + 8 * u;
+            for (int kk = 0; kk < valid; ++kk) {
+              const float d = Traits::to_accum(s_dy[dy_base + m * wo_n + pl + 16 * s + kk]);
+              cb[2 * u] += d;
+              for (int j = 0; j < kG; ++j)
+                for (int e = 0; e < 2; ++e)
+                  c[j][2 * u + e] +=
+                      d * Traits::to_accum(s_x[x_base + (16 * i + 8 * j + 2 * t + e) * w_n + 16 * s + kk]);
+            }
+          }
+      }
+#endif
+      __syncthreads();  // the next piece overwrites both bands
+      if (++band == p.bands_per_plane) {
+        band = 0;
+        ++img;
+      }
+    }
+
+    // Tap k: C's diagonal j - m = k, summed over the warps in a fixed order
+    // through shared memory (the bands' room: every warp is past its last
+    // read of them).
+    float* s_c = reinterpret_cast<float*>(smem_raw);
+#pragma unroll
+    for (int j = 0; j < kG; ++j)
+#pragma unroll
+      for (int u = 0; u < 2; ++u)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) s_c[(warp * 16 + g + 8 * u) * kCols + 8 * j + 2 * t + e] = c[j][2 * u + e];
+    __syncthreads();
+    float* ws_tile = ws + (chunk * p.c + channel) * p.ws_taps;
+    for (int k = int(threadIdx.x); k < K; k += Threads) {
+      float sum = 0.0f;
+      for (int wp = 0; wp < kWarps; ++wp)
+#pragma unroll
+        for (int m = 0; m < 16; ++m) sum += s_c[(wp * 16 + m) * kCols + m + k];
+      ws_tile[p.tap_base + k] = sum;
+    }
+    // Every C column of a row holds its bias sum: lanes t = 0 give rows g, g + 8.
+    if (p.write_bias) {
+      const float b[1] = {side + (t == 0 ? cb[0] + cb[2] : 0.0f)};
+      block_sum<float, Threads, 1, true>(b, 0, scratch, [&](int, int, float sum) { ws_tile[p.ws_taps - 1] = sum; });
+    }
+    __syncthreads();  // the next tile's bands overwrite the sums
+  }
+}
+
+}  // namespace detail
+}  // namespace dwconv
