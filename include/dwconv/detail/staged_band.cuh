@@ -13,6 +13,30 @@
 namespace dwconv {
 namespace detail {
 
+/// Zeroes shared elements [begin, end) of `s` (aligned to V elements) with
+/// the block's threads: V-element stores for the aligned body. One element
+/// a store took a third of a 2-byte 56x56 tile's staging, whose band has
+/// 8-16 padding rows (`2026-11-26-h100-f17.3-dw-sass.txt`).
+template <class T, int V>
+__device__ __forceinline__ void zero_range(T* s, int begin, int end) {
+  using A = typename NumericTraits<T>::Accum;
+  using Vec = AlignedVector<T, V>;
+  const T zero = NumericTraits<T>::from_accum(A(0));
+  const int a = (begin + V - 1) / V, b = end / V;  // whole vectors [a, b)
+  if (a >= b) {
+    for (int i = begin + int(threadIdx.x); i < end; i += blockDim.x) s[i] = zero;
+    return;
+  }
+  Vec zv;
+#pragma unroll
+  for (int v = 0; v < V; ++v) zv.e[v] = zero;
+  Vec* sv = reinterpret_cast<Vec*>(s);
+  for (int i = a + int(threadIdx.x); i < b; i += blockDim.x) sv[i] = zv;
+  const int head = a * V - begin;
+  for (int i = int(threadIdx.x); i < head + (end - b * V); i += blockDim.x)
+    s[i < head ? begin + i : b * V + i - head] = zero;
+}
+
 /// Starts copying rows [row0, row0 + rows) of a plane of `h` rows of `w`
 /// elements into shared memory at `s`, with the rows outside [0, h) zero-
 /// filled, and returns the shared index of band row 0 (below 2 * V). The
@@ -20,7 +44,6 @@ namespace detail {
 /// before reading. `s` needs rows * w + 2 * V elements.
 template <class T, int V>
 __device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int64_t row0, int rows, T* s) {
-  using A = typename NumericTraits<T>::Accum;
   const int64_t last = row0 + rows - 1;
   const int64_t a = row0 > 0 ? row0 : 0;          // first row inside the plane
   const int64_t b = last < h - 1 ? last : h - 1;  // last row inside the plane
@@ -36,9 +59,8 @@ __device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int6
   const int s_copy = (lead + V - 1) / V * V;
   const int base = s_copy + phase - lead;
   block_copy<true, T, V>(g, s + s_copy, len, phase);
-  const T zero = NumericTraits<T>::from_accum(A(0));
-  for (int i = base + int(threadIdx.x); i < s_copy + phase; i += blockDim.x) s[i] = zero;
-  for (int i = s_copy + phase + len + int(threadIdx.x); i < base + rows * w; i += blockDim.x) s[i] = zero;
+  zero_range<T, V>(s, base, s_copy + phase);
+  zero_range<T, V>(s, s_copy + phase + len, base + rows * w);
   return base;
 }
 

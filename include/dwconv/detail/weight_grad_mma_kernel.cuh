@@ -85,13 +85,13 @@ __global__ void __launch_bounds__(Threads)
 
   const int w_n = int(p.w), wo_n = int(p.out_w), pl = p.pad_left;
   const int x_rows = int(dw_mma_x_rows(p.tile_rows, K));
+  const int x_need = p.tile_rows + K - 1;  // x rows of the tile's windows
   const int blocks = p.tile_rows / 16;
   const int strips = (w_n + 15) / 16;
   const int side_cols = wo_n - w_n;  // dy columns in the padding: the bias alone
   const int64_t pieces = p.n * p.bands_per_plane;
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   const int g = lane / 4, t = lane % 4;
-  const T zero = Traits::from_accum(0.0f);
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     const int64_t chunk = tile % p.row_chunks;
@@ -105,13 +105,13 @@ __global__ void __launch_bounds__(Threads)
     for (int64_t piece = piece0; piece < piece1; ++piece) {
       const int64_t r0 = band * p.tile_rows;
       const int64_t plane = img * p.c + channel;
-      // Rows off either plane are zero-filled.
-      const int x_base = stage_band<T, kV>(x + plane * p.x_plane_pitch, p.h, w_n, r0 - p.pad_top, x_rows, s_x);
+      // Rows off either plane are zero-filled. x rows past the tile's
+      // windows only meet C entries off the taps' diagonals, but must be
+      // finite there: zeros, not copies (a third more x at K = 3).
+      const int x_base = stage_band<T, kV>(x + plane * p.x_plane_pitch, p.h, w_n, r0 - p.pad_top, x_need, s_x);
       const int dy_base = stage_band<T, kV>(dy + plane * p.dy_plane_pitch, p.out_h, wo_n, r0, p.tile_rows, s_dy);
-      if (int(threadIdx.x) < kDwMmaTail) {
-        s_x[x_base + x_rows * w_n + int(threadIdx.x)] = zero;
-        s_dy[dy_base + p.tile_rows * wo_n + int(threadIdx.x)] = zero;
-      }
+      zero_range<T, kV>(s_x, x_base + x_need * w_n, x_base + x_rows * w_n + kDwMmaTail);
+      zero_range<T, kV>(s_dy, dy_base + p.tile_rows * wo_n, dy_base + p.tile_rows * wo_n + kDwMmaTail);
       copy_async_wait_all();
       __syncthreads();
 
