@@ -292,7 +292,7 @@ TEST_F(BackwardGpu, WeightThroughTensorCores) {
           o.dw_kernel = WeightGradKernel::kTensorCores;
           EXPECT_EQ(run_dw(p, rng, o, i % 5 != 0), "") << testbed::describe(p);
           detail::WeightGradPlan plan;
-          EXPECT_TRUE(detail::plan_weight_grad_mma<T>(p, 128, plan)) << testbed::describe(p);
+          EXPECT_TRUE(detail::plan_weight_grad_mma<T>(p, i % 2 == 0, i % 3 == 0, 128, plan)) << testbed::describe(p);
         }
     // K = 31 at W = 512 (8 warps, the tall budget), a plane of several
     // tiles and a part.
@@ -311,7 +311,7 @@ TEST_F(BackwardGpu, WeightThroughTensorCores) {
     o.integers = false;
     EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
     detail::WeightGradPlan plan;
-    ASSERT_TRUE(detail::plan_weight_grad_mma<T>(p, 256, plan));
+    ASSERT_TRUE(detail::plan_weight_grad_mma<T>(p, true, false, 256, plan));
     EXPECT_GT(plan.params.bands_per_plane, 1);
     EXPECT_NE(p.out_h() % plan.params.tile_rows, 0);
   }

@@ -143,11 +143,19 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
         constexpr int K = decltype(k_const)::value;
         using Table = DefaultWeightGradPolicy<T, K, Layout::NCHW>;
         constexpr int kT = Table::kTensorCoreThreads;
+        if (kind != WeightGradKernel::kTensorCores && !Table::kTensorCores) return;
+        const int threads = dw_mma_threads(p, kT);
         WeightGradPlan plan;
-        if ((kind == WeightGradKernel::kTensorCores || Table::kTensorCores) && plan_weight_grad_mma<T>(p, kT, plan)) {
-          taken = true;
-          s = launch_weight_grad_mma<T, kT, K>(p, x, dy, dw, dbias, workspace, stream, plan);
+        if (!plan_weight_grad_mma<T>(p, mma_band_boxed<T>(p.w, x), mma_band_boxed<T>(p.out_w(), dy), threads, plan))
+          return;
+        taken = true;
+        if constexpr (K < kTallKernelHeight) {
+          if (threads == 64) {
+            s = launch_weight_grad_mma<T, 64, K>(p, x, dy, dw, dbias, workspace, stream, plan);
+            return;
+          }
         }
+        s = launch_weight_grad_mma<T, kT, K>(p, x, dy, dw, dbias, workspace, stream, plan);
       });
       if (taken) return s;
     }

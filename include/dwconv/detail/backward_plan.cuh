@@ -507,20 +507,24 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
 }
 
 /// Plans the tensor-core dw tile (weight_grad_mma_kernel.cuh) for `threads`
-/// a block; false where it does not apply (mma_applies) or 16 dy rows with
-/// their x rows exceed the forward's tensor-core budget. Tiles grow as the
-/// forward's do; pieces and chunks as in the staged NCHW tiling.
+/// a block, with the x / dy bands at a conflict-free pitch where `x_boxed` /
+/// `dy_boxed` (rows of whole 16-byte vectors, mma_band_boxed); false where
+/// the tile does not apply (mma_applies) or 16 dy rows with their x rows
+/// exceed the forward's tensor-core budget. Tiles grow as the forward's do;
+/// pieces and chunks as in the staged NCHW tiling.
 template <class T>
-bool plan_weight_grad_mma(const Problem& p, int threads, WeightGradPlan& plan) {
+bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int threads, WeightGradPlan& plan) {
   if (!mma_applies<T>(p) || !dispatch_static_k(p.k, [](auto) {})) return false;
   const int64_t budget = p.k >= kStagedTallK ? kMmaTallSmemBudget : kStagedSmemBudget;
   constexpr int64_t kV = kVecElems16<T>;
   const int64_t wo = p.out_w(), ho = p.out_h();
+  const int64_t x_pitch = x_boxed ? conflict_free_pitch(p.w) : p.w;
+  const int64_t dy_pitch = dy_boxed ? conflict_free_pitch(wo) : wo;
   auto x_elems = [&](int64_t tile_rows) {
-    return round_up(dw_mma_x_rows(tile_rows, p.k) * p.w + 2 * kV + kDwMmaTail, kV);
+    return round_up(dw_mma_x_rows(tile_rows, p.k) * x_pitch + 2 * kV + kDwMmaTail, kV);
   };
   auto bytes = [&](int64_t tile_rows) {
-    const int64_t bands = (x_elems(tile_rows) + tile_rows * wo + 2 * kV + kDwMmaTail) * int64_t(sizeof(T));
+    const int64_t bands = (x_elems(tile_rows) + tile_rows * dy_pitch + 2 * kV + kDwMmaTail) * int64_t(sizeof(T));
     const int64_t sums = dw_mma_sum_bytes(threads, p.k);
     return bands > sums ? bands : sums;
   };
@@ -535,6 +539,8 @@ bool plan_weight_grad_mma(const Problem& p, int threads, WeightGradPlan& plan) {
   f.col_blocks = f.pixel_blocks = f.pixels_per_thread = 1;
   f.tile_rows = int(tile);
   f.smem_x_elems = int(x_elems(tile));
+  f.x_band_pitch = int(x_pitch);
+  f.dy_band_pitch = int(dy_pitch);
   f.bands_per_plane = (ho + tile - 1) / tile;
   const int64_t pieces = p.n * f.bands_per_plane;
   int64_t chunks = (kWeightGradMaxTiles + p.c - 1) / p.c;
@@ -551,6 +557,21 @@ bool plan_weight_grad_mma(const Problem& p, int threads, WeightGradPlan& plan) {
   plan.staged_vec = int(kV);
   plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
   return true;
+}
+
+/// Whether a dw tensor-core band of rows of `len` elements at `ptr` can be
+/// staged at a conflict-free pitch: whole 16-byte vectors from an aligned
+/// tensor.
+template <class T>
+bool mma_band_boxed(int64_t len, const void* ptr) {
+  return len % kVecElems16<T> == 0 && aligned_to(ptr, 16);
+}
+
+/// The dw tensor-core tile's block size: two warps where rows are at most
+/// 64 columns (four strips) and K is below kTallKernelHeight, since every
+/// warp pays the tile's fixed cost (staging, barriers); else the table's.
+inline int dw_mma_threads(const Problem& p, int table_threads) {
+  return p.k < kTallKernelHeight && p.w <= 64 ? 64 : table_threads;
 }
 
 /// Workspace a dw / dbias call on `p` needs, whatever its pointers' alignment
@@ -573,9 +594,12 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
   }
   int64_t m = 0;
   if (mma_applies<T>(p)) {
+    // The tile count depends on the pitches (the pointers) and the block size.
     WeightGradPlan mma;
-    for (int threads : {128, 256})
-      if (plan_weight_grad_mma<T>(p, threads, mma) && mma.workspace_bytes > m) m = mma.workspace_bytes;
+    for (int threads : {64, 128, 256})
+      for (int boxed = 0; boxed < 4; ++boxed)
+        if (plan_weight_grad_mma<T>(p, boxed & 1, boxed & 2, threads, mma) && mma.workspace_bytes > m)
+          m = mma.workspace_bytes;
   }
   const int64_t ab = a > b ? a : b;
   const int64_t abr = ab > r ? ab : r;

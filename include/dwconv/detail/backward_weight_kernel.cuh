@@ -52,6 +52,10 @@ struct WeightGradParams {
   int64_t bands_per_plane;   // row bands per image
   int64_t pieces_per_chunk;  // pieces of one block tile
   int64_t piece_pixels;      // NHWC: output pixels per piece or rolling block (pixel_blocks of them a row)
+  // Tensor-core NCHW tiling (weight_grad_mma_kernel.cuh): shared row pitch of
+  // the x and dy bands, in elements; the row length where a band is staged
+  // contiguous.
+  int x_band_pitch, dy_band_pitch;
 };
 
 /// Sums `value` (one per lane) over the threads of the block that share a

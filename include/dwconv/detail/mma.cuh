@@ -42,6 +42,18 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&b)[4], uint32_t sha
                : "memory");
 }
 
+/// Four 8x8 matrices of 2-byte elements from shared memory: lane l gives the
+/// address of row (l % 8) of matrix l / 8 (16 aligned bytes), and receives
+/// in d[m] the elements (l / 4, 2 (l % 4)) and (l / 4, 2 (l % 4) + 1) of
+/// matrix m: for an n-major B tile (rows n, columns k), the B fragment of
+/// mma m16n8k16.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&d)[4], uint32_t shared_addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
+               : "r"(shared_addr)
+               : "memory");
+}
+
 /// c += A (16 x 16, row-major fragment a) * B (16 x 8, column fragment b0, b1),
 /// products of T summed in float.
 template <class T>

@@ -56,10 +56,13 @@ __device__ __forceinline__ uint32_t shared_pair(const T* s, int a) {
 
 /// Tile: a chunk of pieces of one channel (weight_grad_staged_kernel's
 /// NCHW tiling); a piece is p.tile_rows dy rows (a multiple of 16) of one
-/// image. Both bands are contiguous ranges of their planes staged by
-/// stage_band, so any row length and alignment. Dynamic shared memory:
-/// p.smem_x_elems (dw_mma_x_rows x W + 2 * 16 bytes + kDwMmaTail) + the dy
-/// band (tile_rows x Wo, the same room), at least dw_mma_sum_bytes.
+/// image. A band whose rows are whole 16-byte vectors (and its tensor
+/// aligned) is staged at p.x_band_pitch / p.dy_band_pitch =
+/// conflict_free_pitch(row) (stage_box), else as one contiguous range of
+/// its plane (stage_band, any row length and alignment; the pitch is the
+/// row). Dynamic shared memory: p.smem_x_elems (dw_mma_x_rows rows + 2 * 16
+/// bytes + kDwMmaTail) + the dy band (tile_rows rows, the same room), at
+/// least dw_mma_sum_bytes.
 ///
 /// Fragments (lane l, g = l / 4, t = l % 4): A (dy) rows g, g + 8, columns
 /// 2t, 2t + 1, 2t + 8, 2t + 9 of the strip; B (x) row g of a group, the same
@@ -84,6 +87,8 @@ __global__ void __launch_bounds__(Threads)
   T* s_dy = s_x + p.smem_x_elems;
 
   const int w_n = int(p.w), wo_n = int(p.out_w), pl = p.pad_left;
+  const int xp = p.x_band_pitch, dp = p.dy_band_pitch;  // shared row pitches
+  const bool x_boxed = xp != w_n, dy_boxed = dp != wo_n;
   const int x_rows = int(dw_mma_x_rows(p.tile_rows, K));
   const int x_need = p.tile_rows + K - 1;  // x rows of the tile's windows
   const int blocks = p.tile_rows / 16;
@@ -107,26 +112,41 @@ __global__ void __launch_bounds__(Threads)
       const int64_t plane = img * p.c + channel;
       // Rows off either plane are zero-filled. x rows past the tile's
       // windows only meet C entries off the taps' diagonals, but must be
-      // finite there: zeros, not copies (a third more x at K = 3).
-      const int x_base = stage_band<T, kV>(x + plane * p.x_plane_pitch, p.h, w_n, r0 - p.pad_top, x_need, s_x);
-      const int dy_base = stage_band<T, kV>(dy + plane * p.dy_plane_pitch, p.out_h, wo_n, r0, p.tile_rows, s_dy);
-      zero_range<T, kV>(s_x, x_base + x_need * w_n, x_base + x_rows * w_n + kDwMmaTail);
-      zero_range<T, kV>(s_dy, dy_base + p.tile_rows * wo_n, dy_base + p.tile_rows * wo_n + kDwMmaTail);
+      // finite there: zeros, not copies (a third more x at K = 3). Rows of
+      // whole 16-byte vectors are staged at a pitch whose 8 rows of a
+      // fragment fall in 8 bank quads (their columns past the row zero);
+      // contiguous, rows 2^n bytes long put a fragment's 8 rows in one
+      // bank: 8-way conflicts (K = 3 and 31 at W = 512).
+      const T* xg = x + plane * p.x_plane_pitch;
+      const T* dyg = dy + plane * p.dy_plane_pitch;
+      int x_base = 0, dy_base = 0;
+      if (x_boxed)
+        stage_box<T, kV>(xg, p.h, w_n, w_n, r0 - p.pad_top, 0, x_need, xp, s_x);
+      else
+        x_base = stage_band<T, kV>(xg, p.h, w_n, r0 - p.pad_top, x_need, s_x);
+      if (dy_boxed)
+        stage_box<T, kV>(dyg, p.out_h, wo_n, wo_n, r0, 0, p.tile_rows, dp, s_dy);
+      else
+        dy_base = stage_band<T, kV>(dyg, p.out_h, wo_n, r0, p.tile_rows, s_dy);
+      zero_range<T, kV>(s_x, x_base + x_need * xp, x_base + x_rows * xp + kDwMmaTail);
+      zero_range<T, kV>(s_dy, dy_base + p.tile_rows * dp, dy_base + p.tile_rows * dp + kDwMmaTail);
       copy_async_wait_all();
       __syncthreads();
 
       if (p.write_bias && side_cols > 0) {
         for (int i = int(threadIdx.x); i < p.tile_rows * side_cols; i += Threads) {
           const int r = i / side_cols, col = i - r * side_cols;
-          side += Traits::to_accum(s_dy[dy_base + r * wo_n + (col < pl ? col : col + w_n)]);
+          side += Traits::to_accum(s_dy[dy_base + r * dp + (col < pl ? col : col + w_n)]);
         }
       }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
       const uint32_t ones = pack_pair(Traits::from_accum(1.0f), Traits::from_accum(1.0f));
-      // A strip walked down its blocks; kPartial: the row ends inside it.
-      auto walk = [&](int s, auto partial) {
+      // A strip walked down its blocks. kPartial: the row ends inside it;
+      // kLdm: x boxed, two groups' B fragments a ldmatrix.
+      auto walk = [&](int s, auto partial, auto ldm) {
         constexpr bool kPartial = decltype(partial)::value;
+        constexpr bool kLdm = decltype(ldm)::value;
         uint32_t m_lo = ~0u, m_hi = ~0u;  // columns 2t, 2t + 1 and 2t + 8, 2t + 9 inside the row
         if constexpr (kPartial) {
           const int valid = w_n - 16 * s;
@@ -134,14 +154,18 @@ __global__ void __launch_bounds__(Threads)
           m_lo = mask(2 * t);
           m_hi = mask(2 * t + 8);
         }
-        const int xa = x_base + g * w_n + 16 * s + 2 * t;
-        const int da = dy_base + g * wo_n + pl + 16 * s + 2 * t;
+        const int xa = x_base + g * xp + 16 * s + 2 * t;
+        const int da = dy_base + g * dp + pl + 16 * s + 2 * t;
+        // ldmatrix: lane l addresses row l % 8 of matrix l / 8 = (group + l / 16, column half (l / 8) % 2).
+        const uint32_t ldm_addr = static_cast<uint32_t>(
+            __cvta_generic_to_shared(s_x + ((lane / 16) * 8 + lane % 8) * xp + 16 * s + ((lane / 8) % 2) * 8));
+        const uint32_t group_bytes = 8u * uint32_t(xp) * uint32_t(sizeof(T));
         uint32_t bq[kG][2];
         auto load_group = [&](uint32_t(&b)[2], int group) {
-          const int a = xa + 8 * group * w_n;
+          const int a = xa + 8 * group * xp;
           b[0] = shared_pair(s_x, a);
           b[1] = shared_pair(s_x, a + 8);
-          if constexpr (kPartial) {
+          if constexpr (kPartial && !kLdm) {
             b[0] &= m_lo;
             b[1] &= m_hi;
           }
@@ -149,11 +173,21 @@ __global__ void __launch_bounds__(Threads)
 #pragma unroll
         for (int j = 0; j + 2 < kG; ++j) load_group(bq[j], j);
         for (int i = 0; i < blocks; ++i) {
-          load_group(bq[kG - 2], 2 * i + kG - 2);
-          load_group(bq[kG - 1], 2 * i + kG - 1);
-          const int a = da + 16 * i * wo_n;
-          uint32_t a0 = shared_pair(s_dy, a), a1 = shared_pair(s_dy, a + 8 * wo_n);
-          uint32_t a2 = shared_pair(s_dy, a + 8), a3 = shared_pair(s_dy, a + 8 * wo_n + 8);
+          if constexpr (kLdm) {
+            // Boxed x is zero past the row: no masks.
+            uint32_t d[4];
+            ldmatrix_x4(d, ldm_addr + uint32_t(2 * i + kG - 2) * group_bytes);
+            bq[kG - 2][0] = d[0];
+            bq[kG - 2][1] = d[1];
+            bq[kG - 1][0] = d[2];
+            bq[kG - 1][1] = d[3];
+          } else {
+            load_group(bq[kG - 2], 2 * i + kG - 2);
+            load_group(bq[kG - 1], 2 * i + kG - 1);
+          }
+          const int a = da + 16 * i * dp;
+          uint32_t a0 = shared_pair(s_dy, a), a1 = shared_pair(s_dy, a + 8 * dp);
+          uint32_t a2 = shared_pair(s_dy, a + 8), a3 = shared_pair(s_dy, a + 8 * dp + 8);
           if constexpr (kPartial) {
             a0 &= m_lo;
             a1 &= m_lo;
@@ -171,10 +205,18 @@ __global__ void __launch_bounds__(Threads)
         }
       };
       for (int s = warp; s < strips; s += kWarps) {
-        if (16 * s + 16 <= w_n)
-          walk(s, std::false_type{});
-        else
-          walk(s, std::true_type{});
+        const bool partial = 16 * s + 16 > w_n;
+        if (x_boxed) {
+          if (partial)
+            walk(s, std::true_type{}, std::true_type{});
+          else
+            walk(s, std::false_type{}, std::true_type{});
+        } else {
+          if (partial)
+            walk(s, std::true_type{}, std::false_type{});
+          else
+            walk(s, std::false_type{}, std::false_type{});
+        }
       }
 #else
       // Targets without mma.sync: each lane forms its own C elements.
@@ -184,12 +226,12 @@ __global__ void __launch_bounds__(Threads)
           for (int u = 0; u < 2; ++u) {
             const int m = 16 * i + g + 8 * u;
             for (int kk = 0; kk < valid; ++kk) {
-              const float d = Traits::to_accum(s_dy[dy_base + m * wo_n + pl + 16 * s + kk]);
+              const float d = Traits::to_accum(s_dy[dy_base + m * dp + pl + 16 * s + kk]);
               cb[2 * u] += d;
               for (int j = 0; j < kG; ++j)
                 for (int e = 0; e < 2; ++e)
                   c[j][2 * u + e] +=
-                      d * Traits::to_accum(s_x[x_base + (16 * i + 8 * j + 2 * t + e) * w_n + 16 * s + kk]);
+                      d * Traits::to_accum(s_x[x_base + (16 * i + 8 * j + 2 * t + e) * xp + 16 * s + kk]);
             }
           }
       }
