@@ -133,33 +133,6 @@ template <class T>
 Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                           cudaStream_t stream, WeightGradKernel kind) {
   using A = typename NumericTraits<T>::Accum;
-  // 2-byte NCHW at stride 1 on tensor cores, where the table or `kind` asks
-  // and the tile fits.
-  if constexpr (sizeof(T) == 2) {
-    if (kind == WeightGradKernel::kTensorCores || kind == WeightGradKernel::kDefault) {
-      bool taken = false;
-      Status s;
-      dispatch_static_k(p.k, [&](auto k_const) {
-        constexpr int K = decltype(k_const)::value;
-        using Table = DefaultWeightGradPolicy<T, K, Layout::NCHW>;
-        constexpr int kT = Table::kTensorCoreThreads;
-        if (kind != WeightGradKernel::kTensorCores && !Table::kTensorCores) return;
-        const int threads = dw_mma_threads(p, kT);
-        WeightGradPlan plan;
-        if (!plan_weight_grad_mma<T>(p, mma_band_boxed<T>(p.w, x), mma_band_boxed<T>(p.out_w(), dy), threads, plan))
-          return;
-        taken = true;
-        if constexpr (K < kTallKernelHeight) {
-          if (threads == 64) {
-            s = launch_weight_grad_mma<T, 64, K>(p, x, dy, dw, dbias, workspace, stream, plan);
-            return;
-          }
-        }
-        s = launch_weight_grad_mma<T, kT, K>(p, x, dy, dw, dbias, workspace, stream, plan);
-      });
-      if (taken) return s;
-    }
-  }
   // Stride-1 rows that the table's rolling entry takes: with its lanes where
   // the pointers and rows allow vectors, else (NCHW, where the table says
   // so; kRolling: always) shifted vectors or one lane.
@@ -169,6 +142,26 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
   const bool shifted = rolling_vec > 0 && !rolling_vectors &&
                        rolling_weight_grad_nchw_shifted<T>(p, kind == WeightGradKernel::kRolling) &&
                        rolling_weight_grad_shifted_fits<T>(p, x, dy, rolling_vec);
+  // 2-byte NCHW at stride 1 on tensor cores where the table or `kind` asks,
+  // the tile fits, and (kDefault) the rolling kernel's aligned vectors do not
+  // take the rows.
+  if constexpr (sizeof(T) == 2) {
+    if (kind == WeightGradKernel::kTensorCores || (kind == WeightGradKernel::kDefault && !rolling_vectors)) {
+      bool taken = false;
+      Status s;
+      dispatch_static_k(p.k, [&](auto k_const) {
+        constexpr int K = decltype(k_const)::value;
+        using Table = DefaultWeightGradPolicy<T, K, Layout::NCHW>;
+        constexpr int kT = Table::kTensorCoreThreads;
+        if (kind != WeightGradKernel::kTensorCores && !Table::kTensorCores) return;
+        WeightGradPlan plan;
+        if (!plan_weight_grad_mma<T>(p, mma_band_boxed<T>(p.w, x), mma_band_boxed<T>(p.out_w(), dy), kT, plan)) return;
+        taken = true;
+        s = launch_weight_grad_mma<T, kT, K>(p, x, dy, dw, dbias, workspace, stream, plan);
+      });
+      if (taken) return s;
+    }
+  }
   if (rolling_vectors || shifted || (rolling_vec > 0 && p.layout == Layout::NCHW && one_lane)) {
     Status s;
     dispatch_static_k(p.k, [&](auto k_const) {

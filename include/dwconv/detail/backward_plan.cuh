@@ -567,13 +567,6 @@ bool mma_band_boxed(int64_t len, const void* ptr) {
   return len % kVecElems16<T> == 0 && aligned_to(ptr, 16);
 }
 
-/// The dw tensor-core tile's block size: two warps where rows are at most
-/// 64 columns (four strips) and K is below kTallKernelHeight, since every
-/// warp pays the tile's fixed cost (staging, barriers); else the table's.
-inline int dw_mma_threads(const Problem& p, int table_threads) {
-  return p.k < kTallKernelHeight && p.w <= 64 ? 64 : table_threads;
-}
-
 /// Workspace a dw / dbias call on `p` needs, whatever its pointers' alignment
 /// (the vector and scalar tilings differ) and GPU.
 template <class T>
@@ -596,7 +589,7 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
   if (mma_applies<T>(p)) {
     // The tile count depends on the pitches (the pointers) and the block size.
     WeightGradPlan mma;
-    for (int threads : {64, 128, 256})
+    for (int threads : {128, 256})
       for (int boxed = 0; boxed < 4; ++boxed)
         if (plan_weight_grad_mma<T>(p, boxed & 1, boxed & 2, threads, mma) && mma.workspace_bytes > m)
           m = mma.workspace_bytes;

@@ -116,13 +116,32 @@ __device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row
   const Vec* g = reinterpret_cast<const Vec*>(array + row0 * pitch + col0);
   const int64_t g_pitch = pitch / V;
   Vec* sv = reinterpret_cast<Vec*>(s);
-  for_each_box_vector(rows, vecs, [&](int r, int c) {
-    Vec* dst = sv + r * vecs + c;
-    if (r >= r_lo && r < r_hi && c >= c_lo && c < c_hi)
-      copy_async<int(sizeof(Vec))>(dst, g + r * g_pitch + c);
+  // for_each_box_vector's walk with the shared index and the 64-bit global
+  // offset carried along, not rebuilt per vector: the rebuild and four
+  // bounds compares took 29 instructions a vector, 28 % of the dw tensor-
+  // core tile's at K = 31 (ncu source counters on the H100,
+  // `2026-11-26-h100-b18.2-sass.txt`).
+  const int step_rows = int(blockDim.x) / vecs;
+  const int step_vecs = int(blockDim.x) - step_rows * vecs;
+  int r = int(threadIdx.x) / vecs;
+  int c = int(threadIdx.x) - r * vecs;
+  int64_t off = r * g_pitch + c;
+  const int64_t off_step = step_rows * g_pitch + step_vecs, off_wrap = g_pitch - vecs;
+  const unsigned r_span = unsigned(r_hi - r_lo), c_span = unsigned(c_hi - c_lo);
+  for (int i = int(threadIdx.x); i < rows * vecs; i += int(blockDim.x)) {
+    if (unsigned(r - r_lo) < r_span && unsigned(c - c_lo) < c_span)
+      copy_async<int(sizeof(Vec))>(sv + i, g + off);
     else
-      *dst = zero;
-  });
+      sv[i] = zero;
+    r += step_rows;
+    c += step_vecs;
+    off += off_step;
+    if (c >= vecs) {
+      c -= vecs;
+      ++r;
+      off += off_wrap;
+    }
+  }
 }
 
 /// Copies `rows` rows of `len` elements from shared memory (rows `s_pitch`

@@ -134,10 +134,9 @@ __global__ void __launch_bounds__(Threads)
       __syncthreads();
 
       if (p.write_bias && side_cols > 0) {
-        for (int i = int(threadIdx.x); i < p.tile_rows * side_cols; i += Threads) {
-          const int r = i / side_cols, col = i - r * side_cols;
+        for_each_box_vector(p.tile_rows, side_cols, [&](int r, int col) {
           side += Traits::to_accum(s_dy[dy_base + r * dp + (col < pl ? col : col + w_n)]);
-        }
+        });
       }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
