@@ -142,18 +142,20 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
   const bool shifted = rolling_vec > 0 && !rolling_vectors &&
                        rolling_weight_grad_nchw_shifted<T>(p, kind == WeightGradKernel::kRolling) &&
                        rolling_weight_grad_shifted_fits<T>(p, x, dy, rolling_vec);
-  // 2-byte NCHW at stride 1 on tensor cores where the table or `kind` asks,
-  // the tile fits, and (kDefault) the rolling kernel's aligned vectors do not
-  // take the rows.
+  // 2-byte NCHW at stride 1 on tensor cores where the table or `kind` asks
+  // and the tile fits; below the table's kTensorCoresOverRollingK only rows
+  // that the rolling kernel's aligned vectors do not take.
   if constexpr (sizeof(T) == 2) {
-    if (kind == WeightGradKernel::kTensorCores || (kind == WeightGradKernel::kDefault && !rolling_vectors)) {
+    if (kind == WeightGradKernel::kTensorCores || kind == WeightGradKernel::kDefault) {
       bool taken = false;
       Status s;
       dispatch_static_k(p.k, [&](auto k_const) {
         constexpr int K = decltype(k_const)::value;
         using Table = DefaultWeightGradPolicy<T, K, Layout::NCHW>;
         constexpr int kT = Table::kTensorCoreThreads;
-        if (kind != WeightGradKernel::kTensorCores && !Table::kTensorCores) return;
+        if (kind != WeightGradKernel::kTensorCores &&
+            (!Table::kTensorCores || (rolling_vectors && K < Table::kTensorCoresOverRollingK)))
+          return;
         WeightGradPlan plan;
         if (!plan_weight_grad_mma<T>(p, mma_band_boxed<T>(p.w, x), mma_band_boxed<T>(p.out_w(), dy), kT, plan)) return;
         taken = true;

@@ -215,13 +215,16 @@ struct DefaultWeightGradPolicy {
   static constexpr bool kRollingNchwShifted = kRollingNchwShiftedRows > 0;
   // 2-byte NCHW at stride 1 and dilation 1 on tensor cores
   // (weight_grad_mma_kernel.cuh), kTensorCoreThreads a block (one 16-column
-  // strip a warp at a time), where the rolling kernel's aligned vectors do
-  // not take the rows. Measured on the H100 against this table's earlier
-  // choice (`2026-11-26-h100-b18.2.json`, fp16 / bf16): K9 68 / 67 -> 87 /
-  // 87 %, K7 80 -> 88 / 87 %, K31 40 / 41 -> 71 / 76 %; the padded seed
-  // 83 / 84 against 82 / 82 %; the aligned seed stays on rolling vectors
-  // (92 against 85 %).
+  // strip a warp at a time); at K < kTensorCoresOverRollingK only where the
+  // rolling kernel's aligned vectors do not take the rows. Measured on the
+  // H100 against the CUDA-core choice (`2026-11-26-h100-b18.3.json`, fp16 /
+  // bf16): K9 (rolling vectors) 67.5 / 67.7 -> 86.2 / 87.0 %, K7 79.4 /
+  // 80.3 -> 87.7 / 88.1 %, K31 39.9 / 41.2 -> 78.3 / 78.4 %, 56x56 60.7 /
+  // 60.8 -> 68.9 / 68.6 %; the padded seed 83.6 / 84.0 against 82.6 /
+  // 83.7 %; the aligned K3 seed stays on rolling vectors (91.2 / 89.1
+  // against 85.9 / 85.4 %).
   static constexpr bool kTensorCores = sizeof(T) == 2 && L == Layout::NCHW;
+  static constexpr int kTensorCoresOverRollingK = 5;
   static constexpr int kTensorCoreThreads = K >= kTallKernelHeight ? 256 : 128;
 };
 
