@@ -64,28 +64,52 @@ __device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int6
   return base;
 }
 
-/// Calls f(r, c) for this thread's share of a rows x vecs grid (consecutive
-/// threads on consecutive c). The walk adds the block size as whole rows
-/// plus a remainder, both found once: a box copy's per-vector divisions and
-/// 64-bit address math doubled the instructions of an NHWC dw piece, and a
-/// division per vector where rows are shorter than the block took a third
-/// of the 2-byte NCHW tensor-core tile's instructions (ncu source counters
-/// on the H100, `2026-11-26-h100-f17-sass.txt`).
+/// A thread's walk over a grid of `vecs` columns (consecutive threads on
+/// consecutive columns): its first cell and the block size as whole rows
+/// plus a remainder. Made once per kernel where the grid's width is: its two
+/// divisions by a runtime width were ~45 instructions a call, a tenth of a
+/// 2-byte 56x56 dw tile's instructions per plane (ncu source counters on
+/// the H100, `2026-11-26-h100-b18.4-sass.txt`).
+struct BoxWalk {
+  int r, c;                  // the thread's first cell
+  int step_rows, step_vecs;  // blockDim.x = step_rows * vecs + step_vecs
+  int vecs;
+};
+
+__device__ __forceinline__ BoxWalk box_walk(int vecs) {
+  BoxWalk w;
+  w.vecs = vecs;
+  w.step_rows = int(blockDim.x) / vecs;
+  w.step_vecs = int(blockDim.x) - w.step_rows * vecs;
+  w.r = int(threadIdx.x) / vecs;
+  w.c = int(threadIdx.x) - w.r * vecs;
+  return w;
+}
+
+/// Calls f(r, c) for this thread's share of a rows x walk.vecs grid. The
+/// walk adds the block size as whole rows plus a remainder: a box copy's
+/// per-vector divisions and 64-bit address math doubled the instructions of
+/// an NHWC dw piece, and a division per vector where rows are shorter than
+/// the block took a third of the 2-byte NCHW tensor-core tile's
+/// instructions (ncu source counters on the H100,
+/// `2026-11-26-h100-f17-sass.txt`).
 template <class F>
-__device__ __forceinline__ void for_each_box_vector(int rows, int vecs, F&& f) {
-  const int step_rows = int(blockDim.x) / vecs;
-  const int step_vecs = int(blockDim.x) - step_rows * vecs;
-  int r = int(threadIdx.x) / vecs;
-  int c = int(threadIdx.x) - r * vecs;
+__device__ __forceinline__ void for_each_box_vector(const BoxWalk& walk, int rows, F&& f) {
+  int r = walk.r, c = walk.c;
   while (r < rows) {
     f(r, c);
-    r += step_rows;
-    c += step_vecs;
-    if (c >= vecs) {
-      c -= vecs;
+    r += walk.step_rows;
+    c += walk.step_vecs;
+    if (c >= walk.vecs) {
+      c -= walk.vecs;
       ++r;
     }
   }
+}
+
+template <class F>
+__device__ __forceinline__ void for_each_box_vector(int rows, int vecs, F&& f) {
+  for_each_box_vector(box_walk(vecs), rows, f);
 }
 
 /// Starts copying a box of a pitched array of `h` rows of `row_len` elements
@@ -95,9 +119,10 @@ __device__ __forceinline__ void for_each_box_vector(int rows, int vecs, F&& f) {
 /// col0, len, row_len and pitch, and `array` is aligned to V elements, so
 /// each vector lies wholly inside or wholly outside (NHWC: a row is pixels
 /// of C channels, V | C). Asynchronous as stage_band.
+/// `walk`: box_walk(len / V), where the caller makes it once.
 template <class T, int V>
 __device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row_len, int64_t pitch, int64_t row0,
-                                          int64_t col0, int rows, int len, T* s) {
+                                          int64_t col0, int rows, int len, T* s, const BoxWalk& walk) {
   using A = typename NumericTraits<T>::Accum;
   using Vec = AlignedVector<T, V>;
   Vec zero;
@@ -121,10 +146,8 @@ __device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row
   // bounds compares took 29 instructions a vector, 28 % of the dw tensor-
   // core tile's at K = 31 (ncu source counters on the H100,
   // `2026-11-26-h100-b18.2-sass.txt`).
-  const int step_rows = int(blockDim.x) / vecs;
-  const int step_vecs = int(blockDim.x) - step_rows * vecs;
-  int r = int(threadIdx.x) / vecs;
-  int c = int(threadIdx.x) - r * vecs;
+  const int step_rows = walk.step_rows, step_vecs = walk.step_vecs;
+  int r = walk.r, c = walk.c;
   int64_t off = r * g_pitch + c;
   const int64_t off_step = step_rows * g_pitch + step_vecs, off_wrap = g_pitch - vecs;
   const unsigned r_span = unsigned(r_hi - r_lo), c_span = unsigned(c_hi - c_lo);
@@ -142,6 +165,12 @@ __device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row
       off += off_wrap;
     }
   }
+}
+
+template <class T, int V>
+__device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row_len, int64_t pitch, int64_t row0,
+                                          int64_t col0, int rows, int len, T* s) {
+  stage_box<T, V>(array, h, row_len, pitch, row0, col0, rows, len, s, box_walk(len / V));
 }
 
 /// Copies `rows` rows of `len` elements from shared memory (rows `s_pitch`

@@ -97,6 +97,9 @@ __global__ void __launch_bounds__(Threads)
   const int64_t pieces = p.n * p.bands_per_plane;
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   const int g = lane / 4, t = lane % 4;
+  // Walks made once: a boxed x band's vectors, the dbias padding columns.
+  const BoxWalk x_walk = box_walk(x_boxed ? xp / kV : 1);
+  const BoxWalk side_walk = box_walk(side_cols > 0 ? side_cols : 1);
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     const int64_t chunk = tile % p.row_chunks;
@@ -121,7 +124,7 @@ __global__ void __launch_bounds__(Threads)
       const T* dyg = dy + plane * p.dy_plane_pitch;
       int x_base = 0, dy_base = 0;
       if (x_boxed)
-        stage_box<T, kV>(xg, p.h, w_n, w_n, r0 - p.pad_top, 0, x_need, xp, s_x);
+        stage_box<T, kV>(xg, p.h, w_n, w_n, r0 - p.pad_top, 0, x_need, xp, s_x, x_walk);
       else
         x_base = stage_band<T, kV>(xg, p.h, w_n, r0 - p.pad_top, x_need, s_x);
       if (dy_boxed)
@@ -134,7 +137,7 @@ __global__ void __launch_bounds__(Threads)
       __syncthreads();
 
       if (p.write_bias && side_cols > 0) {
-        for_each_box_vector(p.tile_rows, side_cols, [&](int r, int col) {
+        for_each_box_vector(side_walk, p.tile_rows, [&](int r, int col) {
           side += Traits::to_accum(s_dy[dy_base + r * dp + (col < pl ? col : col + w_n)]);
         });
       }
