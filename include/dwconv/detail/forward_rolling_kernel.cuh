@@ -39,12 +39,13 @@ __global__ void __launch_bounds__(Threads)
   using Vec = AlignedVector<T, V>;
 
   const int q = p.row_step;
-  // Unchecked blocks (below) only where no warp mixes padding columns with
-  // inside ones: NCHW rows with padding columns put both in their first and
-  // last warps, which then ran both copies of every block (fp32 K = 31
-  // forward 59 -> 47 %, f18); elsewhere they gained (dx NCHW 66.5 -> 69.9 %,
-  // NHWC 68.3 -> 73.1 %, NHWC forward 66.2 -> 68.1 %).
-  const bool fast_blocks = L == Layout::NHWC || (p.pad_left <= 0 && (p.cols - 1) * p.stride_w - p.pad_left < p.w);
+  // Unchecked blocks (below) in NHWC only. In NCHW, rows with padding
+  // columns mix them with inside ones in their first and last warps, which
+  // then ran both copies of every block (fp32 K = 31 forward 59 -> 47 %,
+  // f18); switched off there at run time the kernel still lost (49 %,
+  // f18.2), and NCHW dx gained nothing (65.4 against 66.5 %). NHWC gained:
+  // forward 66 -> 68 %, dx 68 -> 73 %.
+  constexpr bool kUncheckedBlocks = L == Layout::NHWC;
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     ThreadTile tt;
@@ -161,17 +162,23 @@ __global__ void __launch_bounds__(Threads)
           yr += y_step;
         } else {
           const int t = u - (K - 1);
-          if (t >= 0 && t < outs) store_vector<T, V>(y + y_off + i * y_step, acc[(i + 1) % K]);
+          if (t >= 0 && t < outs) store_vector<T, V>(y + y_off, acc[(i + 1) % K]);
+          y_off += y_step;
         }
       }
-      y_off += int64_t(K) * y_step;
-      if constexpr (kUnchecked && !kNearest) x_off += int64_t(K) * x_step;
+      if constexpr (kUnchecked) {
+        y_off += int64_t(K) * y_step;
+        if constexpr (!kNearest) x_off += int64_t(K) * x_step;
+      }
     };
     for (int u0 = 0; u0 < steps; u0 += K) {
-      if (fast_blocks && u0 >= K - 1 && u0 + K <= steps && u0 + K >= fast_lo && u0 + 2 * K <= fast_hi)
-        step_block(u0, std::true_type{});
-      else
-        step_block(u0, std::false_type{});
+      if constexpr (kUncheckedBlocks) {
+        if (u0 >= K - 1 && u0 + K <= steps && u0 + K >= fast_lo && u0 + 2 * K <= fast_hi) {
+          step_block(u0, std::true_type{});
+          continue;
+        }
+      }
+      step_block(u0, std::false_type{});
     }
   }
 }
