@@ -362,7 +362,12 @@ Status can_implement_backward_weight(const Problem& p, const T* x, const T* dy, 
 /// and dbias. Asynchronous; never allocates, synchronizes or prints;
 /// rejected arguments return their Status and launch nothing. `Kernel`
 /// picks a kernel family for benchmarks (WeightGradKernel); the default is
-/// the table's choice.
+/// the table's choice: for fp16 / bf16 NCHW at stride 1 and dilation 1,
+/// tensor cores (products exact in float, summed in float). Finite inputs
+/// give the same sums whatever the family, up to rounding. A non-finite x
+/// element may also turn to NaN the taps whose windows miss it: the staged
+/// and tensor-core tiles multiply the zero dy rows past a plane's last
+/// output row with the x rows below it (0 * inf).
 template <class T, WeightGradKernel Kernel = WeightGradKernel::kDefault>
 Status backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                        size_t* workspace_bytes, cudaStream_t stream = 0) {
