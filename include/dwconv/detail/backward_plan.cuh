@@ -148,9 +148,6 @@ struct WeightGradPlan {
   // vec_elems and rows_per_thread are the table's rolling entry (lanes, rows
   // in flight) and params.tiles the grid, one workspace slot a block.
   bool rolling = false;
-  // 2-byte NCHW on tensor cores (weight_grad_mma_kernel.cuh): params as the
-  // staged NCHW tiling's, tile_rows a multiple of 16.
-  bool mma = false;
 };
 
 /// Blocks the dw tiling aims for: at most kWeightGradMaxTiles (several per
@@ -161,6 +158,21 @@ struct WeightGradPlan {
 inline constexpr int64_t kWeightGradMaxTiles = 2048;
 inline constexpr int64_t kWeightGradMinTiles = 512;
 inline constexpr int64_t kWeightGradMinUnits = 4;
+
+/// The NCHW staged and tensor-core dw tilings' chunks: f.tile_rows dy rows
+/// a piece, pieces of every image of a channel dealt to about
+/// kWeightGradMaxTiles / C chunks (at most one a piece), one block tile and
+/// one workspace slot each.
+inline void chunk_pieces(const Problem& p, WeightGradParams& f) {
+  f.bands_per_plane = (p.out_h() + f.tile_rows - 1) / f.tile_rows;
+  const int64_t pieces = p.n * f.bands_per_plane;
+  int64_t chunks = (kWeightGradMaxTiles + p.c - 1) / p.c;
+  if (chunks > pieces) chunks = pieces > 0 ? pieces : 1;
+  f.pieces_per_chunk = (pieces + chunks - 1) / chunks;
+  f.row_chunks = (pieces + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
+  f.tiles = p.c * f.row_chunks;
+  f.slots = f.row_chunks;
+}
 
 /// Plans the staged NHWC dw tiling (params.staged) where it applies: stride
 /// 1 along W, so a piece's x columns are its dy columns shifted by
@@ -466,13 +478,7 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
     f.pixels_per_thread = 1;
     f.tile_rows = staged.staged_tile_rows;
     f.smem_x_elems = staged.staged_in_elems;
-    f.bands_per_plane = (ho + f.tile_rows - 1) / f.tile_rows;
-    const int64_t pieces = p.n * f.bands_per_plane;
-    const int64_t chunks = clamp((kWeightGradMaxTiles + p.c - 1) / p.c, 1, pieces);
-    f.pieces_per_chunk = (pieces + chunks - 1) / chunks;
-    f.row_chunks = (pieces + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
-    f.tiles = p.c * f.row_chunks;
-    f.slots = f.row_chunks;
+    chunk_pieces(p, f);
     plan.smem_bytes = staged.smem_bytes;
     plan.staged_vec = staged.staged_vec;
   } else if (nchw) {
@@ -517,7 +523,7 @@ bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int thr
   if (!mma_applies<T>(p) || !dispatch_static_k(p.k, [](auto) {})) return false;
   const int64_t budget = p.k >= kStagedTallK ? kMmaTallSmemBudget : kStagedSmemBudget;
   constexpr int64_t kV = kVecElems16<T>;
-  const int64_t wo = p.out_w(), ho = p.out_h();
+  const int64_t wo = p.out_w();
   const int64_t x_pitch = x_boxed ? conflict_free_pitch(p.w) : p.w;
   const int64_t dy_pitch = dy_boxed ? conflict_free_pitch(wo) : wo;
   auto x_elems = [&](int64_t tile_rows) {
@@ -541,17 +547,9 @@ bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int thr
   f.smem_x_elems = int(x_elems(tile));
   f.x_band_pitch = int(x_pitch);
   f.dy_band_pitch = int(dy_pitch);
-  f.bands_per_plane = (ho + tile - 1) / tile;
-  const int64_t pieces = p.n * f.bands_per_plane;
-  int64_t chunks = (kWeightGradMaxTiles + p.c - 1) / p.c;
-  if (chunks > pieces) chunks = pieces > 0 ? pieces : 1;
-  f.pieces_per_chunk = (pieces + chunks - 1) / chunks;
-  f.row_chunks = (pieces + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
-  f.tiles = p.c * f.row_chunks;
-  f.slots = f.row_chunks;
+  chunk_pieces(p, f);
   plan.static_k = p.k;
   plan.per_tap = plan.rolling = false;
-  plan.mma = true;
   plan.threads = threads;
   plan.smem_bytes = int(bytes(tile));
   plan.staged_vec = int(kV);
@@ -585,18 +583,12 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
                                                    : (kRollingNchwMaxTiles / p.c > 1 ? kRollingNchwMaxTiles / p.c : 1);
     r = slots * p.c * (p.k + 1) * int64_t(sizeof(A));
   }
-  int64_t m = 0;
-  if (mma_applies<T>(p)) {
-    // The tile count depends on the pitches (the pointers) and the block size.
-    WeightGradPlan mma;
-    for (int threads : {128, 256})
-      for (int boxed = 0; boxed < 4; ++boxed)
-        if (plan_weight_grad_mma<T>(p, boxed & 1, boxed & 2, threads, mma) && mma.workspace_bytes > m)
-          m = mma.workspace_bytes;
-  }
+  // The tensor-core tiling (stride_h 1, NCHW) needs no term of its own: its
+  // slots a channel, at most ceil(kWeightGradMaxTiles / C) (chunk_pieces),
+  // never exceed the rolling term's max(kRollingNchwMaxTiles / C, 1).
+  static_assert(kRollingNchwMaxTiles >= 3 * kWeightGradMaxTiles, "the rolling slots bound the chunked ones");
   const int64_t ab = a > b ? a : b;
-  const int64_t abr = ab > r ? ab : r;
-  return abr > m ? abr : m;
+  return ab > r ? ab : r;
 }
 
 }  // namespace detail
