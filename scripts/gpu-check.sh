@@ -4,7 +4,7 @@
 # benchmark and the PyTorch comparison. Logs and JSON go to $OUT; a short
 # table is printed last.
 #
-# usage: scripts/gpu-check.sh [steps]   steps: any of test,sanitize,bench,compare (default: all)
+# usage: scripts/gpu-check.sh [steps]   steps: any of test,sanitize,bench,compare,ab (default: all but ab)
 # Steps run in the order test, bench, compare, sanitize, so that a call cut
 # short by the device's time limit still returns the most wanted results;
 # the summary says how long each took.
@@ -14,11 +14,19 @@
 # For a quicker call on backward work: TEST_REGEX (ctest -R, and only the
 # test binaries it names are built, e.g. 'backward') and BENCH_FORWARD=0
 # (the benchmark without its forward units).
+# ab: the benchmark (BENCH_FILTER) built from this tree and from the
+# baseline headers in ab/include (`rm -rf ab && mkdir ab && git archive main
+# include | tar -x -C ab`; ab/ is ignored, so pass it in the device call's
+# carry), run in alternating order AB_ROUNDS times (default 3), so that both
+# see the same card and clocks: run-to-run spread between calls is 2-3
+# points, larger than most single changes. ab.json holds both; the table
+# gives the median of the rounds' medians and the difference.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 STEPS=${1:-test,sanitize,bench,compare}
+AB_DIR=${AB_DIR:-/tmp/dwconv-ab-base}
 has() { [[ ",$STEPS," == *",$1,"* ]]; }
 export PATH=/usr/local/cuda/bin:$PATH
 status=0
@@ -37,7 +45,7 @@ took() { summary+=("$1: $((SECONDS - mark)) s"); mark=$SECONDS; }
 TEST_REGEX=${TEST_REGEX:-}
 targets=()
 if [[ -n "$TEST_REGEX" ]] || { ! has test && ! has sanitize; }; then
-  has bench && targets+=(--target dwconv_bench)
+  { has bench || has ab; } && targets+=(--target dwconv_bench)
   has compare && targets+=(--target dwconv_capi)
 fi
 if [[ -n "$TEST_REGEX" ]]; then
@@ -48,10 +56,25 @@ if [[ -n "$TEST_REGEX" ]]; then
     for n in "${names[@]}"; do [[ "$n" =~ $TEST_REGEX ]] && targets+=(--target "$n"); done
   done
 fi
-cmake --preset gpu -DDWCONV_BENCH_FORWARD="$([[ ${BENCH_FORWARD:-1} == 0 ]] && echo OFF || echo ON)" \
+bench_forward="$([[ ${BENCH_FORWARD:-1} == 0 ]] && echo OFF || echo ON)"
+if has ab; then
+  [[ -d ab/include ]] || { echo "ab: no baseline headers in ab/include"; exit 1; }
+  # The baseline is this tree with ab/include for include/, built beside it.
+  rm -rf "$AB_DIR" && mkdir -p "$AB_DIR"
+  tar --exclude=./.git --exclude=./build --exclude=./ab --exclude=./include -cf - . | tar -xf - -C "$AB_DIR"
+  cp -a ab/include "$AB_DIR/include"
+  (cd "$AB_DIR" && cmake --preset gpu -DDWCONV_BENCH_FORWARD="$bench_forward" > /dev/null &&
+    cmake --build --preset gpu -j "$(nproc)" --target dwconv_bench) > "$OUT/ab-build.log" 2>&1 &
+  ab_build=$!
+fi
+cmake --preset gpu -DDWCONV_BENCH_FORWARD="$bench_forward" \
   > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 cmake --build --preset gpu -j "$(nproc)" "${targets[@]}" > "$OUT/build.log" 2>&1 ||
   { grep -E 'error|Error' "$OUT/build.log" | head -40; exit 1; }
+if has ab; then
+  wait $ab_build || { echo "ab: the baseline build failed"; grep -E 'error|Error' "$OUT/ab-build.log" | head -40; exit 1; }
+  rm -f "$OUT/ab-build.log"
+fi
 took build
 B=build/gpu
 
@@ -68,11 +91,32 @@ if has test; then
   took test
 fi
 
-if has bench; then
-  $B/bench/dwconv_bench --benchmark_out="$OUT/bench.json" --benchmark_out_format=json \
+run_bench() { # binary json
+  "$1" --benchmark_out="$2" --benchmark_out_format=json \
     --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.05s \
-    --benchmark_filter="${BENCH_FILTER:--/(T[0-9]+_R|rolling_U)}" > "$OUT/bench.log" 2>&1 || status=1
+    --benchmark_filter="${BENCH_FILTER:--/(T[0-9]+_R|rolling_U)}" >> "$OUT/bench.log" 2>&1
+}
+
+if has bench; then
+  run_bench $B/bench/dwconv_bench "$OUT/bench.json" || status=1
   took bench
+fi
+
+if has ab; then
+  ab_runs=()
+  for ((r = 0; r < ${AB_ROUNDS:-3}; r++)); do
+    # Alternate which goes first, so that neither always follows the other.
+    for side in $( ((r % 2)) && echo "cur base" || echo "base cur"); do
+      bin=$B/bench/dwconv_bench
+      [[ $side == base ]] && bin=$AB_DIR/build/gpu/bench/dwconv_bench
+      run_bench "$bin" "$OUT/ab_${side}_$r.json" || status=1
+      ab_runs+=("$side=$OUT/ab_${side}_$r.json")
+    done
+  done
+  python3 scripts/bench_ab.py --out "$OUT/ab.json" "${ab_runs[@]}" > "$OUT/ab.txt" || status=1
+  rm -f "$OUT"/ab_*_*.json
+  summary+=("ab: ${AB_ROUNDS:-3} rounds each")
+  took ab
 fi
 
 if has compare; then
@@ -118,4 +162,5 @@ if [[ -f "$OUT/bench.json" ]]; then
   python3 scripts/bench_table.py "$OUT/bench.json"
 fi
 [[ -f "$OUT/compare.txt" ]] && tail -60 "$OUT/compare.txt"
+[[ -f "$OUT/ab.txt" ]] && cat "$OUT/ab.txt"
 exit $status
