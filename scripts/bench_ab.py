@@ -22,29 +22,37 @@ def medians(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("runs", nargs="+", help="side=path.json")
+    ap.add_argument("runs", nargs="+", help="side=path.json (sides: base, cur and any variants)")
     a = ap.parse_args()
-    sides = {"base": [], "cur": []}
+    sides = {}
     ctx = None
     for run in a.runs:
         side, path = run.split("=", 1)
         ctx, got = medians(path)
-        sides[side].append(got)
+        sides.setdefault(side, []).append(got)
     json.dump({"context": ctx, "rounds": sides}, open(a.out, "w"), indent=1)
-    names = [n for n in sides["cur"][0] if all(n in r for s in sides.values() for r in s)]
+    order = ["base"] + sorted(s for s in sides if s != "base")
+    names = [n for n in sides["base"][0] if all(n in r for s in sides.values() for r in s)]
     print(f"device: {ctx.get('device', '?')}, copy {float(ctx.get('copy_bandwidth_GBps', 0)):.0f} GB/s; "
-          f"{len(sides['base'])} rounds a side; % of floor, median over rounds [min-max]")
-    print(f"{'benchmark':64} {'base':>16} {'cur':>16} {'diff':>6}")
-    logs = []
+          f"{len(sides['base'])} rounds a side; % of floor, median over rounds [min-max], "
+          f"then the difference from base")
+    print(f"{'benchmark':60} " + " ".join(f"{s[:23]:>23}" for s in order))
+    logs = {s: [] for s in order[1:]}
     for n in names:
-        b = [r[n] for r in sides["base"]]
-        c = [r[n] for r in sides["cur"]]
-        mb, mc = statistics.median(b), statistics.median(c)
-        logs.append(math.log(mc / mb))
-        print(f"{n.removesuffix('/manual_time'):64} {mb:5.1f} [{min(b):4.1f}-{max(b):4.1f}] "
-              f"{mc:5.1f} [{min(c):4.1f}-{max(c):4.1f}] {mc - mb:+6.1f}")
-    if logs:
-        print(f"geomean cur/base: {math.exp(sum(logs) / len(logs)):.3f} over {len(logs)} benchmarks")
+        cells = []
+        mb = statistics.median(r[n] for r in sides["base"])
+        for s in order:
+            v = [r[n] for r in sides[s]]
+            m = statistics.median(v)
+            cell = f"{m:5.1f} [{min(v):4.1f}-{max(v):4.1f}]"
+            if s != "base":
+                cell += f" {m - mb:+5.1f}"
+                logs[s].append(math.log(m / mb))
+            cells.append(f"{cell:>23}")
+        print(f"{n.removesuffix('/manual_time'):60} " + " ".join(cells))
+    for s, l in logs.items():
+        if l:
+            print(f"geomean {s}/base: {math.exp(sum(l) / len(l)):.3f} over {len(l)} benchmarks")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@
 # ab: the benchmark (BENCH_FILTER) built from this tree and from the
 # baseline headers in ab/include (`rm -rf ab && mkdir ab && git archive main
 # include | tar -x -C ab`; ab/ is ignored, so pass it in the device call's
-# carry), run in alternating order AB_ROUNDS times (default 3), so that both
-# see the same card and clocks: run-to-run spread between calls is 2-3
-# points, larger than most single changes. ab.json holds both; the table
-# gives the median of the rounds' medians and the difference.
+# carry), and from any variant headers in ab/<name>/include, run in rotating
+# order AB_ROUNDS times (default 3), so that all see the same card and
+# clocks: run-to-run spread between calls is 2-3 points, larger than most
+# single changes. ab.json holds every side; the table gives the median of
+# the rounds' medians and each side's difference from the baseline.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-out}
@@ -57,24 +58,34 @@ if [[ -n "$TEST_REGEX" ]]; then
   done
 fi
 bench_forward="$([[ ${BENCH_FORWARD:-1} == 0 ]] && echo OFF || echo ON)"
+ab_sides=()
+ab_builds=()
 if has ab; then
   [[ -d ab/include ]] || { echo "ab: no baseline headers in ab/include"; exit 1; }
-  # The baseline is this tree with ab/include for include/, built beside it.
-  rm -rf "$AB_DIR" && mkdir -p "$AB_DIR"
-  tar --exclude=./.git --exclude=./build --exclude=./ab --exclude=./include -cf - . | tar -xf - -C "$AB_DIR"
-  cp -a ab/include "$AB_DIR/include"
-  (cd "$AB_DIR" && cmake --preset gpu -DDWCONV_BENCH_FORWARD="$bench_forward" > /dev/null &&
-    cmake --build --preset gpu -j "$(nproc)" --target dwconv_bench) > "$OUT/ab-build.log" 2>&1 &
-  ab_build=$!
+  ab_sides=(base)
+  for d in ab/*/include; do [[ -d "$d" ]] && ab_sides+=("$(basename "$(dirname "$d")")"); done
+  # Each side is this tree with its headers for include/, built beside it.
+  for side in "${ab_sides[@]}"; do
+    src=ab/include
+    [[ $side != base ]] && src=ab/$side/include
+    dir=$AB_DIR/$side
+    rm -rf "$dir" && mkdir -p "$dir"
+    tar --exclude=./.git --exclude=./build --exclude=./ab --exclude=./include -cf - . | tar -xf - -C "$dir"
+    cp -a "$src" "$dir/include"
+    (cd "$dir" && cmake --preset gpu -DDWCONV_BENCH_FORWARD="$bench_forward" > /dev/null &&
+      cmake --build --preset gpu -j "$(nproc)" --target dwconv_bench) > "$OUT/ab-build-$side.log" 2>&1 &
+    ab_builds+=($!)
+  done
 fi
 cmake --preset gpu -DDWCONV_BENCH_FORWARD="$bench_forward" \
   > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 cmake --build --preset gpu -j "$(nproc)" "${targets[@]}" > "$OUT/build.log" 2>&1 ||
   { grep -E 'error|Error' "$OUT/build.log" | head -40; exit 1; }
-if has ab; then
-  wait $ab_build || { echo "ab: the baseline build failed"; grep -E 'error|Error' "$OUT/ab-build.log" | head -40; exit 1; }
-  rm -f "$OUT/ab-build.log"
-fi
+for i in "${!ab_builds[@]}"; do
+  log=$OUT/ab-build-${ab_sides[$i]}.log
+  wait "${ab_builds[$i]}" || { echo "ab: ${ab_sides[$i]}'s build failed"; grep -E 'error|Error' "$log" | head -40; exit 1; }
+  rm -f "$log"
+done
 took build
 B=build/gpu
 
@@ -104,18 +115,20 @@ fi
 
 if has ab; then
   ab_runs=()
+  all=(cur "${ab_sides[@]}")
   for ((r = 0; r < ${AB_ROUNDS:-3}; r++)); do
-    # Alternate which goes first, so that neither always follows the other.
-    for side in $( ((r % 2)) && echo "cur base" || echo "base cur"); do
+    # Rotate which goes first, so that none always follows another.
+    for ((i = 0; i < ${#all[@]}; i++)); do
+      side=${all[$(((i + r) % ${#all[@]}))]}
       bin=$B/bench/dwconv_bench
-      [[ $side == base ]] && bin=$AB_DIR/build/gpu/bench/dwconv_bench
+      [[ $side != cur ]] && bin=$AB_DIR/$side/build/gpu/bench/dwconv_bench
       run_bench "$bin" "$OUT/ab_${side}_$r.json" || status=1
       ab_runs+=("$side=$OUT/ab_${side}_$r.json")
     done
   done
   python3 scripts/bench_ab.py --out "$OUT/ab.json" "${ab_runs[@]}" > "$OUT/ab.txt" || status=1
   rm -f "$OUT"/ab_*_*.json
-  summary+=("ab: ${AB_ROUNDS:-3} rounds each")
+  summary+=("ab: ${AB_ROUNDS:-3} rounds of ${all[*]}")
   took ab
 fi
 

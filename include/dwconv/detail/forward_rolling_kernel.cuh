@@ -57,54 +57,38 @@ __global__ void __launch_bounds__(Threads)
 
     const ColumnMap<L> col = map_column<L>(p, plane, j);
     const int64_t hi0 = ho0 - p.pad_top;  // input row of the run's first step
-    // Steps [u_lo, u_hi) read rows inside the input; the others, zeros.
+    // Steps [u_lo, u_hi) read rows inside the input; the others, and every
+    // step of a column in the padding, read zeros.
     const int steps = outs + K - 1;
-    const int64_t lo = hi0 < 0 ? (-hi0 + q - 1) / q : 0;
-    const int64_t hi = (p.h - hi0 + q - 1) / q;
-    const int u_lo = col.in_bounds ? int(lo < steps ? lo : steps) : 0;
-    const int u_hi = col.in_bounds ? int(hi < u_lo ? u_lo : (hi < steps ? hi : steps)) : 0;
-    const int64_t x_step = int64_t(q) * p.in_row_pitch;
-    const int64_t y_step = int64_t(q) * p.out_row_pitch;
-    const T* x_col = x + plane * p.in_plane_pitch + col.in_offset;
-    int64_t x_off = hi0 * p.in_row_pitch;  // the row step u reads
-    // kRollingNearestRows: loads from the column's nearest inside row and
-    // column instead (RollingColumn), no address for the whole GPU.
-    constexpr bool kNearest = kRollingNearestRows<T>;
-    RollingColumn<const T*> xc{};
-    if constexpr (kNearest) {
-      int64_t near = col.in_offset;
-      if (!col.in_bounds) {
-        if constexpr (L == Layout::NCHW)
-          near = near < 0 ? 0 : p.w - V;
-        else
-          near = near < 0 ? col.channel : (p.w - 1) * p.c + col.channel;
-      }
-      xc = rolling_column(x + plane * p.in_plane_pitch + near, p.in_row_pitch, hi0, p.h, q, steps, col.in_bounds);
-    }
+    const InsideSteps inside = inside_steps(hi0, p.h, q, steps);
+    const int u_lo = col.in_bounds ? inside.lo : 0, u_hi = col.in_bounds ? inside.hi : 0;
+    auto reads = [&](int u) { return unsigned(u - u_lo) < unsigned(u_hi - u_lo); };
+    // Running byte addresses of the next step's input row and of the output
+    // row of the current step (u - (K - 1)), as integers: outside
+    // [u_lo, u_hi) and the run they leave the tensors, where the predicated
+    // loads and the checked stores touch nothing. Per step: one predicated
+    // load, one check a store, two 64-bit adds. The former per-step row
+    // pointers (the nearest inside row, selected per step) and 64-bit store
+    // offsets took 28 instructions a step besides the 31 multiply-adds
+    // (fp32 K = 31, `2026-11-26-h100-f18-sass.txt`).
+    const int64_t x_step = int64_t(q) * p.in_row_pitch * int64_t(sizeof(T));
+    const int64_t y_step = int64_t(q) * p.out_row_pitch * int64_t(sizeof(T));
+    uintptr_t xa =
+        reinterpret_cast<uintptr_t>(x) + uintptr_t((plane * p.in_plane_pitch + col.in_offset + hi0 * p.in_row_pitch) *
+                                                   int64_t(sizeof(T)));
+    uintptr_t ya = reinterpret_cast<uintptr_t>(y) +
+                   uintptr_t((plane * p.out_plane_pitch + j + (ho0 - int64_t(K - 1) * q) * p.out_row_pitch) *
+                             int64_t(sizeof(T)));
 
     // A ring of the next K rows, each loaded a whole block of K steps before
     // its use: with one load a step and its use right after, every step
     // waited out a memory latency (v9: 20-38 % of the floor at K = 31).
-    // Rows outside the input load from a valid address (x itself, or the
-    // nearest row) and read as zeros: no branch, so the loads issue back to
-    // back.
     Vec ring[K];
-    auto fetch = [&](int u, Vec& r) {
-      bool inside;
-      if constexpr (kNearest) {
-        inside = xc.used(u);
-        r = *reinterpret_cast<const Vec*>(xc.row(u));
-      } else {
-        inside = u >= u_lo && u < u_hi;
-        r = *reinterpret_cast<const Vec*>(inside ? x_col + x_off : x);
-        x_off += x_step;
-      }
 #pragma unroll
-      for (int v = 0; v < V; ++v)
-        if (!inside) r.e[v] = Traits::from_accum(A(0));
-    };
-#pragma unroll
-    for (int i = 0; i < K; ++i) fetch(i, ring[i]);
+    for (int i = 0; i < K; ++i) {
+      ring[i] = load_global_if<Vec>(xa, reads(i));
+      xa += x_step;
+    }
 
     A b[kWLanes];
 #pragma unroll
@@ -112,43 +96,21 @@ __global__ void __launch_bounds__(Threads)
     A wr[K][kWLanes];
     load_weights<T, K, kWLanes>(p, w, col.channel, wr);
     A acc[K][V] = {};
-    // Output row of step u: u - (K - 1), stored when inside the run.
-    int64_t y_off = plane * p.out_plane_pitch + j + (ho0 - int64_t(K - 1) * q) * p.out_row_pitch;
 
     // Whole blocks of K steps (the ring's and the accumulators' indices are
     // static); steps past the run read zeros and store nothing. A block
     // whose stores all land in the run and whose fetches all read inside
-    // rows runs without per-step checks, from running pointers: the checks
-    // and 64-bit addresses of every step were 28 instructions a step against
-    // 31 multiply-adds (fp32 K = 31, ncu source counters on the H100,
-    // `2026-11-26-h100-f18-sass.txt`).
-    const int fast_lo = kNearest ? xc.use_lo : u_lo, fast_hi = kNearest ? xc.use_hi : u_hi;
-    const int64_t x_step_bytes = (kNearest ? xc.step : x_step) * int64_t(sizeof(T));
+    // rows runs without per-step checks (NHWC, kUncheckedBlocks).
     auto step_block = [&](int u0, auto unchecked) {
       constexpr bool kUnchecked = decltype(unchecked)::value;
-      // This block's first fetch (step u0 + K) and first store, where the
-      // block is unchecked.
-      const char* xr = nullptr;
-      T* yr = nullptr;
-      if constexpr (kUnchecked) {
-        if constexpr (kNearest)
-          xr = reinterpret_cast<const char*>(xc.row(u0 + K));
-        else
-          xr = reinterpret_cast<const char*>(x_col + x_off);
-        yr = y + y_off;
-      }
 #pragma unroll
       for (int i = 0; i < K; ++i) {
         const int u = u0 + i;
         A xv[V];
 #pragma unroll
         for (int v = 0; v < V; ++v) xv[v] = Traits::to_accum(ring[i].e[v]);
-        if constexpr (kUnchecked) {
-          ring[i] = *reinterpret_cast<const Vec*>(xr);
-          xr += x_step_bytes;
-        } else {
-          fetch(u + K, ring[i]);
-        }
+        ring[i] = load_global_if<Vec>(xa, kUnchecked || reads(u + K));
+        xa += x_step;
         // Slot i starts output row u with tap 0; tap k adds into row u - k,
         // slot (i - k) mod K. Slot i + 1 then holds row u - (K - 1), done.
 #pragma unroll
@@ -157,23 +119,18 @@ __global__ void __launch_bounds__(Threads)
         for (int k = 1; k < K; ++k)
 #pragma unroll
           for (int v = 0; v < V; ++v) acc[(i - k + K) % K][v] += wr[k][v % kWLanes] * xv[v];
-        if constexpr (kUnchecked) {
-          store_vector<T, V>(yr, acc[(i + 1) % K]);
-          yr += y_step;
-        } else {
-          const int t = u - (K - 1);
-          if (t >= 0 && t < outs) store_vector<T, V>(y + y_off, acc[(i + 1) % K]);
-          y_off += y_step;
+        if (kUnchecked || unsigned(u - (K - 1)) < unsigned(outs)) {
+          Vec out;
+#pragma unroll
+          for (int v = 0; v < V; ++v) out.e[v] = Traits::from_accum(acc[(i + 1) % K][v]);
+          store_global(ya, out);
         }
-      }
-      if constexpr (kUnchecked) {
-        y_off += int64_t(K) * y_step;
-        if constexpr (!kNearest) x_off += int64_t(K) * x_step;
+        ya += y_step;
       }
     };
     for (int u0 = 0; u0 < steps; u0 += K) {
       if constexpr (kUncheckedBlocks) {
-        if (u0 >= K - 1 && u0 + K <= steps && u0 + K >= fast_lo && u0 + 2 * K <= fast_hi) {
+        if (u0 >= K - 1 && u0 + K <= steps && u0 + K >= u_lo && u0 + 2 * K <= u_hi) {
           step_block(u0, std::true_type{});
           continue;
         }

@@ -121,6 +121,87 @@ __device__ __forceinline__ T load_before_barrier(const T* ptr) {
 #endif
 }
 
+/// Raw global accesses at integer byte addresses, for walks whose running
+/// address passes outside the tensor where nothing is read or written (a
+/// pointer there would be out of its object). `Vec` is 2, 4, 8 or 16 bytes,
+/// aligned to its size.
+/// load_global_if: the vector at `addr` where `pred`, else zeros, as one
+/// predicated load: no valid address needed for the others and no select
+/// at use (the forward rolling kernel's checked steps: fp32 K = 31 spent 28
+/// instructions a step on checks and addresses against 31 multiply-adds,
+/// `2026-11-26-h100-f18-sass.txt`). x is read-only while a kernel runs: .nc.
+template <class Vec>
+__device__ __forceinline__ Vec load_global_if(uintptr_t addr, bool pred) {
+  Vec v;
+#if defined(__CUDA_ARCH__)
+  constexpr int kBytes = sizeof(Vec);
+  const int on = pred;
+  if constexpr (kBytes == 2) {
+    unsigned short u;
+    asm("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n mov.b16 %0, 0;\n @p ld.global.nc.b16 %0, [%1];\n}"
+        : "=h"(u)
+        : "l"(addr), "r"(on));
+    __builtin_memcpy(&v, &u, 2);
+  } else if constexpr (kBytes == 4) {
+    unsigned u;
+    asm("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n mov.b32 %0, 0;\n @p ld.global.nc.b32 %0, [%1];\n}"
+        : "=r"(u)
+        : "l"(addr), "r"(on));
+    __builtin_memcpy(&v, &u, 4);
+  } else if constexpr (kBytes == 8) {
+    uint2 u;
+    asm("{\n .reg .pred p;\n setp.ne.b32 p, %3, 0;\n mov.b32 %0, 0;\n mov.b32 %1, 0;\n"
+        " @p ld.global.nc.v2.b32 {%0, %1}, [%2];\n}"
+        : "=r"(u.x), "=r"(u.y)
+        : "l"(addr), "r"(on));
+    __builtin_memcpy(&v, &u, 8);
+  } else {
+    static_assert(kBytes == 16, "vectors of 2, 4, 8 or 16 bytes");
+    uint4 u;
+    asm("{\n .reg .pred p;\n setp.ne.b32 p, %5, 0;\n mov.b32 %0, 0;\n mov.b32 %1, 0;\n mov.b32 %2, 0;\n"
+        " mov.b32 %3, 0;\n @p ld.global.nc.v4.b32 {%0, %1, %2, %3}, [%4];\n}"
+        : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+        : "l"(addr), "r"(on));
+    __builtin_memcpy(&v, &u, 16);
+  }
+#else
+  (void)addr;
+  (void)pred;
+  v = Vec{};
+#endif
+  return v;
+}
+
+/// Stores `v` at global byte address `addr` (see load_global_if).
+template <class Vec>
+__device__ __forceinline__ void store_global(uintptr_t addr, const Vec& v) {
+#if defined(__CUDA_ARCH__)
+  constexpr int kBytes = sizeof(Vec);
+  if constexpr (kBytes == 2) {
+    unsigned short u;
+    __builtin_memcpy(&u, &v, 2);
+    asm volatile("st.global.b16 [%0], %1;" ::"l"(addr), "h"(u) : "memory");
+  } else if constexpr (kBytes == 4) {
+    unsigned u;
+    __builtin_memcpy(&u, &v, 4);
+    asm volatile("st.global.b32 [%0], %1;" ::"l"(addr), "r"(u) : "memory");
+  } else if constexpr (kBytes == 8) {
+    uint2 u;
+    __builtin_memcpy(&u, &v, 8);
+    asm volatile("st.global.v2.b32 [%0], {%1, %2};" ::"l"(addr), "r"(u.x), "r"(u.y) : "memory");
+  } else {
+    static_assert(kBytes == 16, "vectors of 2, 4, 8 or 16 bytes");
+    uint4 u;
+    __builtin_memcpy(&u, &v, 16);
+    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(addr), "r"(u.x), "r"(u.y), "r"(u.z), "r"(u.w)
+                 : "memory");
+  }
+#else
+  (void)addr;
+  (void)v;
+#endif
+}
+
 /// Block-wide copy of `len` contiguous elements between global and shared
 /// memory, 16-byte vectors for the body and single elements for the
 /// unaligned head and tail. Shared element i sits at index phase + i, where
