@@ -228,16 +228,6 @@ struct DefaultWeightGradPolicy {
   static constexpr int kTensorCoreThreads = K >= kTallKernelHeight ? 256 : 128;
 };
 
-// Whether the forward's rolling kernel loads rows outside the input (and
-// columns in the padding) from the column's nearest inside row and column
-// rather than from x itself. Measured on the H100 in b11.1
-// (`2026-11-25-h100-b11.1.json` against b10.4's run): fp32 K = 31 54 -> 59 %
-// (NCHW) and 62 -> 66 % (NHWC); fp16/bf16 NHWC K = 31 39 -> 34 %, where ptxas
-// then took 150-156 registers instead of 128 (a block fewer a
-// multiprocessor). So 4-byte types only.
-template <class T>
-inline constexpr bool kRollingNearestRows = sizeof(T) == 4;
-
 // Whether the forward's register window stores each output row at its last
 // tap (its sums live from first tap to last) rather than all rows after the
 // window's last input row (window_rows, forward_kernel.cuh). Measured on the

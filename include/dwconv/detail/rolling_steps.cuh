@@ -1,9 +1,8 @@
-// dwconv: which rows a rolling dw run's steps read
-// (weight_grad_rolling_kernel.cuh). A thread walks a column down its rows,
+// dwconv: which rows a rolling run's steps read (forward_rolling_kernel.cuh,
+// weight_grad_rolling_kernel.cuh). A thread walks a column down its rows,
 // step u reading input row hi0 + u * q; steps above the first and below the
 // last input row, and every step of a column in the left or right padding,
-// read zeros. The forward's rolling kernel keeps its own few lines for this
-// (forward_rolling_kernel.cuh says why).
+// read zeros.
 #pragma once
 
 #include <cstdint>

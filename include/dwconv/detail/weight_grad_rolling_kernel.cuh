@@ -155,7 +155,7 @@ __global__ void __launch_bounds__(Threads)
       wi = wo * p.stride_w - p.pad_left;
       const int64_t plane = img * p.c + channel;
       dy_col = plane * p.dy_plane_pitch + wo;
-      x_col = plane * p.x_plane_pitch + (wi < 0 ? 0 : (wi > p.w - V ? p.w - V : wi));
+      x_col = plane * p.x_plane_pitch + wi;
       plane_index = plane;
     } else {
       const int64_t img = run.column / p.pixel_blocks;
@@ -163,18 +163,30 @@ __global__ void __launch_bounds__(Threads)
       if (wo >= p.out_w) continue;
       wi = wo * p.stride_w - p.pad_left;
       dy_col = img * p.dy_plane_pitch + wo * p.c + ct * V;
-      x_col = img * p.x_plane_pitch + (wi < 0 ? 0 : (wi >= p.w ? p.w - 1 : wi)) * p.c + ct * V;
+      x_col = img * p.x_plane_pitch + wi * p.c + ct * V;
     }
     const int outs = int(run.rows);
-    const T* dy_row = dy + dy_col + run.ho0 * p.dy_row_pitch;
-    // Input row u of the walk (tap k of step t is u = t + k). Loads read
-    // clamped valid rows and the zeros are applied where a row is used: a
-    // load that depended on a condition ended in a select right behind it,
-    // and each step waited out its own loads (ncu on the H100: 68 % of
-    // stalls on L1TEX scoreboards, DRAM at 43 %).
-    RollingColumn<const T*> xc{};
-    if constexpr (!Shifted)
-      xc = rolling_column(x + x_col, p.x_row_pitch, run.ho0 - p.pad_top, p.h, q, outs + K - 1, wi >= 0 && wi < p.w);
+    // Input row u of the walk (tap k of step t is u = t + k); steps
+    // [x_lo, x_hi) read rows inside the input (none for a column in the
+    // padding). Loads come in order of u (and of t for dy), each once, so
+    // each tensor has one running byte address, an integer because outside
+    // those steps it leaves the tensor: the loads there are predicated off
+    // and read as zeros (load_global_if). The clamped rows and selects at
+    // use this replaced cost ~20 instructions a step besides the sums, as in
+    // the forward rolling kernel (f20).
+    [[maybe_unused]] int x_lo = 0, x_hi = 0;
+    [[maybe_unused]] uintptr_t xa = 0, da = 0;
+    [[maybe_unused]] const int64_t x_bytes = int64_t(q) * p.x_row_pitch * int64_t(sizeof(T));
+    [[maybe_unused]] const int64_t dy_bytes = dy_step * int64_t(sizeof(T));
+    if constexpr (!Shifted) {
+      const InsideSteps inside = inside_steps(run.ho0 - p.pad_top, p.h, q, outs + K - 1);
+      const bool col_in = wi >= 0 && wi < p.w;
+      x_lo = col_in ? inside.lo : 0;
+      x_hi = col_in ? inside.hi : 0;
+      xa = reinterpret_cast<uintptr_t>(x) +
+           uintptr_t((x_col + (run.ho0 - p.pad_top) * p.x_row_pitch) * int64_t(sizeof(T)));
+      da = reinterpret_cast<uintptr_t>(dy) + uintptr_t((dy_col + run.ho0 * p.dy_row_pitch) * int64_t(sizeof(T)));
+    }
     // Shifted: element offsets from the tensors' bases, the x column wi
     // unclamped, and masks of the lanes that count: dy's inside the row
     // (a row's last vector may run into the next), x's inside the input too.
@@ -186,16 +198,22 @@ __global__ void __launch_bounds__(Threads)
       return Pair{*reinterpret_cast<const Vec*>(base + sv.lo), *reinterpret_cast<const Vec*>(base + sv.hi)};
     };
     auto load_dy = [&](int t) -> Raw {
-      if constexpr (Shifted)
+      if constexpr (Shifted) {
         return pair(dy, sc.dy_off + (t < outs ? t : outs - 1) * dy_step, dy_total);
-      else
-        return *reinterpret_cast<const Vec*>(dy_row + (t < outs ? t : outs - 1) * dy_step);
+      } else {
+        const Vec r = load_global_if<Vec>(da, t < outs);
+        da += dy_bytes;
+        return r;
+      }
     };
     auto load_x = [&](int u) -> Raw {
-      if constexpr (Shifted)
+      if constexpr (Shifted) {
         return pair(x, sc.xo.row(u), x_total);
-      else
-        return *reinterpret_cast<const Vec*>(xc.row(u));
+      } else {
+        const Vec r = load_global_if<Vec>(xa, unsigned(u - x_lo) < unsigned(x_hi - x_lo));
+        xa += x_bytes;
+        return r;
+      }
     };
     auto to_x = [&](const Raw& raw, int u, A(&out)[V]) {
       if constexpr (Shifted) {
@@ -205,9 +223,8 @@ __global__ void __launch_bounds__(Threads)
 #pragma unroll
         for (int v = 0; v < V; ++v) out[v] = (mask >> v) & 1u ? Traits::to_accum(vals.e[v]) : A(0);
       } else {
-        const bool used = xc.used(u);
 #pragma unroll
-        for (int v = 0; v < V; ++v) out[v] = used ? Traits::to_accum(raw.e[v]) : A(0);
+        for (int v = 0; v < V; ++v) out[v] = Traits::to_accum(raw.e[v]);
       }
     };
     auto to_dy = [&](const Raw& raw, int t, A(&out)[V]) {
