@@ -73,12 +73,11 @@ __global__ void __launch_bounds__(Threads)
     // (fp32 K = 31, `2026-11-26-h100-f18-sass.txt`).
     const int64_t x_step = int64_t(q) * p.in_row_pitch * int64_t(sizeof(T));
     const int64_t y_step = int64_t(q) * p.out_row_pitch * int64_t(sizeof(T));
-    uintptr_t xa =
-        reinterpret_cast<uintptr_t>(x) + uintptr_t((plane * p.in_plane_pitch + col.in_offset + hi0 * p.in_row_pitch) *
-                                                   int64_t(sizeof(T)));
-    uintptr_t ya = reinterpret_cast<uintptr_t>(y) +
-                   uintptr_t((plane * p.out_plane_pitch + j + (ho0 - int64_t(K - 1) * q) * p.out_row_pitch) *
-                             int64_t(sizeof(T)));
+    uintptr_t xa = reinterpret_cast<uintptr_t>(x) +
+                   uintptr_t((plane * p.in_plane_pitch + col.in_offset + hi0 * p.in_row_pitch) * int64_t(sizeof(T)));
+    uintptr_t ya =
+        reinterpret_cast<uintptr_t>(y) +
+        uintptr_t((plane * p.out_plane_pitch + j + (ho0 - int64_t(K - 1) * q) * p.out_row_pitch) * int64_t(sizeof(T)));
 
     // A ring of the next K rows, each loaded a whole block of K steps before
     // its use: with one load a step and its use right after, every step
@@ -119,12 +118,7 @@ __global__ void __launch_bounds__(Threads)
         for (int k = 1; k < K; ++k)
 #pragma unroll
           for (int v = 0; v < V; ++v) acc[(i - k + K) % K][v] += wr[k][v % kWLanes] * xv[v];
-        if (kUnchecked || unsigned(u - (K - 1)) < unsigned(outs)) {
-          Vec out;
-#pragma unroll
-          for (int v = 0; v < V; ++v) out.e[v] = Traits::from_accum(acc[(i + 1) % K][v]);
-          store_global(ya, out);
-        }
+        if (kUnchecked || unsigned(u - (K - 1)) < unsigned(outs)) store_global(ya, to_vector<T, V>(acc[(i + 1) % K]));
         ya += y_step;
       }
     };

@@ -22,13 +22,19 @@ __device__ __forceinline__ void load_vector(const T* ptr, A (&out)[V]) {
   for (int i = 0; i < V; ++i) out[i] = NumericTraits<T>::to_accum(v.e[i]);
 }
 
-/// Stores V accumulators, rounded to T, at `ptr` (aligned to V * sizeof(T)).
+/// V accumulators rounded to T, as one vector.
 template <class T, int V, class A>
-__device__ __forceinline__ void store_vector(T* ptr, const A (&in)[V]) {
+__device__ __forceinline__ AlignedVector<T, V> to_vector(const A (&in)[V]) {
   AlignedVector<T, V> v;
 #pragma unroll
   for (int i = 0; i < V; ++i) v.e[i] = NumericTraits<T>::from_accum(in[i]);
-  *reinterpret_cast<AlignedVector<T, V>*>(ptr) = v;
+  return v;
+}
+
+/// Stores V accumulators, rounded to T, at `ptr` (aligned to V * sizeof(T)).
+template <class T, int V, class A>
+__device__ __forceinline__ void store_vector(T* ptr, const A (&in)[V]) {
+  *reinterpret_cast<AlignedVector<T, V>*>(ptr) = to_vector<T, V>(in);
 }
 
 }  // namespace detail
