@@ -26,14 +26,27 @@ int main(int argc, char** argv) {
   }
   benchmark::AddCustomContext("device", prop.name);
   benchmark::AddCustomContext("copy_bandwidth_GBps", std::to_string(context().copy_bandwidth / 1e9));
+  // The types and directions the build holds (DWCONV_BENCH_TYPES, DWCONV_BENCH_FORWARD).
 #ifndef DWCONV_BENCH_NO_FORWARD
+#ifdef DWCONV_BENCH_TYPE_float
   register_forward_float();
+#endif
+#ifdef DWCONV_BENCH_TYPE_half
   register_forward_half();
+#endif
+#ifdef DWCONV_BENCH_TYPE_bfloat16
   register_forward_bfloat16();
 #endif
+#endif
+#ifdef DWCONV_BENCH_TYPE_float
   register_backward_float();
+#endif
+#ifdef DWCONV_BENCH_TYPE_half
   register_backward_half();
+#endif
+#ifdef DWCONV_BENCH_TYPE_bfloat16
   register_backward_bfloat16();
+#endif
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -13,7 +13,8 @@
 # which BENCH_FILTER=. brings back.
 # For a quicker call on backward work: TEST_REGEX (ctest -R, and only the
 # test binaries it names are built, e.g. 'backward') and BENCH_FORWARD=0
-# (the benchmark without its forward units).
+# (the benchmark without its forward units); BENCH_TYPES (e.g. 'float' or
+# 'half;bfloat16': the benchmark's element types, all three by default).
 # ab: the benchmark (BENCH_FILTER) built from this tree and from the
 # baseline headers in ab/include (`rm -rf ab && mkdir ab && git archive main
 # include | tar -x -C ab`; ab/ is ignored, so pass it in the device call's
@@ -58,6 +59,7 @@ if [[ -n "$TEST_REGEX" ]]; then
   done
 fi
 bench_forward="$([[ ${BENCH_FORWARD:-1} == 0 ]] && echo OFF || echo ON)"
+bench_types=${BENCH_TYPES:-float;half;bfloat16}
 ab_sides=()
 ab_builds=()
 if has ab; then
@@ -72,12 +74,12 @@ if has ab; then
     rm -rf "$dir" && mkdir -p "$dir"
     tar --exclude=./.git --exclude=./build --exclude=./ab --exclude=./include -cf - . | tar -xf - -C "$dir"
     cp -a "$src" "$dir/include"
-    (cd "$dir" && cmake --preset gpu -DDWCONV_BENCH_FORWARD="$bench_forward" > /dev/null &&
+    (cd "$dir" && cmake --preset gpu -DDWCONV_BENCH_FORWARD="$bench_forward" -DDWCONV_BENCH_TYPES="$bench_types" > /dev/null &&
       cmake --build --preset gpu -j "$(nproc)" --target dwconv_bench) > "$OUT/ab-build-$side.log" 2>&1 &
     ab_builds+=($!)
   done
 fi
-cmake --preset gpu -DDWCONV_BENCH_FORWARD="$bench_forward" \
+cmake --preset gpu -DDWCONV_BENCH_FORWARD="$bench_forward" -DDWCONV_BENCH_TYPES="$bench_types" \
   > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 cmake --build --preset gpu -j "$(nproc)" "${targets[@]}" > "$OUT/build.log" 2>&1 ||
   { grep -E 'error|Error' "$OUT/build.log" | head -40; exit 1; }
