@@ -175,6 +175,7 @@ for s in "${summary[@]}"; do echo "$s"; done
 [[ -f "$OUT/sanitizers.txt" ]] && cat "$OUT/sanitizers.txt"
 if [[ -f "$OUT/bench.json" ]]; then
   python3 scripts/bench_table.py "$OUT/bench.json"
+  python3 scripts/bench_standing.py "$OUT/bench.json"
 fi
 [[ -f "$OUT/compare.txt" ]] && tail -60 "$OUT/compare.txt"
 [[ -f "$OUT/ab.txt" ]] && cat "$OUT/ab.txt"
