@@ -62,32 +62,23 @@ __global__ void __launch_bounds__(Threads)
     const int steps = outs + K - 1;
     const InsideSteps inside = inside_steps(hi0, p.h, q, steps);
     const int u_lo = col.in_bounds ? inside.lo : 0, u_hi = col.in_bounds ? inside.hi : 0;
-    auto reads = [&](int u) { return unsigned(u - u_lo) < unsigned(u_hi - u_lo); };
-    // Running byte addresses of the next step's input row and of the output
-    // row of the current step (u - (K - 1)), as integers: outside
+    // The next step's input row (RunningRows) and the output row of the
+    // current step (u - (K - 1)), as running byte addresses: outside
     // [u_lo, u_hi) and the run they leave the tensors, where the predicated
     // loads and the checked stores touch nothing. Per step: one predicated
-    // load, one check a store, two 64-bit adds. The former per-step row
-    // pointers (the nearest inside row, selected per step) and 64-bit store
-    // offsets took 28 instructions a step besides the 31 multiply-adds
-    // (fp32 K = 31, `2026-11-26-h100-f18-sass.txt`).
-    const int64_t x_step = int64_t(q) * p.in_row_pitch * int64_t(sizeof(T));
+    // load, one check a store, two 64-bit adds.
+    RunningRows<Vec> x_rows{element_address(x, plane * p.in_plane_pitch + col.in_offset + hi0 * p.in_row_pitch),
+                            int64_t(q) * p.in_row_pitch * int64_t(sizeof(T)),
+                            {u_lo, u_hi}};
     const int64_t y_step = int64_t(q) * p.out_row_pitch * int64_t(sizeof(T));
-    uintptr_t xa = reinterpret_cast<uintptr_t>(x) +
-                   uintptr_t((plane * p.in_plane_pitch + col.in_offset + hi0 * p.in_row_pitch) * int64_t(sizeof(T)));
-    uintptr_t ya =
-        reinterpret_cast<uintptr_t>(y) +
-        uintptr_t((plane * p.out_plane_pitch + j + (ho0 - int64_t(K - 1) * q) * p.out_row_pitch) * int64_t(sizeof(T)));
+    uintptr_t ya = element_address(y, plane * p.out_plane_pitch + j + (ho0 - int64_t(K - 1) * q) * p.out_row_pitch);
 
     // A ring of the next K rows, each loaded a whole block of K steps before
     // its use: with one load a step and its use right after, every step
     // waited out a memory latency (v9: 20-38 % of the floor at K = 31).
     Vec ring[K];
 #pragma unroll
-    for (int i = 0; i < K; ++i) {
-      ring[i] = load_global_if<Vec>(xa, reads(i));
-      xa += x_step;
-    }
+    for (int i = 0; i < K; ++i) ring[i] = x_rows.next(i);
 
     A b[kWLanes];
 #pragma unroll
@@ -108,8 +99,7 @@ __global__ void __launch_bounds__(Threads)
         A xv[V];
 #pragma unroll
         for (int v = 0; v < V; ++v) xv[v] = Traits::to_accum(ring[i].e[v]);
-        ring[i] = load_global_if<Vec>(xa, kUnchecked || reads(u + K));
-        xa += x_step;
+        ring[i] = x_rows.next(u + K, kUnchecked);
         // Slot i starts output row u with tap 0; tap k adds into row u - k,
         // slot (i - k) mod K. Slot i + 1 then holds row u - (K - 1), done.
 #pragma unroll

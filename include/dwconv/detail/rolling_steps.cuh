@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 
 namespace dwconv {
@@ -25,7 +26,35 @@ __host__ __device__ inline InsideSteps inside_steps(int64_t hi0, int64_t h, int 
   return {l, int(hi < l ? l : (hi < steps ? hi : steps))};
 }
 
-/// A run's loads. Every step reads a valid address near its own: the
+/// Byte address of element `offset` of `base`, as an integer: a walk's
+/// running address may pass outside the tensor where it reads nothing.
+template <class T>
+DWCONV_HD_INLINE uintptr_t element_address(const T* base, int64_t offset) {
+  return reinterpret_cast<uintptr_t>(base) + uintptr_t(offset * int64_t(sizeof(T)));
+}
+
+/// A run's loads of one tensor, in step order, one row a step: the running
+/// byte address of the next step's row, `step` bytes a step, and the steps
+/// [inside.lo, inside.hi) whose rows count. Other steps load nothing and
+/// read zeros (load_global_if): no valid address and no select at use.
+/// Replaced per-step nearest rows and selects that cost ~20-28
+/// instructions a step besides the sums (f20, f20.1 in bench/NOTES.md).
+template <class Vec>
+struct RunningRows {
+  uintptr_t at;
+  int64_t step;
+  InsideSteps inside;
+
+  /// The row of step u (the next one); every_row: the caller knows it counts.
+  __device__ __forceinline__ Vec next(int u, bool every_row = false) {
+    const Vec r = load_global_if<Vec>(at, every_row || unsigned(u - inside.lo) < unsigned(inside.hi - inside.lo));
+    at += uintptr_t(step);
+    return r;
+  }
+};
+
+/// A run's loads through the dw kernel's shifted vectors (shifted_column,
+/// weight_grad_rolling_kernel.cuh). Every step reads a valid address near its own: the
 /// nearest inside row of the column (a column in the padding passes the
 /// nearest inside column), so that padding lanes share their neighbours'
 /// sectors rather than all reading x itself, one address for the whole GPU

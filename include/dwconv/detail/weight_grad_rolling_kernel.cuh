@@ -166,26 +166,18 @@ __global__ void __launch_bounds__(Threads)
       x_col = img * p.x_plane_pitch + wi * p.c + ct * V;
     }
     const int outs = int(run.rows);
-    // Input row u of the walk (tap k of step t is u = t + k); steps
-    // [x_lo, x_hi) read rows inside the input (none for a column in the
-    // padding). Loads come in order of u (and of t for dy), each once, so
-    // each tensor has one running byte address, an integer because outside
-    // those steps it leaves the tensor: the loads there are predicated off
-    // and read as zeros (load_global_if). The clamped rows and selects at
-    // use this replaced cost ~20 instructions a step besides the sums, as in
-    // the forward rolling kernel (f20).
-    [[maybe_unused]] int x_lo = 0, x_hi = 0;
-    [[maybe_unused]] uintptr_t xa = 0, da = 0;
-    [[maybe_unused]] const int64_t x_bytes = int64_t(q) * p.x_row_pitch * int64_t(sizeof(T));
-    [[maybe_unused]] const int64_t dy_bytes = dy_step * int64_t(sizeof(T));
+    // Input row u of the walk (tap k of step t is u = t + k). Loads come in
+    // order of u (and of t for dy), each once: a running address a tensor
+    // (RunningRows), x's rows counting inside the input (none for a column
+    // in the padding), dy's inside the run.
+    [[maybe_unused]] RunningRows<Vec> x_rows{}, dy_rows{};
     if constexpr (!Shifted) {
       const InsideSteps inside = inside_steps(run.ho0 - p.pad_top, p.h, q, outs + K - 1);
       const bool col_in = wi >= 0 && wi < p.w;
-      x_lo = col_in ? inside.lo : 0;
-      x_hi = col_in ? inside.hi : 0;
-      xa = reinterpret_cast<uintptr_t>(x) +
-           uintptr_t((x_col + (run.ho0 - p.pad_top) * p.x_row_pitch) * int64_t(sizeof(T)));
-      da = reinterpret_cast<uintptr_t>(dy) + uintptr_t((dy_col + run.ho0 * p.dy_row_pitch) * int64_t(sizeof(T)));
+      x_rows = {element_address(x, x_col + (run.ho0 - p.pad_top) * p.x_row_pitch),
+                int64_t(q) * p.x_row_pitch * int64_t(sizeof(T)),
+                {col_in ? inside.lo : 0, col_in ? inside.hi : 0}};
+      dy_rows = {element_address(dy, dy_col + run.ho0 * p.dy_row_pitch), dy_step * int64_t(sizeof(T)), {0, outs}};
     }
     // Shifted: element offsets from the tensors' bases, the x column wi
     // unclamped, and masks of the lanes that count: dy's inside the row
@@ -201,18 +193,14 @@ __global__ void __launch_bounds__(Threads)
       if constexpr (Shifted) {
         return pair(dy, sc.dy_off + (t < outs ? t : outs - 1) * dy_step, dy_total);
       } else {
-        const Vec r = load_global_if<Vec>(da, t < outs);
-        da += dy_bytes;
-        return r;
+        return dy_rows.next(t);
       }
     };
     auto load_x = [&](int u) -> Raw {
       if constexpr (Shifted) {
         return pair(x, sc.xo.row(u), x_total);
       } else {
-        const Vec r = load_global_if<Vec>(xa, unsigned(u - x_lo) < unsigned(x_hi - x_lo));
-        xa += x_bytes;
-        return r;
+        return x_rows.next(u);
       }
     };
     auto to_x = [&](const Raw& raw, int u, A(&out)[V]) {
