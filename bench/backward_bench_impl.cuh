@@ -122,6 +122,20 @@ void register_rolling_sweep(const std::string& name, const Problem& p, bool bias
 
 template <class T>
 void register_backward(const std::string& dtype) {
+  for (const Probe& pr : kProbes)
+    for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
+      const Problem p = to_problem(pr, layout);
+      const bool bias = pr.base.bias;
+      const std::string tail = dtype + "/" + to_string(layout) + "/" + probe_name(pr) + "/default";
+      benchmark::RegisterBenchmark(("probe/backward_input/" + tail).c_str(),
+                                   [p](benchmark::State& s) { run_backward_input<T>(s, p); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("probe/backward_weight/" + tail).c_str(),
+                                   [p, bias](benchmark::State& s) { run_backward_weight<T>(s, p, bias); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
   for (const Case& c : kCases)
     for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
       const Problem p = to_problem(c, layout);

@@ -14,6 +14,24 @@ struct Case {
   bool bias;
 };
 
+/// Probes: a benchmarked case with another padding along W, to isolate
+/// one property of it. Not targets: their names start with probe/ and
+/// gpu-check.sh's default filter leaves them out. K = 31 (NCHW forward 68 %
+/// and dw 71 % against NHWC 82 / 86 % and NCHW dx 84 %, `2026-11-26-h100-
+/// s20.json`): pad_w 0, rows without padding columns and on the line; 16,
+/// rows on the line with a half-line shift between x and y; 32, x and y
+/// both on the line and whole warps of padding columns. (Listed before
+/// the cases: compare_torch.py reads the rows that follow their name.)
+struct Probe {
+  Case base;
+  int pad_w;
+};
+inline constexpr Probe kProbes[] = {
+    {{8, 64, 512, 512, 31, 1, 15, 1, false}, 0},
+    {{8, 64, 512, 512, 31, 1, 15, 1, false}, 16},
+    {{8, 64, 512, 512, 31, 1, 15, 1, false}, 32},
+};
+
 // (N, C, H, W, K, stride, pad, dilation, bias); stride and padding apply to
 // both axes, as nn.Conv2d(padding=p, stride=s).
 inline constexpr Case kCases[] = {
@@ -44,6 +62,14 @@ inline std::string case_name(const Case& k) {
                 k.bias ? "_bias" : "");
   return buf;
 }
+
+inline Problem to_problem(const Probe& pr, Layout layout) {
+  Problem p = to_problem(pr.base, layout);
+  p.pad_left = p.pad_right = pr.pad_w;
+  return p;
+}
+
+inline std::string probe_name(const Probe& pr) { return case_name(pr.base) + "_pw" + std::to_string(pr.pad_w); }
 
 }  // namespace bench
 }  // namespace dwconv

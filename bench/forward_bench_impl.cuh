@@ -133,6 +133,16 @@ template <class T>
 void register_type(const std::string& dtype) {
   constexpr int kV = kVecElems16<T>;
   register_policy<T, DefaultPolicy>(dtype, true);
+  for (const Probe& pr : kProbes)
+    for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
+      const Problem p = to_problem(pr, layout);
+      const bool bias = pr.base.bias;
+      benchmark::RegisterBenchmark(
+          ("probe/forward/" + dtype + "/" + to_string(layout) + "/" + probe_name(pr) + "/default").c_str(),
+          [p, bias](benchmark::State& s) { run<T, DefaultPolicy>(s, p, bias, Impl::kDwconv); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
   // The table without tensor cores, where it has them (2-byte types), and
   // sweeps (their names match /T<threads>_R): the NCHW tiles at every K with
   // 4 warps a tile, and the NHWC tile at every K with 4 and 8 channels a

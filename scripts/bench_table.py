@@ -17,6 +17,8 @@ def main(path, sweeps=None):
     for b in data["benchmarks"]:
         if b.get("aggregate_name", "median") != "median" or "floor_pct" not in b:
             continue
+        if b.get("run_name", b["name"]).startswith("probe/"):  # not benchmarked cases
+            continue
         parts = b.get("run_name", b["name"]).split("/")
         impl, key = parts[0], "/".join(parts[1:4])
         policy = parts[4] if len(parts) > 4 else ""
