@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/rolling_steps.cuh"
@@ -39,14 +38,10 @@ __global__ void __launch_bounds__(Threads)
   using Vec = AlignedVector<T, V>;
 
   const int q = p.row_step;
-  // Unchecked blocks (below) in NHWC only. In NCHW, rows with padding
-  // columns mix them with inside ones in their first and last warps, which
-  // then ran both copies of every block (fp32 K = 31 forward 59 -> 47 %,
-  // f18); switched off there at run time the kernel still lost (49 %,
-  // f18.2), and NCHW dx gained nothing (65.4 against 66.5 %). NHWC gained:
-  // forward 66 -> 68 %, dx 68 -> 73 %.
-  constexpr bool kUncheckedBlocks = L == Layout::NHWC;
-
+  // Every step checks its load and its store: blocks of K steps that
+  // skipped both where they could (NHWC) were 4-5 points slower on fp32
+  // K = 31 than the checked code alone (forward NHWC 81.6 -> 85.6 %, dx
+  // 83.6 -> 88.9 %, f22), which has half the code to fetch.
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     ThreadTile tt;
     if (!thread_tile<Threads, V>(p, tile, tt)) continue;
@@ -88,18 +83,15 @@ __global__ void __launch_bounds__(Threads)
     A acc[K][V] = {};
 
     // Whole blocks of K steps (the ring's and the accumulators' indices are
-    // static); steps past the run read zeros and store nothing. A block
-    // whose stores all land in the run and whose fetches all read inside
-    // rows runs without per-step checks (NHWC, kUncheckedBlocks).
-    auto step_block = [&](int u0, auto unchecked) {
-      constexpr bool kUnchecked = decltype(unchecked)::value;
+    // static); steps past the run read zeros and store nothing.
+    for (int u0 = 0; u0 < steps; u0 += K) {
 #pragma unroll
       for (int i = 0; i < K; ++i) {
         const int u = u0 + i;
         A xv[V];
 #pragma unroll
         for (int v = 0; v < V; ++v) xv[v] = Traits::to_accum(ring[i].e[v]);
-        ring[i] = x_rows.next(u + K, kUnchecked);
+        ring[i] = x_rows.next(u + K);
         // Slot i starts output row u with tap 0; tap k adds into row u - k,
         // slot (i - k) mod K. Slot i + 1 then holds row u - (K - 1), done.
 #pragma unroll
@@ -108,18 +100,9 @@ __global__ void __launch_bounds__(Threads)
         for (int k = 1; k < K; ++k)
 #pragma unroll
           for (int v = 0; v < V; ++v) acc[(i - k + K) % K][v] += wr[k][v % kWLanes] * xv[v];
-        if (kUnchecked || unsigned(u - (K - 1)) < unsigned(outs)) store_global(ya, to_vector<T, V>(acc[(i + 1) % K]));
+        if (unsigned(u - (K - 1)) < unsigned(outs)) store_global(ya, to_vector<T, V>(acc[(i + 1) % K]));
         ya += y_step;
       }
-    };
-    for (int u0 = 0; u0 < steps; u0 += K) {
-      if constexpr (kUncheckedBlocks) {
-        if (u0 >= K - 1 && u0 + K <= steps && u0 + K >= u_lo && u0 + 2 * K <= u_hi) {
-          step_block(u0, std::true_type{});
-          continue;
-        }
-      }
-      step_block(u0, std::false_type{});
     }
   }
 }

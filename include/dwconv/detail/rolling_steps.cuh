@@ -45,9 +45,9 @@ struct RunningRows {
   int64_t step;
   InsideSteps inside;
 
-  /// The row of step u (the next one); every_row: the caller knows it counts.
-  __device__ __forceinline__ Vec next(int u, bool every_row = false) {
-    const Vec r = load_global_if<Vec>(at, every_row || unsigned(u - inside.lo) < unsigned(inside.hi - inside.lo));
+  /// The row of step u (the next one).
+  __device__ __forceinline__ Vec next(int u) {
+    const Vec r = load_global_if<Vec>(at, unsigned(u - inside.lo) < unsigned(inside.hi - inside.lo));
     at += uintptr_t(step);
     return r;
   }
