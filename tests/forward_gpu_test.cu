@@ -241,10 +241,11 @@ TEST_F(ForwardGpu, EverySpecialization) {
 }
 
 // The rolling kernel (the default table at K >= 15, stride 1, where no
-// staged or tensor-core tile takes the problem): runs shorter than K and columns of
-// several runs, columns that lie in the padding, dilation (one run per
-// residue), vector and single-element access. BackwardGpu runs it with
-// negative padding (stride-1 dx).
+// staged or tensor-core tile takes the problem): runs shorter than K and
+// columns of several runs, columns that lie in the padding (at pad 15 whole
+// warps of them in NHWC, parts of warps in NCHW), dilation (one run per
+// residue), vector and single-element access. BackwardGpu runs it with negative padding
+// (stride-1 dx).
 TEST_F(ForwardGpu, RollingKernel) {
   if (table_rolling_vec(Layout::NCHW, 15) == 0) GTEST_SKIP() << "the table does not roll this type";
   std::mt19937_64 rng(23);
@@ -258,11 +259,12 @@ TEST_F(ForwardGpu, RollingKernel) {
         p.c = 6;
         p.k = k;
         p.h = variant == 0 ? 9 : 5 * k + 3;  // variant 0: fewer rows than taps
-        p.w = variant == 1 ? 37 : 24;
+        p.w = variant == 1 ? 37 : (variant == 3 ? 70 : 24);
         p.pad_top = variant == 2 ? k + 4 : k / 2;
         p.pad_bottom = variant == 2 ? 2 : k / 2;
-        p.pad_left = variant == 3 ? 3 : 0;
-        p.pad_right = variant == 3 ? 1 : 0;
+        // variant 3: rows of 98 outputs, 28 of them padding columns
+        p.pad_left = variant == 3 ? 15 : 0;
+        p.pad_right = variant == 3 ? 13 : 0;
         p.dilation_h = variant == 4 ? 2 : (variant == 5 ? 3 : 1);
         if (variant == 5) {  // residues of unequal length, padding only below
           p.pad_top = 0;
