@@ -259,10 +259,11 @@ TEST_F(ForwardGpu, RollingKernel) {
         p.c = 6;
         p.k = k;
         p.h = variant == 0 ? 9 : 5 * k + 3;  // variant 0: fewer rows than taps
-        p.w = variant == 1 ? 37 : (variant == 3 ? 70 : 24);
+        p.w = variant == 1 ? 37 : (variant == 3 ? 400 : 24);
         p.pad_top = variant == 2 ? k + 4 : k / 2;
         p.pad_bottom = variant == 2 ? 2 : k / 2;
-        // variant 3: rows of 98 outputs, 28 of them padding columns
+        // variant 3: rows of 428 outputs, 28 of them padding columns (NCHW:
+        // warps of padding and inside columns), y one element off
         p.pad_left = variant == 3 ? 15 : 0;
         p.pad_right = variant == 3 ? 13 : 0;
         p.dilation_h = variant == 4 ? 2 : (variant == 5 ? 3 : 1);
@@ -273,6 +274,7 @@ TEST_F(ForwardGpu, RollingKernel) {
         }
         CaseOptions o;
         o.offsets.x = variant == 1 ? 1 : 0;
+        o.offsets.y = variant == 3 ? 1 : 0;
         o.integers = variant != 3;
         detail::KernelChoice c;
         EXPECT_EQ(run_case(p, rng, o, &c), "") << testbed::describe(p);
