@@ -60,10 +60,16 @@ TEST(ForwardPlan, RollingRuns) {
   EXPECT_TRUE(f.rolling);
   EXPECT_FALSE(f.staged || f.mma);
   EXPECT_EQ(f.vec_elems, 1);
-  EXPECT_EQ(f.rows_per_thread, 256);  // 2^18 walkers: two runs a column
+  // 2^18 walkers: rows of 542 outputs (off the 32-byte sector) take four
+  // runs a column (kRollingMinThreadsOffSector), rows on it (pad 16: 544)
+  // two.
+  EXPECT_EQ(f.rows_per_thread, 128);
   const detail::ForwardParams fp = detail::make_forward_params(p, f);
-  EXPECT_EQ(fp.run_rows, 256);
-  EXPECT_EQ(fp.units_per_plane, 2);
+  EXPECT_EQ(fp.run_rows, 128);
+  EXPECT_EQ(fp.units_per_plane, 4);
+  Problem on_sector = p;
+  on_sector.pad_left = on_sector.pad_right = 16;
+  EXPECT_EQ((detail::choose_kernel<float, DefaultPolicy>(on_sector, kAligned, kAligned).rows_per_thread), 256);
 
   // Tensor cores and staged tiles keep the 2-byte NCHW rows they take.
   EXPECT_TRUE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma));

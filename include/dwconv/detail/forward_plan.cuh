@@ -211,6 +211,12 @@ void plan_mma(const Problem& p, const void* x, KernelChoice& choice) {
 /// kRollingMinRunTaps * K rows, so that the K - 1 rows a run reads before
 /// its first output stay a small share of its loads.
 inline constexpr int64_t kRollingMinThreads = int64_t(1) << 19;
+/// The same for single-element NCHW rows off the 32-byte sector, whose
+/// warps store part sectors (f22): measured on the H100 (fp32 K = 31, pad
+/// 15, `2026-11-26-h100-f24-ab.txt`), runs of 128 rows (2^20 threads)
+/// against 256: 66.9 -> 71.9 % of the floor; against the same runs NHWC
+/// lost 5 points and dx 4-14, so they keep kRollingMinThreads.
+inline constexpr int64_t kRollingMinThreadsOffSector = int64_t(1) << 20;
 inline constexpr int64_t kRollingMinRunTaps = 4;
 /// Longest run: keeps the kernel's row counts in int for any height.
 inline constexpr int64_t kRollingMaxRun = int64_t(1) << 20;
@@ -226,7 +232,9 @@ void plan_rolling(const Problem& p, const void* x, const void* y, int vec, Kerne
   const bool nchw = p.layout == Layout::NCHW;
   const int64_t cols = nchw ? p.out_w() : p.out_w() * p.c;
   const int64_t walkers = (nchw ? p.n * p.c : p.n) * ((cols + choice.vec_elems - 1) / choice.vec_elems) * q;
-  const int64_t runs = walkers >= kRollingMinThreads || walkers == 0 ? 1 : (kRollingMinThreads + walkers - 1) / walkers;
+  const bool off_sector = nchw && choice.vec_elems == 1 && p.out_w() * int64_t(sizeof(T)) % 32 != 0;
+  const int64_t min_threads = off_sector ? kRollingMinThreadsOffSector : kRollingMinThreads;
+  const int64_t runs = walkers >= min_threads || walkers == 0 ? 1 : (min_threads + walkers - 1) / walkers;
   int64_t run = (per_residue + runs - 1) / runs;
   if (run < kRollingMinRunTaps * p.k) run = kRollingMinRunTaps * p.k;
   if (run > per_residue) run = per_residue;
