@@ -13,6 +13,11 @@ TARGETS = {"forward": 90.0, "backward_input": 85.0, "backward_weight": 80.0}
 TINY = "1x32x64x64"
 
 
+def per_call(units):
+    """'dtype/layout us' for each 1x32x64x64 unit, from its `us` counter."""
+    return ", ".join(f"{k.split('/')[0]}/{k.split('/')[1]} {b['us']:.2f}" for k, b in sorted(units.items()))
+
+
 def main(path):
     data = json.load(open(path))
     rows = {}
@@ -36,14 +41,12 @@ def main(path):
         short = sorted((v, k) for k, v in large.items() if v < target)
         if short:
             print("  short: " + ", ".join(f"{k} {v:.1f}" for v, k in short))
-        tiny = {k: b["us"] for k, b in got.items() if TINY in k}
+        tiny = {k: b for k, b in got.items() if TINY in k}
         if tiny:
-            print("  " + TINY + " us/call: " + ", ".join(f"{k.split('/')[0]}/{k.split('/')[1]} {v:.2f}"
-                                                         for k, v in sorted(tiny.items())))
-    graph = {k: b["us"] for k, b in rows.get("forward_graph", {}).items()}
+            print("  " + TINY + " us/call: " + per_call(tiny))
+    graph = rows.get("forward_graph", {})
     if graph:
-        print("forward_graph " + TINY + " us/call: " +
-              ", ".join(f"{k.split('/')[0]}/{k.split('/')[1]} {v:.2f}" for k, v in sorted(graph.items())))
+        print("forward_graph " + TINY + " us/call: " + per_call(graph))
 
 
 if __name__ == "__main__":

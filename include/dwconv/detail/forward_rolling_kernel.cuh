@@ -72,8 +72,8 @@ __global__ void __launch_bounds__(Threads)
     if (__all_sync(__activemask(), !col.in_bounds)) {
       // Only the bias reaches a column in the left or right padding, so a
       // warp of such columns skips the walk of zeros: +2-3 points on every
-      // fp32 K = 31 unit (f22.1), also dx's, which has none (the kernel
-      // holds 148 registers, not 152; the rest is not explained). A warp
+      // fp32 K = 31 unit (f22.1), also dx's, which has none (why is not
+      // known; ptxas's register counts moved both ways since). A warp
       // with inside columns too walks them all, its rows' stores leaving
       // together: padding lanes that stored apart from the others dropped
       // NCHW pad 15 (rows of 542, sectors shared by both) 67.8 -> 55.5 %
