@@ -187,8 +187,8 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
 // contiguous band. K = 3 and 9 in the default table, strides, dilation and
 // wider types stay off; an explicit policy takes tensor cores at any K.
 // Register windows of problems with few tiles at the table's rows take
-// kSmallProblemRows rows a thread (the 1x32x64x64 case); large problems and
-// explicit policies keep their rows.
+// kSmallProblemRows rows a thread (the 1x32x64x64 case: 2 in 2-byte types,
+// 1 in wider ones); large problems and explicit policies keep their rows.
 TEST(ForwardPlan, SmallProblemsTakeShortWindows) {
   Problem p;
   p.layout = Layout::NHWC;
@@ -199,9 +199,12 @@ TEST(ForwardPlan, SmallProblemsTakeShortWindows) {
   p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
   const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
   EXPECT_TRUE(h.small_rows);
-  EXPECT_EQ(h.rows_per_thread, detail::kSmallProblemRows);
+  EXPECT_EQ(h.rows_per_thread, 2);
   EXPECT_GE(detail::make_forward_params(p, h).tiles, 4 * 16);
-  EXPECT_TRUE((detail::choose_kernel<float, DefaultTable<false>>(p, kAligned, kAligned).small_rows));
+  const detail::KernelChoice f = detail::choose_kernel<float, DefaultTable<false>>(p, kAligned, kAligned);
+  EXPECT_TRUE(f.small_rows);
+  EXPECT_EQ(f.rows_per_thread, 1);
+  EXPECT_EQ(detail::make_forward_params(p, f).tiles, 320);
   const detail::KernelChoice explicit_policy =
       detail::choose_kernel<__half, TilePolicy<128, 8, 8>>(p, kAligned, kAligned);
   EXPECT_FALSE(explicit_policy.small_rows);

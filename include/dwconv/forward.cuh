@@ -33,7 +33,7 @@ auto select_forward_kernel(const KernelChoice& c) {
     return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kScalarRows, 1, 0, 1>
                             : forward_kernel<T, L, kThreads, kRows, kVec, 0, 1>;
   } else {
-    constexpr int kSmall = SmallRows && kRows > kSmallProblemRows ? kSmallProblemRows : kRows;
+    constexpr int kSmall = SmallRows && kRows > kSmallProblemRows<T> ? kSmallProblemRows<T> : kRows;
     if (c.stride_ratio == 1)
       return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kScalarRows, 1, K, 1>
              : c.small_rows   ? forward_kernel<T, L, kThreads, kSmall, kVec, K, 1>

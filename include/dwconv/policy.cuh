@@ -130,23 +130,31 @@ struct DefaultTilePolicy {
   // staged tile takes them (H100, `2026-11-25-h100-v9.1-rolling.json`
   // against v8.6's run: fp32 NCHW K = 31 44 -> 54 %, fp16/bf16 NHWC 26 ->
   // 39 %), one element a thread at K = 31 (two: fp16 NHWC 32 %; 215-255
-  // registers, ptxas). Not at K <= 9, where it measured no faster, nor for
-  // double, whose sums take two registers each.
-  static constexpr int kRollingVec = K >= kTallKernelHeight && sizeof(typename NumericTraits<T>::Accum) == 4
+  // registers, ptxas); not double, whose sums take two registers each. So
+  // does 2-byte NHWC at K = 7 and 9, with 4 lanes (8 bytes), where the
+  // register window's 16 rows read 22 and the tensor-core tile (K = 9) pays
+  // band copies and fragment stores (H100, `2026-11-26-h100-f25-ab.txt`,
+  // `-f25.1-ab.txt`; fp16 / bf16): K = 7 forward 82.2 / 81.5 -> 92.2 /
+  // 87.8 %, dx 84.3 / 83.6 -> 94.3 / 89.6 %; K = 9 forward 84.4 / 84.4 ->
+  // 85.8 / 85.5 %, dx 85.9 / 85.7 -> 89.4 / 88.9 %. Elsewhere at K <= 9 it
+  // lost: 2-byte NHWC K = 3 with 8 lanes 5-7 points (56x56 86 -> 80 %),
+  // fp32 NCHW K = 3 5 points with 4 lanes and 22-30 with one (padded seed
+  // 89 -> 59 %).
+  static constexpr bool kRollingNhwcHalf = L == Layout::NHWC && sizeof(T) == 2 && (K == 7 || K == 9);
+  static constexpr int kRollingVec = kRollingNhwcHalf ? 4
+                                     : K >= kTallKernelHeight && sizeof(typename NumericTraits<T>::Accum) == 4
                                          ? min_int(kFullVec, pow2_floor(32 / max_int(K, 1)))
                                          : 0;
   // 2-byte NHWC on tensor cores: tall kernels with 4 channels a warp (H100,
   // against `default_simt` in the same run: K = 31 39 -> 70-71 %, its dx
   // 41 -> 71-72 %, `2026-11-26-h100-f14.1.json`; 8 channels: 60-61 %, ptxas
-  // spills), K = 9 with 8 (the sweep in `-f14.1-sweep.json` against the
-  // register window in `-f14.1-final.json`, same call: 79 / 77 -> 84 %;
-  // 4 channels 78 %). Not at K = 7 (8 channels 77-78 % against 77-78 %),
-  // K = 3 (56x56: 52-59 % against 86 %; each 16-row step costs two barriers
-  // and a staged block whatever K) or K = 5 and 1 (not measured).
-  static constexpr int kNhwcTensorChannels = !TensorCores || sizeof(T) != 2 || L != Layout::NHWC ? 0
-                                             : K >= kTallKernelHeight                            ? 4
-                                             : K == 9                                            ? 8
-                                                                                                 : 0;
+  // spills). Not at K = 9 (8 channels 84 %, since f25 behind the rolling
+  // kernel), K = 7 (8 channels 77-78 % against the register window's
+  // 77-78 %), K = 3 (56x56: 52-59 % against 86 %; each 16-row step costs
+  // two barriers and a staged block whatever K) or K = 5 and 1 (not
+  // measured).
+  static constexpr int kNhwcTensorChannels =
+      TensorCores && sizeof(T) == 2 && L == Layout::NHWC && K >= kTallKernelHeight ? 4 : 0;
   using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps, kRollingVec, kNhwcTensorChannels>;
 };
 

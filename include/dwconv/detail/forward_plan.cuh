@@ -40,17 +40,21 @@ struct KernelChoice {
   // rows_per_thread is a block's run of output rows (a multiple of 16) and
   // vec_elems the channels of each of its warps.
   bool mma_nhwc = false;
-  // A small problem's register window: kSmallProblemRows rows a thread.
+  // A small problem's register window: kSmallProblemRows<T> rows a thread.
   bool small_rows = false;
 };
 
 /// The default table's register windows on problems of fewer tiles than
-/// this (about the H100's 132 multiprocessors) take kSmallProblemRows rows
-/// a thread instead of the table's 8-16, so that the tiles spread over the
-/// GPU and each thread's rows in series are few. The 1x32x64x64 case in
-/// NHWC: 20-24 tiles at the table's rows, 96-160 at 2.
+/// this (about the H100's 132 multiprocessors) take kSmallProblemRows<T>
+/// rows a thread instead of the table's 8-16, so that the tiles spread over
+/// the GPU and each thread's rows in series are few. The 1x32x64x64 case in
+/// NHWC: 20-24 tiles at the table's rows, 96 (fp16) and 320 (fp32) at
+/// kSmallProblemRows. Measured on the H100 (`2026-11-26-h100-f25-ab.txt`,
+/// graph-captured): fp32 NHWC 3.11 us at 2 rows, 2.54 at 1; fp16 NHWC 2.50
+/// at 2, 2.70 at 1.
 inline constexpr int64_t kSmallProblemTiles = 128;
-inline constexpr int kSmallProblemRows = 2;
+template <class T>
+inline constexpr int kSmallProblemRows = sizeof(T) >= 4 ? 1 : 2;
 
 /// Shared memory a staged tile may use: 48 KiB leaves room for four tiles per
 /// multiprocessor, whose loads overlap each other's compute.
@@ -328,9 +332,9 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   if constexpr (is_default_table_v<Policy>) {
     const bool window = choice.static_k > 0 && choice.vec_elems > 1 && !choice.staged && !choice.rolling &&
                         !choice.mma && !choice.mma_nhwc;
-    if (window && choice.rows_per_thread > kSmallProblemRows &&
+    if (window && choice.rows_per_thread > kSmallProblemRows<T> &&
         make_forward_params(p, choice).tiles < kSmallProblemTiles) {
-      choice.rows_per_thread = kSmallProblemRows;
+      choice.rows_per_thread = kSmallProblemRows<T>;
       choice.small_rows = true;
     }
   }

@@ -20,6 +20,17 @@
 namespace dwconv {
 namespace detail {
 
+/// Blocks of the rolling kernel a multiprocessor must hold: 16 warps for
+/// 2-byte vectors at K <= 7, whose sums, weights and ring fit 128 registers
+/// a thread, where ptxas otherwise took bf16 to 136 registers, 12 warps
+/// (H100, ncu in `2026-11-26-h100-f25.2-ncu.txt`: bf16 NHWC K = 7 at 80 %
+/// of DRAM throughput and 17 % occupancy, fp16 at 85 % and 23 %; with the
+/// bound, `-f25.3-ab.txt`: bf16 forward 88.0 -> 91.9 %, dx 89.8 -> 94.3 %).
+/// At K = 9 the bound spills 56-68 bytes and lost 6-9 points. 0: ptxas
+/// chooses (an explicit 1 took K = 9 from 168 to 198 registers).
+template <class T, int Threads, int V, int K>
+inline constexpr int kRollingMinBlocks = sizeof(T) == 2 && V > 1 && K <= 7 && Threads <= 512 ? 512 / Threads : 0;
+
 /// Stride 1 along H only (the walk's input rows are its output rows shifted
 /// by the padding); dilation d makes a run the output rows of one residue
 /// mod d (p.row_step == d), p.run_rows of them. The accumulators form a
@@ -28,7 +39,7 @@ namespace detail {
 /// (discarded), which costs K (K - 1) / 2 multiply-adds a run: the plan keeps
 /// runs long.
 template <class T, Layout L, int Threads, int V, int K>
-__global__ void __launch_bounds__(Threads)
+__global__ void __launch_bounds__(Threads, kRollingMinBlocks<T, Threads, V, K>)
     forward_rolling_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                            const T* __restrict__ bias, T* __restrict__ y) {
   using Traits = NumericTraits<T>;
