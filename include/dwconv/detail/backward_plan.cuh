@@ -160,22 +160,24 @@ inline constexpr int64_t kWeightGradMinTiles = 512;
 inline constexpr int64_t kWeightGradMinUnits = 4;
 
 /// The NCHW staged and tensor-core dw tilings aim for up to this many
-/// blocks below kTallKernelHeight, and kWeightGradMaxTiles at and above it.
-/// Measured on the H100 against 2048 (`2026-11-26-h100-b25-ab.txt`): the
-/// 2-byte padded seed (tensor cores) 80.4 -> 85.9 %, 56x56 72.8 -> 74.6 %,
-/// fp32 56x56 (staged) 79.4 -> 81.3 %, 2-byte d2 (staged) 86.3 -> 87.4 %;
-/// 2-byte K = 31 (tensor cores, 32 sums a thread to reduce a block) lost
-/// 78.1 -> 75.5 %.
+/// blocks at stride_h 1 below kTallKernelHeight, and kWeightGradMaxTiles
+/// elsewhere. Measured on the H100 against 2048 (`2026-11-26-h100-b25-ab.txt`):
+/// the 2-byte padded seed (tensor cores) 80.4 -> 85.9 %, 56x56 72.8 ->
+/// 74.6 %, fp32 56x56 (staged) 79.4 -> 81.3 %, 2-byte d2 (staged) 86.3 ->
+/// 87.4 %; 2-byte K = 31 (tensor cores, 32 sums a thread to reduce a block)
+/// lost 78.1 -> 75.5 %, and K5 at stride 2 (staged) 1.3-1.8 points
+/// (`-b25.1-ab.txt`: fp16 92.0 -> 90.6 %).
 inline constexpr int64_t kWeightGradChunkMaxTiles = 2 * kWeightGradMaxTiles;
 
 /// The NCHW staged and tensor-core dw tilings' chunks: f.tile_rows dy rows
 /// a piece, pieces of every image of a channel dealt to about
-/// kWeightGradChunkMaxTiles / C chunks (kWeightGradMaxTiles / C at tall K;
-/// at most one a piece), one block tile and one workspace slot each.
+/// kWeightGradChunkMaxTiles / C chunks (kWeightGradMaxTiles / C at tall K
+/// or stride_h > 1; at most one a piece), one block tile and one workspace
+/// slot each.
 inline void chunk_pieces(const Problem& p, WeightGradParams& f) {
   f.bands_per_plane = (p.out_h() + f.tile_rows - 1) / f.tile_rows;
   const int64_t pieces = p.n * f.bands_per_plane;
-  const int64_t most = p.k >= kTallKernelHeight ? kWeightGradMaxTiles : kWeightGradChunkMaxTiles;
+  const int64_t most = p.k >= kTallKernelHeight || p.stride_h != 1 ? kWeightGradMaxTiles : kWeightGradChunkMaxTiles;
   int64_t chunks = (most + p.c - 1) / p.c;
   if (chunks > pieces) chunks = pieces > 0 ? pieces : 1;
   f.pieces_per_chunk = (pieces + chunks - 1) / chunks;
