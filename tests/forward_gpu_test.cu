@@ -139,7 +139,7 @@ int table_nhwc_tensor_channels(int k) {
 // Every compiled specialization runs at least once: each static K with
 // window steps 1 and 2 through vector access, scalar access and (NCHW) the
 // shared-memory staged kernel, both layouts, the runtime-K kernel in both
-// access widths, and where the table rolls tall kernels at stride 1, the
+// access widths, and where the table rolls a kernel height at stride 1, the
 // rolling kernel with its vector and with single elements. Stride 2 with
 // dilation 2 keeps a window step of 1 off the rolling kernel.
 TEST_F(ForwardGpu, EverySpecialization) {
