@@ -1,6 +1,6 @@
 // dwconv: the forward kernel for tall kernels at stride 1 (and the table's
-// other rolling entries, policy.cuh: 2-byte NHWC at K = 7 and 9). A thread owns V
-// adjacent output elements of a row (forward_kernel.cuh's "row": NCHW
+// other rolling entries, policy.cuh: 2-byte NHWC at K = 7 and 9). A thread
+// owns V adjacent output elements of a row (forward_kernel.cuh's "row": NCHW
 // columns of one channel, NHWC pixels by channels) and walks a long run of
 // output rows, holding one accumulator row per tap: input row u of the walk
 // feeds output rows u - k for every tap k, and output row t is finished
