@@ -49,9 +49,10 @@ __host__ __device__ constexpr int mma_nhwc_warps(int64_t c, int channels) {
   return c % kMmaNhwcLineChannels == 0 ? kMmaNhwcLineChannels / channels : kMmaNhwcWarps;
 }
 
-/// A block's shared memory: kMmaNhwcAhead + 1 band slots and the output
-/// block, each 16 rows of kMmaNhwcPixels pixels of the block's channels,
-/// then the tap pairs. Pitches (elements) carry 16 bytes more than the data,
+/// A block's shared memory: kMmaNhwcAhead + 1 band slots and two output
+/// blocks, each 16 rows of kMmaNhwcPixels pixels of the block's channels,
+/// then the tap pairs. An output block is copied out after the next band
+/// block's barrier, so that a step takes one barrier, not two. Pitches (elements) carry 16 bytes more than the data,
 /// so that the 8 lanes of a quarter warp reading rows 2t at pixels g meet
 /// distinct bank quads.
 struct MmaNhwcSmem {
@@ -69,7 +70,7 @@ struct MmaNhwcSmem {
   /// the even ones, so that lanes reading the same word index of either
   /// parity do not collide.
   __host__ __device__ constexpr int odd_taps() const { return block_channels * tap_words() + 16; }
-  __host__ __device__ constexpr int bytes() const { return (kMmaNhwcAhead + 2) * block_elems() * 2 + 2 * odd_taps() * 4; }
+  __host__ __device__ constexpr int bytes() const { return (kMmaNhwcAhead + 3) * block_elems() * 2 + 2 * odd_taps() * 4; }
 };
 
 /// A block's item (p.tiles of them): kWarps * kCh channels of
@@ -188,17 +189,35 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 16 
         }
     };
 
+    // Copies output block i from its buffer to y in whole 16-byte pieces.
+    T* y_img = y + n * p.out_plane_pitch + cb0;
+    auto copy_out = [&](int i) {
+      const T* out = s_out + (i & 1) * kSmem.block_elems();
+#pragma unroll
+      for (int r = 0; r < kCopies; ++r) {
+        const int c = int(threadIdx.x) + r * kThreads;
+        const int chunk = c % kChunks, px = (c / kChunks) % kPx, row = c / (kChunks * kPx);
+        const int64_t ho = ho0 + 16 * i + row;
+        const int64_t wo = px0 + px;
+        if (ho < ho0 + run && wo < wo_n)
+          *reinterpret_cast<uint4*>(y_img + ho * p.out_row_pitch + wo * p.c + chunk * 8) =
+              *reinterpret_cast<const uint4*>(out + row * kRowPitch + px * kPixelPitch + chunk * 8);
+      }
+    };
+
     // bk[j]: the band block k-step j of the current output block reads.
     uint32_t bk[kSteps][kCh][2];
-    T* y_img = y + n * p.out_plane_pitch + cb0;
 #pragma unroll
     for (int a = 0; a < kMmaNhwcAhead; ++a) stage(a);
 #pragma unroll 1
     for (int blk = 0; blk < band_blocks; ++blk) {
       copy_async_wait_groups<kMmaNhwcAhead - 1>();
       // Block blk is staged; every warp is past its reads of block blk - 1,
-      // whose slot the next stage takes, and past the last copy-out.
+      // whose slot the next stage takes, past its fragment stores of the
+      // previous output block and past the copy-out of the one before,
+      // whose buffer this step's fragments take.
       __syncthreads();
+      if (blk >= kSteps) copy_out(blk - kSteps);
       stage(blk + kMmaNhwcAhead);
 #pragma unroll
       for (int j = 0; j + 1 < kSteps; ++j)
@@ -251,24 +270,15 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 16 
 #pragma unroll
         for (int wd = 0; wd < kWords; ++wd)
           out.e[wd] = pack_pair(Traits::from_accum(d[2 * wd][e]), Traits::from_accum(d[2 * wd + 1][e]));
-        *reinterpret_cast<Vec*>(s_out + (g + 8 * (e >> 1)) * kRowPitch + (2 * t + (e & 1)) * kPixelPitch + warp * kCh) =
-            out;
-      }
-      __syncthreads();
-#pragma unroll
-      for (int r = 0; r < kCopies; ++r) {
-        const int c = int(threadIdx.x) + r * kThreads;
-        const int chunk = c % kChunks, px = (c / kChunks) % kPx, row = c / (kChunks * kPx);
-        const int64_t ho = ho0 + 16 * i + row;
-        const int64_t wo = px0 + px;
-        if (ho < ho0 + run && wo < wo_n)
-          *reinterpret_cast<uint4*>(y_img + ho * p.out_row_pitch + wo * p.c + chunk * 8) =
-              *reinterpret_cast<const uint4*>(s_out + row * kRowPitch + px * kPixelPitch + chunk * 8);
+        *reinterpret_cast<Vec*>(s_out + (i & 1) * kSmem.block_elems() + (g + 8 * (e >> 1)) * kRowPitch +
+                                (2 * t + (e & 1)) * kPixelPitch + warp * kCh) = out;
       }
     }
+    __syncthreads();
+    copy_out(blocks - 1);
     // The next item's first stages write slots 0.., its taps s_taps and its
-    // first fragments s_out: every warp must be past this item's last reads
-    // of all three.
+    // first fragments the output buffers: every warp must be past this
+    // item's last reads of all three.
     __syncthreads();
   }
 }
