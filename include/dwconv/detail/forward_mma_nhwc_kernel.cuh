@@ -35,8 +35,8 @@ inline constexpr int kMmaNhwcWarps = 4;
 /// bytes and ran at 81-90 % of its throughput with DRAM at 62-66 % (ncu on
 /// the H100, `2026-11-26-h100-f14-ncu.txt`, `-f17.3-ncu.txt`).
 inline constexpr int kMmaNhwcLineChannels = 64;
-/// Band blocks a block stages ahead of the one its warps read (a ring of
-/// kMmaNhwcAhead + 1 slots). With one ahead, a step's copies hid only behind
+/// Band blocks a block stages ahead of the one its warps read (in flight
+/// past the kSteps an output block reads). With one ahead, a step's copies hid only behind
 /// the previous step's short compute: three blocks a multiprocessor (ptxas:
 /// ~150 registers) kept ~12 KiB in flight, about half what the H100's
 /// latency needs at its bandwidth. Two ahead: fp16 K = 31 60 -> 64 % of the
@@ -49,10 +49,9 @@ __host__ __device__ constexpr int mma_nhwc_warps(int64_t c, int channels) {
   return c % kMmaNhwcLineChannels == 0 ? kMmaNhwcLineChannels / channels : kMmaNhwcWarps;
 }
 
-/// A block's shared memory: kMmaNhwcAhead + 1 band slots and two output
-/// blocks, each 16 rows of kMmaNhwcPixels pixels of the block's channels,
-/// then the tap pairs. An output block is copied out after the next band
-/// block's barrier, so that a step takes one barrier, not two. Pitches (elements) carry 16 bytes more than the data,
+/// A block's shared memory: mma_nhwc_slots band slots and the output block,
+/// each 16 rows of kMmaNhwcPixels pixels of the block's channels, then the
+/// tap pairs. Pitches (elements) carry 16 bytes more than the data,
 /// so that the 8 lanes of a quarter warp reading rows 2t at pixels g meet
 /// distinct bank quads.
 struct MmaNhwcSmem {
@@ -70,7 +69,10 @@ struct MmaNhwcSmem {
   /// the even ones, so that lanes reading the same word index of either
   /// parity do not collide.
   __host__ __device__ constexpr int odd_taps() const { return block_channels * tap_words() + 16; }
-  __host__ __device__ constexpr int bytes() const { return (kMmaNhwcAhead + 3) * block_elems() * 2 + 2 * odd_taps() * 4; }
+  /// Band slots: the kSteps blocks an output block reads and kMmaNhwcAhead
+  /// in flight.
+  __host__ __device__ constexpr int slots() const { return mma_k_steps(k) + kMmaNhwcAhead; }
+  __host__ __device__ constexpr int bytes() const { return (slots() + 1) * block_elems() * 2 + 2 * odd_taps() * 4; }
 };
 
 /// A block's item (p.tiles of them): kWarps * kCh channels of
@@ -79,8 +81,9 @@ struct MmaNhwcSmem {
 /// blocks vary fastest. A run walks its rows in 16-row blocks; k-step j of
 /// output block i reads band block i + j (input rows 16 (i + j) + [0, 16)
 /// from the run's first, ho0 - pad_top), so each band block is staged once,
-/// kMmaNhwcAhead blocks ahead of its first use (a ring of kMmaNhwcAhead + 1
-/// slots), and fed to kSteps output blocks from registers.
+/// kMmaNhwcAhead blocks ahead of its first use, and read by kSteps output
+/// blocks from its slot (a ring of kSteps + kMmaNhwcAhead): kept in
+/// registers between blocks, the B fragments took 24-48 more a thread.
 ///
 /// Fragments (lane l, g = l / 4, t = l % 4), per channel: A as in NCHW,
 /// A[m][k] = w[16 j + k - m], of which A[g][2t], A[g + 8][2t] and
@@ -112,7 +115,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 16 
   constexpr int kRowPitch = kSmem.row_pitch();
   constexpr int kTapWords = kSmem.tap_words();
   static_assert(kCopies * kThreads == 16 * kPx * kChunks, "a block's threads copy whole 16-row blocks");
-  constexpr int kSlots = kMmaNhwcAhead + 1;
+  constexpr int kSlots = kSmem.slots();
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* const s_in = reinterpret_cast<T*>(smem_raw);
   T* const s_out = s_in + kSlots * kSmem.block_elems();
@@ -189,44 +192,17 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 16 
         }
     };
 
-    // Copies output block i from its buffer to y in whole 16-byte pieces.
     T* y_img = y + n * p.out_plane_pitch + cb0;
-    auto copy_out = [&](int i) {
-      const T* out = s_out + (i & 1) * kSmem.block_elems();
-#pragma unroll
-      for (int r = 0; r < kCopies; ++r) {
-        const int c = int(threadIdx.x) + r * kThreads;
-        const int chunk = c % kChunks, px = (c / kChunks) % kPx, row = c / (kChunks * kPx);
-        const int64_t ho = ho0 + 16 * i + row;
-        const int64_t wo = px0 + px;
-        if (ho < ho0 + run && wo < wo_n)
-          *reinterpret_cast<uint4*>(y_img + ho * p.out_row_pitch + wo * p.c + chunk * 8) =
-              *reinterpret_cast<const uint4*>(out + row * kRowPitch + px * kPixelPitch + chunk * 8);
-      }
-    };
-
-    // bk[j]: the band block k-step j of the current output block reads.
-    uint32_t bk[kSteps][kCh][2];
 #pragma unroll
     for (int a = 0; a < kMmaNhwcAhead; ++a) stage(a);
 #pragma unroll 1
     for (int blk = 0; blk < band_blocks; ++blk) {
       copy_async_wait_groups<kMmaNhwcAhead - 1>();
-      // Block blk is staged; every warp is past its reads of block blk - 1,
-      // whose slot the next stage takes, past its fragment stores of the
-      // previous output block and past the copy-out of the one before,
-      // whose buffer this step's fragments take.
+      // Block blk is staged; every warp is past its reads of block
+      // blk - kSteps, whose slot the next stage takes, and past the last
+      // copy-out.
       __syncthreads();
-      if (blk >= kSteps) copy_out(blk - kSteps);
       stage(blk + kMmaNhwcAhead);
-#pragma unroll
-      for (int j = 0; j + 1 < kSteps; ++j)
-#pragma unroll
-        for (int ch = 0; ch < kCh; ++ch) {
-          bk[j][ch][0] = bk[j + 1][ch][0];
-          bk[j][ch][1] = bk[j + 1][ch][1];
-        }
-      read_b(blk, bk[kSteps - 1]);
       const int i = blk - (kSteps - 1);  // the output block this band block completes
       if (i < 0) continue;
       float d[kCh][4];
@@ -238,15 +214,17 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 16 
       // Targets without mma.sync (#else): the same outputs, one multiply-add a tap.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #pragma unroll
-      for (int ch = 0; ch < kCh; ++ch) {
-        // Volatile: the same words every band block, which ptxas would
-        // otherwise hoist out of the loop into registers.
-        uint32_t pa[2 * kSteps + 1];
+      for (int j = 0; j < kSteps; ++j) {
+        uint32_t bk[kCh][2];
+        read_b(i + j, bk);
 #pragma unroll
-        for (int e = 0; e <= 2 * kSteps; ++e) pa[e] = lane_taps[ch * kTapWords + 4 * e];
-#pragma unroll
-        for (int j = 0; j < kSteps; ++j)
-          mma_16x8x16<T>(d[ch], pa[2 * j + 1], pa[2 * j], pa[2 * j + 2], pa[2 * j + 1], bk[j][ch][0], bk[j][ch][1]);
+        for (int ch = 0; ch < kCh; ++ch) {
+          // Volatile: the same words every band block, which ptxas would
+          // otherwise hoist out of the loop into registers.
+          const volatile uint32_t* pa = lane_taps + ch * kTapWords + 8 * j;
+          const uint32_t mid = pa[4];
+          mma_16x8x16<T>(d[ch], mid, pa[0], pa[8], mid, bk[ch][0], bk[ch][1]);
+        }
       }
 #else
 #pragma unroll
@@ -270,15 +248,24 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 16 
 #pragma unroll
         for (int wd = 0; wd < kWords; ++wd)
           out.e[wd] = pack_pair(Traits::from_accum(d[2 * wd][e]), Traits::from_accum(d[2 * wd + 1][e]));
-        *reinterpret_cast<Vec*>(s_out + (i & 1) * kSmem.block_elems() + (g + 8 * (e >> 1)) * kRowPitch +
-                                (2 * t + (e & 1)) * kPixelPitch + warp * kCh) = out;
+        *reinterpret_cast<Vec*>(s_out + (g + 8 * (e >> 1)) * kRowPitch + (2 * t + (e & 1)) * kPixelPitch + warp * kCh) =
+            out;
+      }
+      __syncthreads();
+#pragma unroll
+      for (int r = 0; r < kCopies; ++r) {
+        const int c = int(threadIdx.x) + r * kThreads;
+        const int chunk = c % kChunks, px = (c / kChunks) % kPx, row = c / (kChunks * kPx);
+        const int64_t ho = ho0 + 16 * i + row;
+        const int64_t wo = px0 + px;
+        if (ho < ho0 + run && wo < wo_n)
+          *reinterpret_cast<uint4*>(y_img + ho * p.out_row_pitch + wo * p.c + chunk * 8) =
+              *reinterpret_cast<const uint4*>(s_out + row * kRowPitch + px * kPixelPitch + chunk * 8);
       }
     }
-    __syncthreads();
-    copy_out(blocks - 1);
     // The next item's first stages write slots 0.., its taps s_taps and its
-    // first fragments the output buffers: every warp must be past this
-    // item's last reads of all three.
+    // first fragments s_out: every warp must be past this item's last reads
+    // of all three.
     __syncthreads();
   }
 }
