@@ -41,7 +41,7 @@ inline constexpr int kMmaNhwcLineChannels = 64;
 /// ~150 registers) kept ~12 KiB in flight, about half what the H100's
 /// latency needs at its bandwidth. Two ahead: fp16 K = 31 60 -> 64 % of the
 /// floor (`2026-11-26-h100-f14.json`).
-inline constexpr int kMmaNhwcAhead = 2;
+inline constexpr int kMmaNhwcAhead = 3;
 
 /// Warps a block of `channels` a warp over `c` channels: whole lines where
 /// they divide c, else kMmaNhwcWarps.
