@@ -6,10 +6,11 @@
 // channels from each of the four input rows its B fragment holds and pairs
 // the rows of each channel with one byte permute, and the C fragments of
 // all its channels at one pixel make one vector. Those reads and writes go
-// through shared memory, so that global memory sees whole sectors: the
-// first form, each warp reading and writing its own 8-byte pieces at the
-// channel pitch, held the L2 at 80-90 % of its throughput and ran at 13-27 %
-// of the floor (ncu, `2026-11-26-h100-f13-ncu.txt`).
+// through shared memory, so that global memory sees whole sectors, and
+// whole 128-byte lines where C is a multiple of 64: the first form, each
+// warp reading and writing its own 8-byte pieces at the channel pitch, held
+// the L2 at 80-90 % of its throughput and ran at 13-27 % of the floor (ncu,
+// `2026-11-26-h100-f13-ncu.txt`).
 // On CUDA cores the rolling kernel spends K float multiply-adds an output,
 // which bound 2-byte K = 31 at 39 % of the floor on the H100 (issue-bound).
 #pragma once
@@ -36,11 +37,12 @@ inline constexpr int kMmaNhwcWarps = 4;
 /// the H100, `2026-11-26-h100-f14-ncu.txt`, `-f17.3-ncu.txt`).
 inline constexpr int kMmaNhwcLineChannels = 64;
 /// Band blocks a block stages ahead of the one its warps read (in flight
-/// past the kSteps an output block reads). With one ahead, a step's copies hid only behind
-/// the previous step's short compute: three blocks a multiprocessor (ptxas:
-/// ~150 registers) kept ~12 KiB in flight, about half what the H100's
-/// latency needs at its bandwidth. Two ahead: fp16 K = 31 60 -> 64 % of the
-/// floor (`2026-11-26-h100-f14.json`).
+/// past the kSteps an output block reads). With one ahead, a step's copies
+/// hid only behind the previous step's short compute (f14: two ahead took
+/// fp16 K = 31 from 60 to 64 % of the floor). Line blocks, one a
+/// multiprocessor, on the H100 (`2026-11-26-h100-f26.2-ab.txt`,
+/// `-f26.3-ab.txt`; fp16 K = 31 forward / dx): two ahead 71.7 / 75.6 %,
+/// three 75.1-75.3 / 78.8-79.7 %, four 74.3 / 78.2 %, five 75.0 / 78.1 %.
 inline constexpr int kMmaNhwcAhead = 3;
 
 /// Warps a block of `channels` a warp over `c` channels: whole lines where
@@ -93,10 +95,13 @@ struct MmaNhwcSmem {
 /// thread's 168-255, ptxas). B[k][n]: band rows 2t, 2t + 1 (b0) and 2t + 8,
 /// 2t + 9 (b1) at pixel g. C[m][n]: output rows g, g + 8 at pixels 2t,
 /// 2t + 1.
-// Three 4-warp blocks a multiprocessor at 4 channels a warp: ptxas otherwise
-// takes ~180 registers (two blocks); wider blocks fill 16 warps.
+// Three 4-warp blocks a multiprocessor (ptxas, K = 31: 142 registers at 4
+// channels a warp). A line block's shared memory fills a multiprocessor
+// (147 KiB at K = 31), so it asks for one: 128 registers at 4 channels a
+// warp (16 warps), 206 at 8 (8 warps; held to 128 it spilled and lost 7
+// points, f26.3).
 template <class T, int K, int kCh, int kWarps>
-__global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 16 / kWarps)
+__global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
     forward_mma_nhwc_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
   using Traits = NumericTraits<T>;

@@ -260,7 +260,8 @@ inline constexpr int64_t kMmaNhwcMinRunSteps = 4;
 template <class T>
 bool mma_nhwc_applies(const Problem& p, const void* x, const void* y, int channels) {
   return channels > 0 && sizeof(T) == 2 && p.layout == Layout::NHWC && p.stride_h == 1 && p.stride_w == 1 &&
-         p.dilation_h == 1 && p.c % (mma_nhwc_warps(p.c, channels) * channels) == 0 && aligned_to(x, 16) && aligned_to(y, 16);
+         p.dilation_h == 1 && p.c % (mma_nhwc_warps(p.c, channels) * channels) == 0 && aligned_to(x, 16) &&
+         aligned_to(y, 16);
 }
 
 // Sets the NHWC tensor-core tile's channels a warp, its block, its shared
@@ -273,8 +274,7 @@ inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) 
   choice.threads = 32 * warps;
   choice.smem_bytes = MmaNhwcSmem{warps * channels, p.k}.bytes();
   const int64_t blocks = (p.out_h() + 15) / 16;
-  const int64_t per_block_row =
-      p.n * ((p.out_w() + kMmaNhwcPixels - 1) / kMmaNhwcPixels) * (p.c / (warps * channels));
+  const int64_t per_block_row = p.n * ((p.out_w() + kMmaNhwcPixels - 1) / kMmaNhwcPixels) * (p.c / (warps * channels));
   const int64_t min_items = kMmaNhwcMinWarpItems / warps;
   // No images (n = 0, which choose_kernel may be asked to plan): one run.
   const int64_t runs =
