@@ -80,7 +80,9 @@ struct MmaNhwcSmem {
 /// A block's item (p.tiles of them): kWarps * kCh channels of
 /// kMmaNhwcPixels output pixels (p.col_blocks groups a row) in a run of
 /// p.run_rows output rows (p.row_blocks runs a plane) of image n; channel
-/// blocks vary fastest. A run walks its rows in 16-row blocks; k-step j of
+/// blocks vary fastest, then runs, so that the runs of a column are in
+/// flight together and the band blocks two of them share meet in the L2.
+/// A run walks its rows in 16-row blocks; k-step j of
 /// output block i reads band block i + j (input rows 16 (i + j) + [0, 16)
 /// from the run's first, ho0 - pad_top), so each band block is staged once,
 /// kMmaNhwcAhead blocks ahead of its first use, and read by kSteps output
@@ -139,10 +141,10 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
     int64_t rest = item;
     const int64_t cb0 = (rest % channel_blocks) * kBlockCh;
     rest /= channel_blocks;
-    const int64_t px0 = (rest % p.col_blocks) * kPx;
-    rest /= p.col_blocks;
     const int64_t ho0 = (rest % p.row_blocks) * p.run_rows;
-    const int64_t n = rest / p.row_blocks;
+    rest /= p.row_blocks;
+    const int64_t px0 = (rest % p.col_blocks) * kPx;
+    const int64_t n = rest / p.col_blocks;
     const int64_t run = p.out_h - ho0 < p.run_rows ? p.out_h - ho0 : p.run_rows;
     const int blocks = int((run + 15) / 16);
     const int64_t c0 = cb0 + warp * kCh;
