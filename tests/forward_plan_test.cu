@@ -3,6 +3,7 @@
 // assumes (forward_staged_kernel.cuh indexes the bands without bounds).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <dwconv/dwconv.cuh>
 #include <random>
@@ -147,7 +148,8 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   const int64_t per_block_row = 8 * 68;
   const int64_t min_items = detail::kMmaNhwcMinWarpItems / warps;
   const int64_t runs = (min_items + per_block_row - 1) / per_block_row;
-  EXPECT_EQ(c.rows_per_thread, 16 * ((32 + runs - 1) / runs));
+  const int64_t min_run = detail::kMmaNhwcMinRunSteps * (detail::mma_k_steps(31) - 1);
+  EXPECT_EQ(c.rows_per_thread, 16 * std::max<int64_t>((32 + runs - 1) / runs, min_run));
   const detail::ForwardParams f = detail::make_forward_params(p, c);
   EXPECT_EQ(f.run_rows, c.rows_per_thread);
   EXPECT_EQ(f.col_blocks, 68);
