@@ -249,7 +249,6 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
     stage_next((slot + kMmaNhwcAhead) % kSlots);
     const int i = blk - (kSteps - 1);  // the output block this band block completes
     if (i >= 0) {
-      const int64_t c0 = cur.cb0 + warp * kCh;
       float d[kCh][4];
 #pragma unroll
       for (int ch = 0; ch < kCh; ++ch) {
@@ -272,6 +271,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
         }
       }
 #else
+      const int64_t c0 = cur.cb0 + warp * kCh;
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int64_t ho = cur.ho0 + 16 * i + g + 8 * (e >> 1);
