@@ -56,6 +56,18 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
   return launch_status("backward_input", cudaGetLastError());
 }
 
+/// Blocks of `kernel` (`threads` a block, static shared memory only) that
+/// the current GPU holds at once: one wave. 0 when the runtime cannot say.
+template <class Kernel>
+int64_t resident_blocks(Kernel kernel, int threads) {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0) != cudaSuccess)
+    return 0;
+  return int64_t(sms) * per_sm;
+}
+
 /// Phase two: sums the `slots` partial sums of each (channel, tap) into dw
 /// and dbias (when not null).
 template <class T>

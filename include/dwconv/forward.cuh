@@ -76,15 +76,7 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
           constexpr int kCh = P::kNhwcTensorChannels, kLineWarps = kMmaNhwcLineChannels / kCh;
           auto kernel = choice.threads == 32 * kLineWarps ? forward_mma_nhwc_kernel<T, K, kCh, kLineWarps>
                                                           : forward_mma_nhwc_kernel<T, K, kCh, kMmaNhwcWarps>;
-          // One wave of blocks, each walking its items' band blocks as one
-          // sequence (forward_mma_nhwc_kernel.cuh).
-          int64_t wave = resident_blocks(kernel, choice.threads, choice.smem_bytes);
-          if (wave < 1) {
-            (void)cudaGetLastError();  // a failed query: a block an item, still correct
-            wave = params.tiles;
-          }
-          err = launch(kernel, grid_for(params.tiles < wave ? params.tiles : wave), choice.threads, choice.smem_bytes,
-                       stream, params, x, w, bias, y);
+          err = launch(kernel, grid, choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
           return;
         }
       }

@@ -137,118 +137,81 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
   const volatile uint32_t* const lane_taps =
       s_taps + (g & 1) * kSmem.odd_taps() + warp * kCh * kTapWords + (2 * t - g - 8 + 16 - (g & 1)) / 2;
 
-  // An item, decoded: its first channel, output row and pixel, its image,
-  // its output rows and the band blocks it stages.
-  struct Item {
-    int64_t cb0, ho0, px0, n, run;
-    int band_blocks;
-  };
-  auto decode = [&](int64_t item) {
-    Item it;
+  for (int64_t item = blockIdx.x; item < p.tiles; item += gridDim.x) {
     int64_t rest = item;
-    it.cb0 = (rest % channel_blocks) * kBlockCh;
+    const int64_t cb0 = (rest % channel_blocks) * kBlockCh;
     rest /= channel_blocks;
-    it.ho0 = (rest % p.row_blocks) * p.run_rows;
+    const int64_t ho0 = (rest % p.row_blocks) * p.run_rows;
     rest /= p.row_blocks;
-    it.px0 = (rest % p.col_blocks) * kPx;
-    it.n = rest / p.col_blocks;
-    it.run = p.out_h - it.ho0 < p.run_rows ? p.out_h - it.ho0 : p.run_rows;
-    it.band_blocks = int((it.run + 15) / 16) + kSteps - 1;
-    return it;
-  };
-  auto tap = [&](int64_t c, int k) { return k >= 0 && k < K ? w[c * K + tap_index(p, k)] : zero; };
-  // The tap pairs of the channels from cb0; a barrier must publish them.
-  auto stage_taps = [&](int64_t cb0) {
+    const int64_t px0 = (rest % p.col_blocks) * kPx;
+    const int64_t n = rest / p.col_blocks;
+    const int64_t run = p.out_h - ho0 < p.run_rows ? p.out_h - ho0 : p.run_rows;
+    const int blocks = int((run + 15) / 16);
+    const int64_t c0 = cb0 + warp * kCh;
+
+    auto tap = [&](int64_t c, int k) { return k >= 0 && k < K ? w[c * K + tap_index(p, k)] : zero; };
+    // The block's tap pairs; the first barrier of the band loop publishes
+    // them before any fragment reads them.
     for (int i = int(threadIdx.x); i < 2 * kBlockCh * kTapWords; i += kThreads) {
       const int m = i % kTapWords, ch = (i / kTapWords) % kBlockCh, odd = i / (kTapWords * kBlockCh);
       const int k = 2 * m - 16 + odd;
       s_taps[odd * kSmem.odd_taps() + ch * kTapWords + m] = pack_pair(tap(cb0 + ch, k), tap(cb0 + ch, k + 1));
     }
-  };
-  // Stages band block `blk` of `it` in `slot` as one group of copies (an
-  // empty group where there is none: every step commits one): rows outside
-  // the input and pixels in the padding or past the row are zeros.
-  auto stage = [&](const Item& it, bool valid, int blk, int slot) {
-    T* dst_slot = s_in + slot * kSmem.block_elems();
-    const T* x_img = x + it.n * p.in_plane_pitch + it.cb0;
+    float b[kCh];
 #pragma unroll
-    for (int r = 0; r < kCopies && valid; ++r) {
-      const int i = int(threadIdx.x) + r * kThreads;
-      const int chunk = i % kChunks, px = (i / kChunks) % kPx, row = i / (kChunks * kPx);
-      const int64_t hi = it.ho0 - p.pad_top + 16 * blk + row;
-      const int64_t wi = it.px0 + px - p.pad_left;
-      T* dst = dst_slot + row * kRowPitch + px * kPixelPitch + chunk * 8;
-      if (hi >= 0 && hi < p.h && wi >= 0 && wi < p.w && it.px0 + px < wo_n)
-        copy_async<16>(dst, x_img + hi * p.in_row_pitch + wi * p.c + chunk * 8);
-      else
-        *reinterpret_cast<uint4*>(dst) = uint4{0, 0, 0, 0};
-    }
-    copy_async_commit();
-  };
-  // B fragments of the block in `slot` (word wd of a vector holds channels
-  // 2 wd, low half, and 2 wd + 1).
-  auto read_b = [&](int slot, uint32_t(&bk)[kCh][2]) {
-    const T* lane_in = s_in + slot * kSmem.block_elems() + 2 * t * kRowPitch + g * kPixelPitch + warp * kCh;
-    Vec raw[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) raw[i] = *reinterpret_cast<const Vec*>(lane_in + ((i & 1) + 8 * (i >> 1)) * kRowPitch);
-#pragma unroll
-    for (int wd = 0; wd < kWords; ++wd)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        bk[2 * wd][h] = __byte_perm(raw[2 * h].e[wd], raw[2 * h + 1].e[wd], 0x5410);
-        bk[2 * wd + 1][h] = __byte_perm(raw[2 * h].e[wd], raw[2 * h + 1].e[wd], 0x7632);
-      }
-  };
+    for (int ch = 0; ch < kCh; ++ch) b[ch] = bias ? Traits::to_accum(bias[c0 + ch]) : 0.0f;
 
-  // The block walks its items' band blocks as one sequence (step s in slot
-  // s % kSlots), so that staging runs kMmaNhwcAhead blocks ahead across
-  // items and only the block's first item waits for its first blocks.
-  int64_t item = blockIdx.x;
-  if (item >= p.tiles) return;
-  Item cur = decode(item);
-  // The staging cursor: block st_blk of item st_item (none past the last).
-  Item st = cur;
-  int64_t st_item = item;
-  int st_blk = 0;
-  auto stage_next = [&](int slot) {
-    const bool valid = st_item < p.tiles;
-    stage(st, valid, st_blk, slot);
-    if (valid && ++st_blk == st.band_blocks) {
-      st_blk = 0;
-      st_item += gridDim.x;
-      if (st_item < p.tiles) st = decode(st_item);
-    }
-  };
-  float b[kCh];
-  auto load_bias = [&]() {
+    // Stages band block `blk` in slot blk % kSlots as one group of copies
+    // (empty past the band): rows outside the input and pixels in the
+    // padding or past the row are zeros.
+    const T* x_img = x + n * p.in_plane_pitch + cb0;
+    const int band_blocks = blocks + kSteps - 1;
+    auto stage = [&](int blk) {
+      T* slot = s_in + (blk % kSlots) * kSmem.block_elems();
 #pragma unroll
-    for (int ch = 0; ch < kCh; ++ch) b[ch] = bias ? Traits::to_accum(bias[cur.cb0 + warp * kCh + ch]) : 0.0f;
-  };
-  int64_t taps_cb0 = cur.cb0;  // whose taps s_taps holds
-  stage_taps(taps_cb0);        // published by the first step's barrier
-  load_bias();
+      for (int r = 0; r < kCopies && blk < band_blocks; ++r) {
+        const int i = int(threadIdx.x) + r * kThreads;
+        const int chunk = i % kChunks, px = (i / kChunks) % kPx, row = i / (kChunks * kPx);
+        const int64_t hi = ho0 - p.pad_top + 16 * blk + row;
+        const int64_t wi = px0 + px - p.pad_left;
+        T* dst = slot + row * kRowPitch + px * kPixelPitch + chunk * 8;
+        if (hi >= 0 && hi < p.h && wi >= 0 && wi < p.w && px0 + px < wo_n)
+          copy_async<16>(dst, x_img + hi * p.in_row_pitch + wi * p.c + chunk * 8);
+        else
+          *reinterpret_cast<uint4*>(dst) = uint4{0, 0, 0, 0};
+      }
+      copy_async_commit();
+    };
+    // B fragments of the staged block (word wd of a vector holds channels
+    // 2 wd, low half, and 2 wd + 1).
+    auto read_b = [&](int blk, uint32_t(&bk)[kCh][2]) {
+      const T* lane_in = s_in + (blk % kSlots) * kSmem.block_elems() + 2 * t * kRowPitch + g * kPixelPitch + warp * kCh;
+      Vec raw[4];
 #pragma unroll
-  for (int a = 0; a < kMmaNhwcAhead; ++a) stage_next(a);
-  int blk = 0, slot = 0;  // the current item's band block, and its slot
+      for (int i = 0; i < 4; ++i)
+        raw[i] = *reinterpret_cast<const Vec*>(lane_in + ((i & 1) + 8 * (i >> 1)) * kRowPitch);
+#pragma unroll
+      for (int wd = 0; wd < kWords; ++wd)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          bk[2 * wd][h] = __byte_perm(raw[2 * h].e[wd], raw[2 * h + 1].e[wd], 0x5410);
+          bk[2 * wd + 1][h] = __byte_perm(raw[2 * h].e[wd], raw[2 * h + 1].e[wd], 0x7632);
+        }
+    };
+
+    T* y_img = y + n * p.out_plane_pitch + cb0;
+#pragma unroll
+    for (int a = 0; a < kMmaNhwcAhead; ++a) stage(a);
 #pragma unroll 1
-  for (;;) {
-    copy_async_wait_groups<kMmaNhwcAhead - 1>();
-    // This step's block is staged; every warp is past its reads of the
-    // block kSteps steps back, whose slot the next stage takes, and past
-    // the last copy-out.
-    __syncthreads();
-    if (blk == 0 && cur.cb0 != taps_cb0) {
-      // An item of other channels: every warp is past the last item's
-      // fragments.
-      taps_cb0 = cur.cb0;
-      stage_taps(taps_cb0);
-      load_bias();
+    for (int blk = 0; blk < band_blocks; ++blk) {
+      copy_async_wait_groups<kMmaNhwcAhead - 1>();
+      // Block blk is staged; every warp is past its reads of block
+      // blk - kSteps, whose slot the next stage takes, and past the last
+      // copy-out.
       __syncthreads();
-    }
-    stage_next((slot + kMmaNhwcAhead) % kSlots);
-    const int i = blk - (kSteps - 1);  // the output block this band block completes
-    if (i >= 0) {
+      stage(blk + kMmaNhwcAhead);
+      const int i = blk - (kSteps - 1);  // the output block this band block completes
+      if (i < 0) continue;
       float d[kCh][4];
 #pragma unroll
       for (int ch = 0; ch < kCh; ++ch) {
@@ -260,7 +223,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
 #pragma unroll
       for (int j = 0; j < kSteps; ++j) {
         uint32_t bk[kCh][2];
-        read_b((slot + kSlots - (kSteps - 1) + j) % kSlots, bk);
+        read_b(i + j, bk);
 #pragma unroll
         for (int ch = 0; ch < kCh; ++ch) {
           // Volatile: the same words every band block, which ptxas would
@@ -271,18 +234,17 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
         }
       }
 #else
-      const int64_t c0 = cur.cb0 + warp * kCh;
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int64_t ho = cur.ho0 + 16 * i + g + 8 * (e >> 1);
-        const int64_t wj = cur.px0 + 2 * t + (e & 1) - p.pad_left;
+        const int64_t ho = ho0 + 16 * i + g + 8 * (e >> 1);
+        const int64_t wj = px0 + 2 * t + (e & 1) - p.pad_left;
         if (wj < 0 || wj >= p.w) continue;
         for (int k = 0; k < K; ++k) {
           const int64_t hi = ho - p.pad_top + k;
           if (hi < 0 || hi >= p.h) continue;
           for (int ch = 0; ch < kCh; ++ch)
             d[ch][e] += Traits::to_accum(tap(c0 + ch, k)) *
-                        Traits::to_accum(x[cur.n * p.in_plane_pitch + hi * p.in_row_pitch + wj * p.c + c0 + ch]);
+                        Traits::to_accum(x[n * p.in_plane_pitch + hi * p.in_row_pitch + wj * p.c + c0 + ch]);
         }
       }
 #endif
@@ -297,25 +259,21 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
             out;
       }
       __syncthreads();
-      T* y_img = y + cur.n * p.out_plane_pitch + cur.cb0;
 #pragma unroll
       for (int r = 0; r < kCopies; ++r) {
         const int c = int(threadIdx.x) + r * kThreads;
         const int chunk = c % kChunks, px = (c / kChunks) % kPx, row = c / (kChunks * kPx);
-        const int64_t ho = cur.ho0 + 16 * i + row;
-        const int64_t wo = cur.px0 + px;
-        if (ho < cur.ho0 + cur.run && wo < wo_n)
+        const int64_t ho = ho0 + 16 * i + row;
+        const int64_t wo = px0 + px;
+        if (ho < ho0 + run && wo < wo_n)
           *reinterpret_cast<uint4*>(y_img + ho * p.out_row_pitch + wo * p.c + chunk * 8) =
               *reinterpret_cast<const uint4*>(s_out + row * kRowPitch + px * kPixelPitch + chunk * 8);
       }
     }
-    slot = (slot + 1) % kSlots;
-    if (++blk == cur.band_blocks) {
-      item += gridDim.x;
-      if (item >= p.tiles) break;
-      cur = decode(item);
-      blk = 0;
-    }
+    // The next item's first stages write slots 0.., its taps s_taps and its
+    // first fragments s_out: every warp must be past this item's last reads
+    // of all three.
+    __syncthreads();
   }
 }
 

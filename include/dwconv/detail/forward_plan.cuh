@@ -251,7 +251,7 @@ void plan_rolling(const Problem& p, const void* x, const void* y, int vec, Kerne
 /// in runs of at least kMmaNhwcMinRunSteps times the band blocks a run
 /// stages before its first output, so that those stay a small share of its
 /// loads.
-inline constexpr int64_t kMmaNhwcMinWarpItems = int64_t(1) << 16;
+inline constexpr int64_t kMmaNhwcMinWarpItems = int64_t(1) << 14;
 inline constexpr int64_t kMmaNhwcMinRunSteps = 4;
 
 // Whether the NHWC tensor-core tile can take `p` with `channels` a warp:

@@ -1,6 +1,5 @@
 // dwconv: what every launcher shares: the grid-size cap, the shared-memory
-// attribute of large tiles, one wave of a kernel's blocks, and a launch
-// error as a Status.
+// attribute of large tiles, and a launch error as a Status.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -23,20 +22,6 @@ template <class Kernel>
 cudaError_t allow_shared_memory(Kernel kernel, int dynamic_bytes, int static_bytes = 0) {
   if (dynamic_bytes + static_bytes <= 48 * 1024) return cudaSuccess;
   return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic_bytes);
-}
-
-/// Blocks of `kernel` (`threads` a block, `dynamic_bytes` of dynamic shared
-/// memory) that the current GPU holds at once: one wave. 0 when the runtime
-/// cannot say.
-template <class Kernel>
-int64_t resident_blocks(Kernel kernel, int threads, int dynamic_bytes = 0) {
-  int device = 0, sms = 0, per_sm = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      allow_shared_memory(kernel, dynamic_bytes) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, dynamic_bytes) != cudaSuccess)
-    return 0;
-  return int64_t(sms) * per_sm;
 }
 
 /// The Status of a launch: `what` names the entry point.
