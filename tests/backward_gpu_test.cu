@@ -320,7 +320,7 @@ TEST_F(BackwardGpu, WeightThroughTensorCores) {
 // Stride-1 dx in 2-byte NHWC runs the forward's NHWC tensor-core tile on
 // dy where the table takes it (K >= 15): the transposed problem's padding is
 // negative at the sides and, with pad_top > K - 1, at the top; pixels of dy
-// that are not whole 8-pixel groups.
+// that are not whole 8-pixel groups; 4-warp and whole-line (C = 64) blocks.
 TEST_F(BackwardGpu, InputThroughNhwcTensorCores) {
   if constexpr (sizeof(T) != 2) {
     GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
@@ -332,7 +332,7 @@ TEST_F(BackwardGpu, InputThroughNhwcTensorCores) {
         Problem p;
         p.layout = Layout::NHWC;
         p.n = 2;
-        p.c = 32;
+        p.c = variant == 1 ? 64 : 32;  // 64: blocks over whole lines
         p.k = k;
         p.h = 3 * k + 7;
         p.w = variant == 1 ? 19 : 12;

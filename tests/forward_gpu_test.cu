@@ -433,8 +433,9 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
 // with a short last one; fewer input rows than a block, the band mostly in
 // the padding; columns of several runs (a small problem) with a short last
 // run; padding columns left and right; pixel rows that are not whole
-// groups of 8. Channels off the block's multiple (4 warps) and odd
-// pointers take other kernels.
+// groups of 8; blocks over whole lines (C a multiple of 64) and 4-warp
+// blocks. Channels off the block's multiple and odd pointers take other
+// kernels.
 TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
   if constexpr (sizeof(T) != 2) {
     GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
@@ -444,7 +445,7 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
     int tiles = 0;
     for (int k : detail::kStaticKernelHeights)
       for (int channels : {4, 8})
-        for (int variant = 0; variant < 5; ++variant) {
+        for (int variant = 0; variant < 7; ++variant) {
           Problem p;
           p.layout = Layout::NHWC;
           p.n = 2;
@@ -478,15 +479,23 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
             p.c = 48;  // a multiple of 16, not of 32
           } else if (variant == 4) {
             o.offsets.x = 1;
+          } else if (variant == 5) {
+            p.c = 64;  // one whole-line block a pixel
+          } else if (variant == 6) {
+            p.n = 1;
+            p.c = 192;  // three whole-line blocks a pixel
+            p.h = 20 + k;
           }
           detail::KernelChoice c;
           const std::string err = channels == 4 ? run_case<TilePolicy<128, 8, kV, true, 8, 0, 4>>(p, rng, o, &c)
                                                 : run_case<TilePolicy<128, 8, kV, true, 8, 0, 8>>(p, rng, o, &c);
           EXPECT_EQ(err, "") << testbed::describe(p) << " channels " << channels;
-          const bool takes = variant != 4 && p.c % (detail::kMmaNhwcWarps * channels) == 0;
+          const bool line = p.c % detail::kMmaNhwcLineChannels == 0;
+          const bool takes = variant != 4 && (line || p.c % (detail::kMmaNhwcWarps * channels) == 0);
           EXPECT_EQ(c.mma_nhwc, takes) << testbed::describe(p) << " channels " << channels;
           if (c.mma_nhwc) {
             EXPECT_EQ(c.vec_elems, channels);
+            EXPECT_EQ(c.threads, 32 * (line ? detail::kMmaNhwcLineChannels / channels : detail::kMmaNhwcWarps));
             EXPECT_EQ(c.rows_per_thread % 16, 0);
             if (variant == 2) EXPECT_LT(c.rows_per_thread, p.out_h()) << testbed::describe(p);
             ++tiles;
@@ -495,7 +504,7 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
             EXPECT_TRUE((detail::choose_kernel<T, DefaultPolicy>(p, &c, &c).mma_nhwc)) << testbed::describe(p);
           EXPECT_FALSE((detail::choose_kernel<T, DefaultTable<false>>(p, &c, &c).mma_nhwc)) << testbed::describe(p);
         }
-    EXPECT_EQ(tiles, int(std::size(detail::kStaticKernelHeights)) * (4 + 2));
+    EXPECT_EQ(tiles, int(std::size(detail::kStaticKernelHeights)) * (4 + 2 + 2 * 2));
   }
 }
 

@@ -3,6 +3,7 @@
 // assumes (forward_staged_kernel.cuh indexes the bands without bounds).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <dwconv/dwconv.cuh>
 #include <random>
@@ -126,10 +127,11 @@ TEST(ForwardPlan, RollingRuns) {
 }
 
 // 2-byte NHWC at stride 1 and dilation 1 on the NHWC tensor-core tile, where
-// the table takes it: runs of whole 16-row blocks, split only to reach
-// kMmaNhwcMinItems warps and never below kMmaNhwcMinRunSteps blocks a
-// k-step read ahead; one item a warp per (image, 8 pixels, channel group,
-// run). Strides, dilation, channels off the block's multiple, odd pointers,
+// the table takes it: blocks over whole 128-byte lines (64 channels) where
+// C allows, else 4 warps; runs of whole 16-row blocks, split only to reach
+// kMmaNhwcMinWarpItems warps' items and never below kMmaNhwcMinRunSteps
+// blocks a k-step read ahead; one item a block per (image, 8 pixels,
+// channel block, run). Strides, dilation, channels off the block's multiple, odd pointers,
 // fp32 and the table without tensor cores take other kernels.
 TEST(ForwardPlan, NhwcTensorCoreRuns) {
   Problem p = tall_problem(512);  // 8 x 542 output pixels x 64 channels, 512 rows
@@ -140,14 +142,27 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   EXPECT_TRUE(c.mma_nhwc);
   EXPECT_FALSE(c.rolling || c.staged || c.mma);
   EXPECT_EQ(c.vec_elems, kCh);
-  const int64_t per_block_row = 8 * 68 * (64 / (detail::kMmaNhwcWarps * kCh));
-  const int64_t runs = (detail::kMmaNhwcMinItems + per_block_row - 1) / per_block_row;
-  EXPECT_EQ(c.rows_per_thread, 16 * ((32 + runs - 1) / runs));
+  const int warps = detail::kMmaNhwcLineChannels / kCh;  // C = 64: one line a block
+  EXPECT_EQ(c.threads, 32 * warps);
+  EXPECT_EQ(c.smem_bytes, (detail::MmaNhwcSmem{64, 31}.bytes()));
+  const int64_t per_block_row = 8 * 68;
+  const int64_t min_items = detail::kMmaNhwcMinWarpItems / warps;
+  const int64_t runs = (min_items + per_block_row - 1) / per_block_row;
+  const int64_t min_run = detail::kMmaNhwcMinRunSteps * (detail::mma_k_steps(31) - 1);
+  EXPECT_EQ(c.rows_per_thread, 16 * std::max<int64_t>((32 + runs - 1) / runs, min_run));
   const detail::ForwardParams f = detail::make_forward_params(p, c);
   EXPECT_EQ(f.run_rows, c.rows_per_thread);
   EXPECT_EQ(f.col_blocks, 68);
   EXPECT_EQ(f.row_blocks, (512 + f.run_rows - 1) / f.run_rows);
-  EXPECT_EQ(f.tiles, 8 * f.row_blocks * 68 * (64 / (detail::kMmaNhwcWarps * kCh)));
+  EXPECT_EQ(f.tiles, 8 * f.row_blocks * 68);
+  Problem narrow = p;  // 48 channels: 4-warp blocks of 16 channels
+  narrow.c = 48;
+  const detail::KernelChoice nc = detail::choose_kernel<__half, DefaultPolicy>(narrow, kAligned, kAligned);
+  EXPECT_TRUE(nc.mma_nhwc);
+  EXPECT_EQ(nc.threads, 32 * detail::kMmaNhwcWarps);
+  EXPECT_EQ(nc.smem_bytes, (detail::MmaNhwcSmem{detail::kMmaNhwcWarps * kCh, 31}.bytes()));
+  EXPECT_EQ(detail::make_forward_params(narrow, nc).tiles,
+            8 * detail::make_forward_params(narrow, nc).row_blocks * 68 * (48 / (detail::kMmaNhwcWarps * kCh)));
 
   // A small problem: runs of 4 k-steps' blocks (K = 31 reads 2 ahead: 128 rows).
   Problem s = p;

@@ -73,9 +73,10 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
       using P = typename ResolvePolicy<Policy, T, K, L>::type;
       if constexpr (K > 0 && L == Layout::NHWC && sizeof(T) == 2 && P::kNhwcTensorChannels > 0) {
         if (choice.mma_nhwc) {
-          constexpr int kThreads = 32 * kMmaNhwcWarps;
-          err = launch(forward_mma_nhwc_kernel<T, K, P::kNhwcTensorChannels>, grid, kThreads, 0, stream, params, x, w,
-                       bias, y);
+          constexpr int kCh = P::kNhwcTensorChannels, kLineWarps = kMmaNhwcLineChannels / kCh;
+          auto kernel = choice.threads == 32 * kLineWarps ? forward_mma_nhwc_kernel<T, K, kCh, kLineWarps>
+                                                          : forward_mma_nhwc_kernel<T, K, kCh, kMmaNhwcWarps>;
+          err = launch(kernel, grid, choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
           return;
         }
       }

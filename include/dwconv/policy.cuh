@@ -148,11 +148,11 @@ struct DefaultTilePolicy {
   // 2-byte NHWC on tensor cores: tall kernels with 4 channels a warp (H100,
   // against `default_simt` in the same run: K = 31 39 -> 70-71 %, its dx
   // 41 -> 71-72 %, `2026-11-26-h100-f14.1.json`; 8 channels: 60-61 %, ptxas
-  // spills). Not at K = 9 (8 channels 84 %, since f25 behind the rolling
-  // kernel), K = 7 (8 channels 77-78 % against the register window's
-  // 77-78 %), K = 3 (56x56: 52-59 % against 86 %; each 16-row step costs
-  // two barriers and a staged block whatever K) or K = 5 and 1 (not
-  // measured).
+  // spills; since f26's whole-line blocks 75 / 80 %, `-f26.3-ab.txt`). Not
+  // at K = 9 (8 channels 84 %, since f25 behind the rolling kernel), K = 7
+  // (8 channels 77-78 % against the register window's 77-78 %), K = 3
+  // (56x56: 52-59 % against 86 %; each 16-row step costs two barriers and a
+  // staged block whatever K) or K = 5 and 1 (not measured).
   static constexpr int kNhwcTensorChannels =
       TensorCores && sizeof(T) == 2 && L == Layout::NHWC && K >= kTallKernelHeight ? 4 : 0;
   using type = TilePolicy<128, kRows, kVec, kDefaultStagedNchw<T>, kTensorCoreWarps, kRollingVec, kNhwcTensorChannels>;

@@ -6,10 +6,11 @@
 // channels from each of the four input rows its B fragment holds and pairs
 // the rows of each channel with one byte permute, and the C fragments of
 // all its channels at one pixel make one vector. Those reads and writes go
-// through shared memory, so that global memory sees whole sectors: the
-// first form, each warp reading and writing its own 8-byte pieces at the
-// channel pitch, held the L2 at 80-90 % of its throughput and ran at 13-27 %
-// of the floor (ncu, `2026-11-26-h100-f13-ncu.txt`).
+// through shared memory, so that global memory sees whole sectors, and
+// whole 128-byte lines where C is a multiple of 64: the first form, each
+// warp reading and writing its own 8-byte pieces at the channel pitch, held
+// the L2 at 80-90 % of its throughput and ran at 13-27 % of the floor (ncu,
+// `2026-11-26-h100-f13-ncu.txt`).
 // On CUDA cores the rolling kernel spends K float multiply-adds an output,
 // which bound 2-byte K = 31 at 39 % of the floor on the H100 (issue-bound).
 #pragma once
@@ -27,36 +28,82 @@ namespace detail {
 
 /// Pixels a block's tile spans (the n of mma m16n8k16).
 inline constexpr int kMmaNhwcPixels = 8;
-/// Warps a block, each its own kCh channels of the block's pixels.
+/// Warps a block where its channels are not whole lines (below).
 inline constexpr int kMmaNhwcWarps = 4;
-/// Band blocks a block stages ahead of the one its warps read (a ring of
-/// kMmaNhwcAhead + 1 slots). With one ahead, a step's copies hid only behind
-/// the previous step's short compute: three blocks a multiprocessor (ptxas:
-/// ~150 registers) kept ~12 KiB in flight, about half what the H100's
-/// latency needs at its bandwidth. Two ahead: fp16 K = 31 60 -> 64 % of the
-/// floor (`2026-11-26-h100-f14.json`).
-inline constexpr int kMmaNhwcAhead = 2;
+/// Channels of a whole-line block: the 128 bytes of a pixel's line in 2-byte
+/// types. A block over 16 channels read and wrote one 32-byte sector of
+/// each line, so the L2 saw four times a copy's requests for the same
+/// bytes and ran at 81-90 % of its throughput with DRAM at 62-66 % (ncu on
+/// the H100, `2026-11-26-h100-f14-ncu.txt`, `-f17.3-ncu.txt`).
+inline constexpr int kMmaNhwcLineChannels = 64;
+/// Band blocks a block stages ahead of the one its warps read (in flight
+/// past the kSteps an output block reads). With one ahead, a step's copies
+/// hid only behind the previous step's short compute (f14: two ahead took
+/// fp16 K = 31 from 60 to 64 % of the floor). Line blocks, one a
+/// multiprocessor, on the H100 (`2026-11-26-h100-f26.2-ab.txt`,
+/// `-f26.3-ab.txt`; fp16 K = 31 forward / dx): two ahead 71.7 / 75.6 %,
+/// three 75.1-75.3 / 78.8-79.7 %, four 74.3 / 78.2 %, five 75.0 / 78.1 %.
+inline constexpr int kMmaNhwcAhead = 3;
 
-/// A block's item (p.tiles of them): kMmaNhwcWarps * kCh channels of
+/// Warps a block of `channels` a warp over `c` channels: whole lines where
+/// they divide c, else kMmaNhwcWarps.
+__host__ __device__ constexpr int mma_nhwc_warps(int64_t c, int channels) {
+  return c % kMmaNhwcLineChannels == 0 ? kMmaNhwcLineChannels / channels : kMmaNhwcWarps;
+}
+
+/// A block's shared memory: mma_nhwc_slots band slots and the output block,
+/// each 16 rows of kMmaNhwcPixels pixels of the block's channels, then the
+/// tap pairs. Pitches (elements) carry 16 bytes more than the data,
+/// so that the 8 lanes of a quarter warp reading rows 2t at pixels g meet
+/// distinct bank quads.
+struct MmaNhwcSmem {
+  int block_channels;
+  int k;
+  __host__ __device__ constexpr int pixel_pitch() const { return block_channels + 8; }
+  __host__ __device__ constexpr int row_pitch() const { return kMmaNhwcPixels * pixel_pitch() + 8; }
+  __host__ __device__ constexpr int block_elems() const { return 16 * row_pitch(); }
+  /// 32-bit words of tap pairs a channel keeps, per parity: word m holds
+  /// taps 2 m - 16 + parity and the next (zeros outside [0, k)), covering
+  /// every pair a lane's A fragments take (first taps 2t - g + 8 (e - 1),
+  /// e <= 2 kSteps).
+  __host__ __device__ constexpr int tap_words() const { return 4 * (2 * mma_k_steps(k) - 1) + 12; }
+  /// Where odd-parity pairs start (words): 16 words (half the banks) past
+  /// the even ones, so that lanes reading the same word index of either
+  /// parity do not collide.
+  __host__ __device__ constexpr int odd_taps() const { return block_channels * tap_words() + 16; }
+  /// Band slots: the kSteps blocks an output block reads and kMmaNhwcAhead
+  /// in flight.
+  __host__ __device__ constexpr int slots() const { return mma_k_steps(k) + kMmaNhwcAhead; }
+  __host__ __device__ constexpr int bytes() const { return (slots() + 1) * block_elems() * 2 + 2 * odd_taps() * 4; }
+};
+
+/// A block's item (p.tiles of them): kWarps * kCh channels of
 /// kMmaNhwcPixels output pixels (p.col_blocks groups a row) in a run of
 /// p.run_rows output rows (p.row_blocks runs a plane) of image n; channel
-/// blocks vary fastest. A run walks its rows in 16-row blocks; k-step j of
+/// blocks vary fastest, then runs, so that the runs of a column are in
+/// flight together and the band blocks two of them share meet in the L2.
+/// A run walks its rows in 16-row blocks; k-step j of
 /// output block i reads band block i + j (input rows 16 (i + j) + [0, 16)
 /// from the run's first, ho0 - pad_top), so each band block is staged once,
-/// kMmaNhwcAhead blocks ahead of its first use (a ring of kMmaNhwcAhead + 1
-/// slots), and fed to kSteps output blocks from registers.
+/// kMmaNhwcAhead blocks ahead of its first use, and read by kSteps output
+/// blocks from its slot (a ring of kSteps + kMmaNhwcAhead): kept in
+/// registers between blocks, the B fragments took 24-48 more a thread.
 ///
 /// Fragments (lane l, g = l / 4, t = l % 4), per channel: A as in NCHW,
 /// A[m][k] = w[16 j + k - m], of which A[g][2t], A[g + 8][2t] and
-/// A[g][2t + 8] of every k-step are 2 kSteps + 1 distinct registers
-/// (pa[e + 1]: taps 2t - g + 8e and the next). B[k][n]: band rows 2t, 2t + 1
-/// (b0) and 2t + 8, 2t + 9 (b1) at pixel g. C[m][n]: output rows g, g + 8 at
-/// pixels 2t, 2t + 1.
-// Three blocks a multiprocessor at 4 channels a warp: ptxas otherwise takes
-// ~180 registers with two blocks staged ahead (two blocks a multiprocessor);
-// held to 168 it spills ~40 bytes at K = 31.
-template <class T, int K, int kCh>
-__global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
+/// A[g][2t + 8] of every k-step are 2 kSteps + 1 distinct words (taps
+/// 2t - g + 8 (e - 1) and the next, e = 0 .. 2 kSteps), read from the
+/// block's tap pairs in shared memory (in registers they held 28-56 of a
+/// thread's 168-255, ptxas). B[k][n]: band rows 2t, 2t + 1 (b0) and 2t + 8,
+/// 2t + 9 (b1) at pixel g. C[m][n]: output rows g, g + 8 at pixels 2t,
+/// 2t + 1.
+// Three 4-warp blocks a multiprocessor (ptxas, K = 31: 142 registers at 4
+// channels a warp). A line block's shared memory fills a multiprocessor
+// (147 KiB at K = 31), so it asks for one: 128 registers at 4 channels a
+// warp (16 warps), 206 at 8 (8 warps; held to 128 it spilled and lost 7
+// points, f26.3).
+template <class T, int K, int kCh, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
     forward_mma_nhwc_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
   using Traits = NumericTraits<T>;
@@ -65,58 +112,62 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
   using Vec = AlignedVector<uint32_t, kWords>;
   static_assert(sizeof(T) == 2 && K > 0, "the NHWC tensor-core tile is for 2-byte types and static kernel heights");
   static_assert(kCh == 4 || kCh == 8, "a warp owns 4 or 8 channels");
-  constexpr int kThreads = 32 * kMmaNhwcWarps;
+  constexpr int kThreads = 32 * kWarps;
   constexpr int kPx = kMmaNhwcPixels;
-  constexpr int kBlockCh = kMmaNhwcWarps * kCh;
+  constexpr int kBlockCh = kWarps * kCh;
   constexpr int kChunks = kBlockCh / 8;  // 16-byte pieces of a pixel's block channels
   constexpr int kCopies = 16 * kPx * kChunks / kThreads;
-  // Pitches (elements) with 16 bytes more than the data, so that the 8 lanes
-  // of a quarter warp reading rows 2t at pixels g meet distinct bank quads.
-  constexpr int kPixelPitch = kBlockCh + 8;
-  constexpr int kRowPitch = kPx * kPixelPitch + 8;
+  constexpr MmaNhwcSmem kSmem{kBlockCh, K};
+  constexpr int kPixelPitch = kSmem.pixel_pitch();
+  constexpr int kRowPitch = kSmem.row_pitch();
+  constexpr int kTapWords = kSmem.tap_words();
   static_assert(kCopies * kThreads == 16 * kPx * kChunks, "a block's threads copy whole 16-row blocks");
-  constexpr int kSlots = kMmaNhwcAhead + 1;
-  __shared__ __align__(16) T s_in[kSlots][16 * kRowPitch];
-  __shared__ __align__(16) T s_out[16 * kRowPitch];
+  constexpr int kSlots = kSmem.slots();
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* const s_in = reinterpret_cast<T*>(smem_raw);
+  T* const s_out = s_in + kSlots * kSmem.block_elems();
+  uint32_t* const s_taps = reinterpret_cast<uint32_t*>(s_out + kSmem.block_elems());
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
   const int g = lane / 4, t = lane % 4;
   const int64_t wo_n = p.cols / p.c;
   const int64_t channel_blocks = p.c / kBlockCh;
   const T zero = Traits::from_accum(0.0f);
+  // This lane's first pair (e = 0, tap 2t - g - 8) among its parity's words.
+  const volatile uint32_t* const lane_taps =
+      s_taps + (g & 1) * kSmem.odd_taps() + warp * kCh * kTapWords + (2 * t - g - 8 + 16 - (g & 1)) / 2;
 
   for (int64_t item = blockIdx.x; item < p.tiles; item += gridDim.x) {
     int64_t rest = item;
     const int64_t cb0 = (rest % channel_blocks) * kBlockCh;
     rest /= channel_blocks;
-    const int64_t px0 = (rest % p.col_blocks) * kPx;
-    rest /= p.col_blocks;
     const int64_t ho0 = (rest % p.row_blocks) * p.run_rows;
-    const int64_t n = rest / p.row_blocks;
+    rest /= p.row_blocks;
+    const int64_t px0 = (rest % p.col_blocks) * kPx;
+    const int64_t n = rest / p.col_blocks;
     const int64_t run = p.out_h - ho0 < p.run_rows ? p.out_h - ho0 : p.run_rows;
     const int blocks = int((run + 15) / 16);
     const int64_t c0 = cb0 + warp * kCh;
 
-    auto tap = [&](int ch, int k) { return k >= 0 && k < K ? w[(c0 + ch) * K + tap_index(p, k)] : zero; };
-    uint32_t pa[kCh][2 * kSteps + 1];
-#pragma unroll
-    for (int ch = 0; ch < kCh; ++ch)
-#pragma unroll
-      for (int e = 0; e <= 2 * kSteps; ++e) {
-        const int k = 2 * t - g + 8 * (e - 1);
-        pa[ch][e] = pack_pair(tap(ch, k), tap(ch, k + 1));
-      }
+    auto tap = [&](int64_t c, int k) { return k >= 0 && k < K ? w[c * K + tap_index(p, k)] : zero; };
+    // The block's tap pairs; the first barrier of the band loop publishes
+    // them before any fragment reads them.
+    for (int i = int(threadIdx.x); i < 2 * kBlockCh * kTapWords; i += kThreads) {
+      const int m = i % kTapWords, ch = (i / kTapWords) % kBlockCh, odd = i / (kTapWords * kBlockCh);
+      const int k = 2 * m - 16 + odd;
+      s_taps[odd * kSmem.odd_taps() + ch * kTapWords + m] = pack_pair(tap(cb0 + ch, k), tap(cb0 + ch, k + 1));
+    }
     float b[kCh];
 #pragma unroll
     for (int ch = 0; ch < kCh; ++ch) b[ch] = bias ? Traits::to_accum(bias[c0 + ch]) : 0.0f;
 
-    // Stages band block `blk` in s_in[blk % kSlots] as one group of copies
+    // Stages band block `blk` in slot blk % kSlots as one group of copies
     // (empty past the band): rows outside the input and pixels in the
     // padding or past the row are zeros.
     const T* x_img = x + n * p.in_plane_pitch + cb0;
     const int band_blocks = blocks + kSteps - 1;
     auto stage = [&](int blk) {
-      T* slot = s_in[blk % kSlots];
+      T* slot = s_in + (blk % kSlots) * kSmem.block_elems();
 #pragma unroll
       for (int r = 0; r < kCopies && blk < band_blocks; ++r) {
         const int i = int(threadIdx.x) + r * kThreads;
@@ -134,7 +185,7 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
     // B fragments of the staged block (word wd of a vector holds channels
     // 2 wd, low half, and 2 wd + 1).
     auto read_b = [&](int blk, uint32_t(&bk)[kCh][2]) {
-      const T* lane_in = s_in[blk % kSlots] + 2 * t * kRowPitch + g * kPixelPitch + warp * kCh;
+      const T* lane_in = s_in + (blk % kSlots) * kSmem.block_elems() + 2 * t * kRowPitch + g * kPixelPitch + warp * kCh;
       Vec raw[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i)
@@ -148,26 +199,17 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
         }
     };
 
-    // bk[j]: the band block k-step j of the current output block reads.
-    uint32_t bk[kSteps][kCh][2];
     T* y_img = y + n * p.out_plane_pitch + cb0;
 #pragma unroll
     for (int a = 0; a < kMmaNhwcAhead; ++a) stage(a);
 #pragma unroll 1
     for (int blk = 0; blk < band_blocks; ++blk) {
       copy_async_wait_groups<kMmaNhwcAhead - 1>();
-      // Block blk is staged; every warp is past its reads of block blk - 1,
-      // whose slot the next stage takes, and past the last copy-out.
+      // Block blk is staged; every warp is past its reads of block
+      // blk - kSteps, whose slot the next stage takes, and past the last
+      // copy-out.
       __syncthreads();
       stage(blk + kMmaNhwcAhead);
-#pragma unroll
-      for (int j = 0; j + 1 < kSteps; ++j)
-#pragma unroll
-        for (int ch = 0; ch < kCh; ++ch) {
-          bk[j][ch][0] = bk[j + 1][ch][0];
-          bk[j][ch][1] = bk[j + 1][ch][1];
-        }
-      read_b(blk, bk[kSteps - 1]);
       const int i = blk - (kSteps - 1);  // the output block this band block completes
       if (i < 0) continue;
       float d[kCh][4];
@@ -180,10 +222,16 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #pragma unroll
       for (int j = 0; j < kSteps; ++j) {
+        uint32_t bk[kCh][2];
+        read_b(i + j, bk);
 #pragma unroll
-        for (int ch = 0; ch < kCh; ++ch)
-          mma_16x8x16<T>(d[ch], pa[ch][2 * j + 1], pa[ch][2 * j], pa[ch][2 * j + 2], pa[ch][2 * j + 1], bk[j][ch][0],
-                         bk[j][ch][1]);
+        for (int ch = 0; ch < kCh; ++ch) {
+          // Volatile: the same words every band block, which ptxas would
+          // otherwise hoist out of the loop into registers.
+          const volatile uint32_t* pa = lane_taps + ch * kTapWords + 8 * j;
+          const uint32_t mid = pa[4];
+          mma_16x8x16<T>(d[ch], mid, pa[0], pa[8], mid, bk[ch][0], bk[ch][1]);
+        }
       }
 #else
 #pragma unroll
@@ -195,7 +243,7 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
           const int64_t hi = ho - p.pad_top + k;
           if (hi < 0 || hi >= p.h) continue;
           for (int ch = 0; ch < kCh; ++ch)
-            d[ch][e] += Traits::to_accum(tap(ch, k)) *
+            d[ch][e] += Traits::to_accum(tap(c0 + ch, k)) *
                         Traits::to_accum(x[n * p.in_plane_pitch + hi * p.in_row_pitch + wj * p.c + c0 + ch]);
         }
       }
@@ -222,8 +270,9 @@ __global__ void __launch_bounds__(32 * kMmaNhwcWarps, kCh == 4 ? 3 : 1)
               *reinterpret_cast<const uint4*>(s_out + row * kRowPitch + px * kPixelPitch + chunk * 8);
       }
     }
-    // The next item's first stages write slots 0.. and its first fragments
-    // s_out: every warp must be past this item's last reads of both.
+    // The next item's first stages write slots 0.., its taps s_taps and its
+    // first fragments s_out: every warp must be past this item's last reads
+    // of all three.
     __syncthreads();
   }
 }

@@ -245,35 +245,40 @@ void plan_rolling(const Problem& p, const void* x, const void* y, int vec, Kerne
   choice.rows_per_thread = int(run < kRollingMaxRun ? run : kRollingMaxRun);
 }
 
-/// The NHWC tensor-core tile's blocks: at least this many items (about 10
-/// waves of the H100's resident blocks), in runs of at least
-/// kMmaNhwcMinRunSteps times the band blocks a run stages before its first
-/// output, so that those stay a small share of its loads.
-inline constexpr int64_t kMmaNhwcMinItems = int64_t(1) << 12;
+/// The NHWC tensor-core tile's runs: at least this many warps' worth of
+/// items (a block's warps each own their channels of its item; 4096 blocks
+/// of kMmaNhwcWarps, about 10 waves of the H100's resident 4-warp blocks),
+/// in runs of at least kMmaNhwcMinRunSteps times the band blocks a run
+/// stages before its first output, so that those stay a small share of its
+/// loads.
+inline constexpr int64_t kMmaNhwcMinWarpItems = int64_t(1) << 14;
 inline constexpr int64_t kMmaNhwcMinRunSteps = 4;
 
 // Whether the NHWC tensor-core tile can take `p` with `channels` a warp:
 // 2-byte types, stride 1 both ways, dilation 1, whole blocks of channels
-// (kMmaNhwcWarps warps) and 16-byte aligned pixels.
+// (mma_nhwc_warps warps) and 16-byte aligned pixels.
 template <class T>
 bool mma_nhwc_applies(const Problem& p, const void* x, const void* y, int channels) {
   return channels > 0 && sizeof(T) == 2 && p.layout == Layout::NHWC && p.stride_h == 1 && p.stride_w == 1 &&
-         p.dilation_h == 1 && p.c % (kMmaNhwcWarps * channels) == 0 && aligned_to(x, 16) && aligned_to(y, 16);
+         p.dilation_h == 1 && p.c % (mma_nhwc_warps(p.c, channels) * channels) == 0 && aligned_to(x, 16) &&
+         aligned_to(y, 16);
 }
 
-// Sets the NHWC tensor-core tile's channels a warp and its run
-// (rows_per_thread).
+// Sets the NHWC tensor-core tile's channels a warp, its block, its shared
+// memory and its run (rows_per_thread).
 inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) {
   choice.mma_nhwc = true;
   choice.staged = choice.mma = choice.rolling = false;
   choice.vec_elems = channels;
+  const int warps = mma_nhwc_warps(p.c, channels);
+  choice.threads = 32 * warps;
+  choice.smem_bytes = MmaNhwcSmem{warps * channels, p.k}.bytes();
   const int64_t blocks = (p.out_h() + 15) / 16;
-  const int64_t per_block_row =
-      p.n * ((p.out_w() + kMmaNhwcPixels - 1) / kMmaNhwcPixels) * (p.c / (kMmaNhwcWarps * channels));
+  const int64_t per_block_row = p.n * ((p.out_w() + kMmaNhwcPixels - 1) / kMmaNhwcPixels) * (p.c / (warps * channels));
+  const int64_t min_items = kMmaNhwcMinWarpItems / warps;
   // No images (n = 0, which choose_kernel may be asked to plan): one run.
-  const int64_t runs = per_block_row >= kMmaNhwcMinItems || per_block_row == 0
-                           ? 1
-                           : (kMmaNhwcMinItems + per_block_row - 1) / per_block_row;
+  const int64_t runs =
+      per_block_row >= min_items || per_block_row == 0 ? 1 : (min_items + per_block_row - 1) / per_block_row;
   int64_t run = (blocks + runs - 1) / runs;
   const int64_t min_run = kMmaNhwcMinRunSteps * (mma_k_steps(p.k) - 1);
   if (run < min_run) run = min_run;
@@ -383,7 +388,7 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   if (choice.mma_nhwc) {
     f.row_blocks = (ho + f.run_rows - 1) / f.run_rows;
     f.col_blocks = (wo + kMmaNhwcPixels - 1) / kMmaNhwcPixels;
-    f.tiles = f.planes * f.row_blocks * f.col_blocks * (p.c / (kMmaNhwcWarps * choice.vec_elems));
+    f.tiles = f.planes * f.row_blocks * f.col_blocks * (p.c / (choice.threads / 32 * choice.vec_elems));
   }
   if (choice.staged) {
     f.tile_rows = choice.staged_tile_rows;
