@@ -51,11 +51,11 @@ __host__ __device__ constexpr int mma_nhwc_warps(int64_t c, int channels) {
   return c % kMmaNhwcLineChannels == 0 ? kMmaNhwcLineChannels / channels : kMmaNhwcWarps;
 }
 
-/// A block's shared memory: mma_nhwc_slots band slots and the output block,
-/// each 16 rows of kMmaNhwcPixels pixels of the block's channels, then the
-/// tap pairs. Pitches (elements) carry 16 bytes more than the data,
-/// so that the 8 lanes of a quarter warp reading rows 2t at pixels g meet
-/// distinct bank quads.
+/// A block's shared memory (dynamic): slots() band slots and the output
+/// block, each 16 rows of kMmaNhwcPixels pixels of the block's channels,
+/// then the tap pairs. Pitches (elements) carry 16 bytes more than the
+/// data, so that the 8 lanes of a quarter warp reading rows 2t at pixels g
+/// meet distinct bank quads.
 struct MmaNhwcSmem {
   int block_channels;
   int k;
