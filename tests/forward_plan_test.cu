@@ -131,8 +131,9 @@ TEST(ForwardPlan, RollingRuns) {
 // C allows, else 4 warps; runs of whole 16-row blocks, split only to reach
 // kMmaNhwcMinWarpItems warps' items and never below kMmaNhwcMinRunSteps
 // blocks a k-step read ahead; one item a block per (image, 8 pixels,
-// channel block, run). Strides, dilation, channels off the block's multiple, odd pointers,
-// fp32 and the table without tensor cores take other kernels.
+// channel block, run). Strides, dilation, channels off the block's
+// multiple, odd pointers, fp32 and the table without tensor cores take
+// other kernels.
 TEST(ForwardPlan, NhwcTensorCoreRuns) {
   Problem p = tall_problem(512);  // 8 x 542 output pixels x 64 channels, 512 rows
   p.layout = Layout::NHWC;
