@@ -7,6 +7,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
 #include <dwconv/dwconv.cuh>
 #include <string>
 #include <vector>
@@ -171,11 +172,21 @@ void register_backward(const std::string& dtype) {
             [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kStaged>(s, p, bias); })
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
-        // 2-byte NCHW dw on tensor cores (the table's default where it says so).
-        if (sizeof(T) == 2 && layout == Layout::NCHW && detail::mma_applies<T>(p))
+        // 2-byte dw on tensor cores (the table's default where it says so);
+        // the benchmark's tensors are 16-byte aligned.
+        const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+        const bool nhwc_mma = detail::mma_nhwc_weight_grad_applies<T>(p, aligned, aligned);
+        if (sizeof(T) == 2 && ((layout == Layout::NCHW && detail::mma_applies<T>(p)) || nhwc_mma))
           benchmark::RegisterBenchmark(
               (name + "/tensor_cores").c_str(),
               [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kTensorCores>(s, p, bias); })
+              ->UseManualTime()
+              ->Unit(benchmark::kMicrosecond);
+        // The rolling kernel where the NHWC tensor-core tile could take its place.
+        if (nhwc_mma)
+          benchmark::RegisterBenchmark(
+              (name + "/rolling").c_str(),
+              [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kRolling>(s, p, bias); })
               ->UseManualTime()
               ->Unit(benchmark::kMicrosecond);
         if (layout == Layout::NCHW) {

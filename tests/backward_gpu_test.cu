@@ -12,6 +12,7 @@
 #include <dwconv/dwconv.cuh>
 #include <random>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -314,6 +315,65 @@ TEST_F(BackwardGpu, WeightThroughTensorCores) {
     ASSERT_TRUE(detail::plan_weight_grad_mma<T>(p, true, false, 256, plan));
     EXPECT_GT(plan.params.bands_per_plane, 1);
     EXPECT_NE(p.out_h() % plan.params.tile_rows, 0);
+  }
+}
+
+// dw on the NHWC tensor-core tile (2-byte, stride 1, dilation 1, C a
+// multiple of 32): every K of the table; widths under a step, ending
+// mid-strip and on a step; heights under a row block and ending mid-block;
+// zero, odd and unequal pads (dy columns that meet no x column sum into
+// dbias alone). C = 32 and 64 give a chunk per step or two, so every step stages
+// its column's lead rows; C = 256 and 384 leave a few chunks a channel
+// group on the H100 (one block a multiprocessor), whose steps walk down
+// columns and across them, starting mid-column.
+TEST_F(BackwardGpu, WeightThroughNhwcTensorCores) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    std::mt19937_64 rng(73);
+    const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+    int i = 0;
+    for (int k : detail::kStaticKernelHeights)
+      for (auto [w, pad, pad_right] : {std::tuple{5, 0, 0}, std::tuple{30, 1, 1}, std::tuple{45, 7, 2}}) {
+        Problem p;
+        p.layout = Layout::NHWC;
+        p.n = 1 + i % 2;
+        p.c = i % 3 == 0 ? 64 : 32;
+        p.k = k;
+        p.h = i % 2 ? 7 : 37 + 5 * i;
+        p.w = w;
+        p.pad_top = i % 2 ? (k - 1) / 2 : k - 1;
+        p.pad_bottom = i % 3 ? (k - 1) / 2 : 0;
+        p.pad_left = pad;
+        p.pad_right = pad_right;
+        ++i;
+        if (p.out_h() < 1) continue;
+        Options o;
+        o.integers = i % 3 != 0;
+        o.dw_kernel = WeightGradKernel::kTensorCores;
+        EXPECT_TRUE(detail::mma_nhwc_weight_grad_applies<T>(p, aligned, aligned)) << testbed::describe(p);
+        EXPECT_EQ(run_dw(p, rng, o, i % 4 != 0), "") << testbed::describe(p);
+      }
+    for (int64_t c : {256, 384})
+      for (int k : {3, 31}) {
+        Problem p;
+        p.layout = Layout::NHWC;
+        p.n = 2;
+        p.c = c;
+        p.k = k;
+        p.h = 200;
+        p.w = 40;
+        p.pad_top = p.pad_bottom = k / 2;
+        p.pad_left = p.pad_right = 3;
+        Options o;
+        o.integers = k == 3;
+        o.dw_kernel = WeightGradKernel::kTensorCores;
+        EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+        detail::WeightGradPlan plan;
+        detail::plan_weight_grad_mma_nhwc<T>(p, 132, plan);
+        EXPECT_GT(plan.params.pieces_per_chunk, 1) << testbed::describe(p);
+        EXPECT_NE(plan.params.pieces_per_chunk % plan.params.bands_per_plane, 0) << testbed::describe(p);
+      }
   }
 }
 

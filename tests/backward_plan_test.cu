@@ -394,6 +394,70 @@ TEST(BackwardPlan, WeightGradTilingCoversEverything) {
   check_weight_grad_plans<double>(Layout::NHWC);
 }
 
+// The NHWC tensor-core dw tile: which problems it takes, and its plan's
+// chunks cover every step exactly once, within the tile's channel groups,
+// the workspace that backward_weight_workspace_size reports and the
+// shared-memory opt-in of an H100.
+TEST(BackwardPlan, NhwcTensorCoreWeightGradChunks) {
+  const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+  const void* odd = reinterpret_cast<const void*>((uintptr_t(1) << 20) + 2);
+  Problem base;
+  base.layout = Layout::NHWC;
+  base.n = 3;
+  base.c = 64;
+  base.k = 31;
+  base.h = 70;
+  base.w = 45;
+  base.pad_top = base.pad_bottom = base.pad_left = base.pad_right = 15;
+  EXPECT_TRUE(detail::mma_nhwc_weight_grad_applies<__half>(base, aligned, aligned));
+  EXPECT_FALSE(detail::mma_nhwc_weight_grad_applies<float>(base, aligned, aligned));
+  EXPECT_FALSE(detail::mma_nhwc_weight_grad_applies<__half>(base, odd, aligned));
+  EXPECT_FALSE(detail::mma_nhwc_weight_grad_applies<__half>(base, aligned, odd));
+  Problem q = base;
+  q.c = 48;
+  EXPECT_FALSE(detail::mma_nhwc_weight_grad_applies<__half>(q, aligned, aligned));
+  q = base;
+  q.stride_h = 2;
+  EXPECT_FALSE(detail::mma_nhwc_weight_grad_applies<__half>(q, aligned, aligned));
+  q = base;
+  q.dilation_h = 2;
+  EXPECT_FALSE(detail::mma_nhwc_weight_grad_applies<__half>(q, aligned, aligned));
+  q = base;
+  q.layout = Layout::NCHW;
+  EXPECT_FALSE(detail::mma_nhwc_weight_grad_applies<__half>(q, aligned, aligned));
+  q = base;
+  q.k = 11;
+  EXPECT_FALSE(detail::mma_nhwc_weight_grad_applies<__half>(q, aligned, aligned));
+
+  for (int k : detail::kStaticKernelHeights) {
+    EXPECT_LE(detail::DwMmaNhwcSmem{k}.bytes(), 227 * 1024) << "K " << k;
+    const detail::DwMmaNhwcSmem smem{k};
+    EXPECT_GE(8 * smem.groups(), k + 16) << "K " << k;  // the bias column
+    EXPECT_GE(smem.ring_rows(), 8 * smem.groups() + 16) << "K " << k;
+    EXPECT_LE(smem.lead_rows(), 32) << "K " << k;
+    for (int64_t c : {32, 96, 512})
+      for (int64_t blocks : {1, 7, 264, 100000}) {
+        Problem p = base;
+        p.k = k;
+        p.c = c;
+        p.pad_top = p.pad_bottom = k / 2;
+        detail::WeightGradPlan plan;
+        detail::plan_weight_grad_mma_nhwc<__half>(p, blocks, plan);
+        const detail::WeightGradParams& f = plan.params;
+        const int64_t cols = detail::kDwMmaNhwcCols;
+        const int64_t steps = p.n * ((p.out_w() + cols - 1) / cols) * ((p.out_h() + 15) / 16);
+        EXPECT_EQ(f.col_blocks, c / detail::kDwMmaNhwcChannels);
+        EXPECT_EQ(f.tiles, f.col_blocks * f.row_chunks);
+        EXPECT_GE(f.row_chunks * f.pieces_per_chunk, steps);
+        EXPECT_LT((f.row_chunks - 1) * f.pieces_per_chunk, steps);
+        EXPECT_LE(f.row_chunks, detail::kWeightGradMaxTiles);
+        EXPECT_EQ(f.slots, f.row_chunks);
+        EXPECT_LE(plan.workspace_bytes, detail::weight_grad_workspace_bytes<__half>(p)) << "K " << k << " C " << c;
+        EXPECT_EQ(plan.smem_bytes, detail::DwMmaNhwcSmem{k}.bytes());
+      }
+  }
+}
+
 // Shifted vectors (shifted_vector.cuh): V elements at any offset of a
 // tensor come out of two aligned vectors, for every shift, at the tensor's
 // ends too (vectors wholly outside read clamped addresses, and only

@@ -56,14 +56,15 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
   return launch_status("backward_input", cudaGetLastError());
 }
 
-/// Blocks of `kernel` (`threads` a block, static shared memory only) that
-/// the current GPU holds at once: one wave. 0 when the runtime cannot say.
+/// Blocks of `kernel` (`threads` a block, `dynamic_smem` bytes of dynamic
+/// shared memory) that the current GPU holds at once: one wave. 0 when the
+/// runtime cannot say.
 template <class Kernel>
-int64_t resident_blocks(Kernel kernel, int threads) {
+int64_t resident_blocks(Kernel kernel, int threads, int dynamic_smem = 0) {
   int device = 0, sms = 0, per_sm = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0) != cudaSuccess)
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, dynamic_smem) != cudaSuccess)
     return 0;
   return int64_t(sms) * per_sm;
 }
@@ -129,6 +130,32 @@ Status launch_weight_grad_mma(const Problem& p, const T* x, const T* dy, T* dw, 
   return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
 }
 
+/// dw / dbias through the NHWC tensor-core tile (height K), one wave of its
+/// blocks on this GPU; `p` must pass mma_nhwc_weight_grad_applies.
+template <class T, int K>
+Status launch_weight_grad_mma_nhwc(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
+                                   cudaStream_t stream) {
+  using A = typename NumericTraits<T>::Accum;
+  static_assert(std::is_same<A, float>::value, "the tensor-core tile sums in float");
+  auto kernel = weight_grad_mma_nhwc_kernel<T, K>;
+  const int smem = DwMmaNhwcSmem{K}.bytes();
+  cudaError_t err = allow_shared_memory(kernel, smem);
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  int64_t blocks = resident_blocks(kernel, kDwMmaNhwcThreads, smem);
+  if (blocks < 1) {
+    (void)cudaGetLastError();  // a failed query: a fixed grid, still correct
+    blocks = kWeightGradMinTiles;
+  }
+  WeightGradPlan plan;
+  plan_weight_grad_mma_nhwc<T>(p, blocks, plan);
+  plan.params.write_bias = dbias != nullptr;
+  A* ws = static_cast<A*>(workspace);
+  kernel<<<grid_for(plan.params.tiles), kDwMmaNhwcThreads, smem, stream>>>(plan.params, x, dy, ws);
+  err = cudaGetLastError();
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
+}
+
 template <class T>
 Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                           cudaStream_t stream, WeightGradKernel kind) {
@@ -149,6 +176,17 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
     if (kind == WeightGradKernel::kTensorCores || kind == WeightGradKernel::kDefault) {
       bool taken = false;
       Status s;
+      // NHWC: where the table or `kind` asks and the tile takes the problem.
+      if (p.layout == Layout::NHWC && mma_nhwc_weight_grad_applies<T>(p, x, dy)) {
+        dispatch_static_k(p.k, [&](auto k_const) {
+          constexpr int K = decltype(k_const)::value;
+          if (kind != WeightGradKernel::kTensorCores && !DefaultWeightGradPolicy<T, K, Layout::NHWC>::kTensorCoresNhwc)
+            return;
+          taken = true;
+          s = launch_weight_grad_mma_nhwc<T, K>(p, x, dy, dw, dbias, workspace, stream);
+        });
+        if (taken) return s;
+      }
       dispatch_static_k(p.k, [&](auto k_const) {
         constexpr int K = decltype(k_const)::value;
         using Table = DefaultWeightGradPolicy<T, K, Layout::NCHW>;

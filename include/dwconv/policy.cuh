@@ -234,6 +234,11 @@ struct DefaultWeightGradPolicy {
   static constexpr bool kTensorCores = sizeof(T) == 2 && L == Layout::NCHW;
   static constexpr int kTensorCoresOverRollingK = 5;
   static constexpr int kTensorCoreThreads = K >= kTallKernelHeight ? 256 : 128;
+  // 2-byte NHWC at stride 1 and dilation 1 on tensor cores
+  // (weight_grad_mma_nhwc_kernel.cuh) where C is a multiple of 16 and the
+  // tensors 16-byte aligned. Not yet measured: tall kernels only, where the
+  // rolling kernel is bound by its K float multiply-adds a dy element.
+  static constexpr bool kTensorCoresNhwc = sizeof(T) == 2 && L == Layout::NHWC && K >= kTallKernelHeight;
 };
 
 // Whether the forward's register window stores each output row at its last

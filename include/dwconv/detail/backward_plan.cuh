@@ -10,6 +10,7 @@
 #include "dwconv/detail/dispatch.cuh"
 #include "dwconv/detail/forward_plan.cuh"
 #include "dwconv/detail/weight_grad_mma_kernel.cuh"
+#include "dwconv/detail/weight_grad_mma_nhwc_kernel.cuh"
 #include "dwconv/detail/weight_grad_rolling_kernel.cuh"
 #include "dwconv/detail/weight_grad_staged_kernel.cuh"
 #include "dwconv/policy.cuh"
@@ -569,6 +570,53 @@ bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int thr
   return true;
 }
 
+/// Whether the NHWC tensor-core dw tile (weight_grad_mma_nhwc_kernel.cuh)
+/// takes `p` with these pointers: 2-byte types at stride 1 and dilation 1,
+/// a static K, whole groups of kDwMmaNhwcChannels channels read as 16-byte
+/// vectors of aligned tensors, a column's row blocks counted in int.
+template <class T>
+bool mma_nhwc_weight_grad_applies(const Problem& p, const void* x, const void* dy) {
+  return sizeof(T) == 2 && p.layout == Layout::NHWC && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
+         p.c % kDwMmaNhwcChannels == 0 && aligned_to(x, 16) && aligned_to(dy, 16) &&
+         dispatch_static_k(p.k, [](auto) {}) && p.out_h() < (int64_t(1) << 30);
+}
+
+/// Plans the NHWC tensor-core dw tile for a grid of about `blocks` (one
+/// wave): steps of 16 dy rows by kDwMmaNhwcCols columns, numbered column
+/// by column, dealt in equal chunks to blocks / (C / kDwMmaNhwcChannels)
+/// tiles a channel group (at least one, at most a step each and
+/// kWeightGradMaxTiles), one workspace slot a chunk. A chunk's columns
+/// each stage their lead rows again, so chunks as long as one wave allows.
+template <class T>
+void plan_weight_grad_mma_nhwc(const Problem& p, int64_t blocks, WeightGradPlan& plan) {
+  plan = plan_weight_grad<T>(p, false);
+  WeightGradParams& f = plan.params;
+  f.staged = false;
+  f.k = p.k;
+  f.row_step = 1;
+  f.col_threads_log2 = 0;
+  f.pixels_per_thread = 1;
+  f.col_blocks = p.c / kDwMmaNhwcChannels;
+  f.pixel_blocks = (p.out_w() + kDwMmaNhwcCols - 1) / kDwMmaNhwcCols;
+  f.tile_rows = 16;
+  f.bands_per_plane = (p.out_h() + 15) / 16;
+  const int64_t steps = p.n * f.pixel_blocks * f.bands_per_plane;
+  int64_t chunks = blocks / f.col_blocks;
+  if (chunks > kWeightGradMaxTiles) chunks = kWeightGradMaxTiles;
+  if (chunks > steps) chunks = steps;
+  if (chunks < 1) chunks = 1;
+  f.pieces_per_chunk = (steps + chunks - 1) / chunks;
+  f.row_chunks = (steps + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
+  f.tiles = f.col_blocks * f.row_chunks;
+  f.slots = f.row_chunks;
+  plan.static_k = p.k;
+  plan.per_tap = plan.rolling = false;
+  plan.threads = kDwMmaNhwcThreads;
+  plan.smem_bytes = DwMmaNhwcSmem{p.k}.bytes();
+  plan.staged_vec = 0;
+  plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
+}
+
 /// Whether a dw tensor-core band of rows of `len` elements at `ptr` can be
 /// staged at a conflict-free pitch: whole 16-byte vectors from an aligned
 /// tensor.
@@ -595,6 +643,9 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
                                                    : (kRollingNchwMaxTiles / p.c > 1 ? kRollingNchwMaxTiles / p.c : 1);
     r = slots * p.c * (p.k + 1) * int64_t(sizeof(A));
   }
+  // The NHWC tensor-core tiling (stride_h 1) neither: its slots, at most
+  // kWeightGradMaxTiles and one a step of 16 x 32 pixels, fit the rolling
+  // term's.
   // The tensor-core tiling (stride_h 1, NCHW) needs no term of its own: its
   // slots a channel, at most ceil(M / C) with M = kWeightGradChunkMaxTiles
   // (chunk_pieces), never exceed the rolling term's max(floor(2 M / C), 1).

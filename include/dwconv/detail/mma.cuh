@@ -54,6 +54,15 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&d)[4], uint32_t shared_ad
                : "memory");
 }
 
+/// Two 8x8 matrices as ldmatrix_x4 gives four: lanes 0-15 give the
+/// addresses, d[m] receives matrix m.
+__device__ __forceinline__ void ldmatrix_x2(uint32_t (&d)[2], uint32_t shared_addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+               : "=r"(d[0]), "=r"(d[1])
+               : "r"(shared_addr)
+               : "memory");
+}
+
 /// c += A (16 x 16, row-major fragment a) * B (16 x 8, column fragment b0, b1),
 /// products of T summed in float.
 template <class T>
