@@ -319,10 +319,10 @@ TEST_F(BackwardGpu, WeightThroughTensorCores) {
 }
 
 // dw on the NHWC tensor-core tile (2-byte, stride 1, dilation 1, C a
-// multiple of 32): every K of the table; widths under a step, ending
+// multiple of 64): every K of the table; widths under a step, ending
 // mid-strip and on a step; heights under a row block and ending mid-block;
 // zero, odd and unequal pads (dy columns that meet no x column sum into
-// dbias alone). C = 32 and 64 give a chunk per step or two, so every step stages
+// dbias alone). C = 64 and 128 give a chunk per step or two, so every step stages
 // its column's lead rows; C = 256 and 384 leave a few chunks a channel
 // group on the H100 (one block a multiprocessor), whose steps walk down
 // columns and across them, starting mid-column.
@@ -338,7 +338,7 @@ TEST_F(BackwardGpu, WeightThroughNhwcTensorCores) {
         Problem p;
         p.layout = Layout::NHWC;
         p.n = 1 + i % 2;
-        p.c = i % 3 == 0 ? 64 : 32;
+        p.c = i % 3 == 0 ? 128 : 64;
         p.k = k;
         p.h = i % 2 ? 7 : 37 + 5 * i;
         p.w = w;

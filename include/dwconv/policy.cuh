@@ -235,10 +235,14 @@ struct DefaultWeightGradPolicy {
   static constexpr int kTensorCoresOverRollingK = 5;
   static constexpr int kTensorCoreThreads = K >= kTallKernelHeight ? 256 : 128;
   // 2-byte NHWC at stride 1 and dilation 1 on tensor cores
-  // (weight_grad_mma_nhwc_kernel.cuh) where C is a multiple of 16 and the
-  // tensors 16-byte aligned. Not yet measured: tall kernels only, where the
-  // rolling kernel is bound by its K float multiply-adds a dy element.
-  static constexpr bool kTensorCoresNhwc = sizeof(T) == 2 && L == Layout::NHWC && K >= kTallKernelHeight;
+  // (weight_grad_mma_nhwc_kernel.cuh) where C is a multiple of 64 and the
+  // tensors 16-byte aligned, at K >= 7. Measured on the H100 against the
+  // rolling kernel in the same run (`2026-11-26-h100-b26.5.json`, fp16 /
+  // bf16): K31 57.9 / 60.1 -> 87.3 / 87.5 %, K7 79.1 / 77.9 -> 86.6 / 84.9 %;
+  // 56x56 K3 (58-row columns, each staging its lead rows before its first
+  // products) 65.4 / 69.3 against 66.8 / 67.5 %, left on rolling. K9 and
+  // K15 have no benchmark case at C % 64 == 0 and follow K7 and K31.
+  static constexpr bool kTensorCoresNhwc = sizeof(T) == 2 && L == Layout::NHWC && K >= 7;
 };
 
 // Whether the forward's register window stores each output row at its last
