@@ -355,7 +355,7 @@ TEST_F(BackwardGpu, WeightThroughNhwcTensorCores) {
         EXPECT_EQ(run_dw(p, rng, o, i % 4 != 0), "") << testbed::describe(p);
       }
     for (int64_t c : {256, 384})
-      for (int k : {3, 31}) {
+      for (int k : {3, 7, 31}) {
         Problem p;
         p.layout = Layout::NHWC;
         p.n = 2;
