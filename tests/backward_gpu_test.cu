@@ -258,6 +258,24 @@ TEST_F(BackwardGpu, InputThroughTensorCores) {
   }
 }
 
+// A problem of the tensor-core dw tests, its pads set by the case number
+// i: top K - 1 or (K - 1) / 2, bottom (K - 1) / 2 or none.
+Problem dw_tile_problem(Layout layout, int i, int k, int64_t n, int64_t c, int64_t h, int64_t w, int pad,
+                        int pad_right) {
+  Problem p;
+  p.layout = layout;
+  p.n = n;
+  p.c = c;
+  p.k = k;
+  p.h = h;
+  p.w = w;
+  p.pad_top = i % 2 ? (k - 1) / 2 : k - 1;
+  p.pad_bottom = i % 3 ? (k - 1) / 2 : 0;
+  p.pad_left = pad;
+  p.pad_right = pad_right;
+  return p;
+}
+
 // dw on tensor cores (2-byte NCHW, stride 1, dilation 1): every K of the
 // table; rows shorter than a strip, of odd length, ending mid-strip or on a
 // strip; odd and even left pads and unequal right pads (the padding columns
@@ -274,17 +292,8 @@ TEST_F(BackwardGpu, WeightThroughTensorCores) {
     for (int k : detail::kStaticKernelHeights)
       for (int64_t w : {int64_t(3), int64_t(16), int64_t(37), int64_t(56), int64_t(130)})
         for (auto [pad, pad_right] : {std::pair{0, 0}, std::pair{1, 1}, std::pair{2, 5}, std::pair{7, 0}}) {
-          Problem p;
-          p.layout = Layout::NCHW;
-          p.n = 1 + i % 3;
-          p.c = 1 + i % 4;
-          p.k = k;
-          p.h = i % 3 == 0 ? 5 + i % 7 : 40 + 23 * (i % 5);
-          p.w = w;
-          p.pad_top = i % 2 ? (k - 1) / 2 : k - 1;
-          p.pad_bottom = i % 3 ? (k - 1) / 2 : 0;
-          p.pad_left = pad;
-          p.pad_right = pad_right;
+          const Problem p = dw_tile_problem(Layout::NCHW, i, k, 1 + i % 3, 1 + i % 4,
+                                            i % 3 == 0 ? 5 + i % 7 : 40 + 23 * (i % 5), w, pad, pad_right);
           ++i;
           if (p.out_h() < 1) continue;
           Options o;
@@ -335,17 +344,8 @@ TEST_F(BackwardGpu, WeightThroughNhwcTensorCores) {
     int i = 0;
     for (int k : detail::kStaticKernelHeights)
       for (auto [w, pad, pad_right] : {std::tuple{5, 0, 0}, std::tuple{30, 1, 1}, std::tuple{45, 7, 2}}) {
-        Problem p;
-        p.layout = Layout::NHWC;
-        p.n = 1 + i % 2;
-        p.c = i % 3 == 0 ? 128 : 64;
-        p.k = k;
-        p.h = i % 2 ? 7 : 37 + 5 * i;
-        p.w = w;
-        p.pad_top = i % 2 ? (k - 1) / 2 : k - 1;
-        p.pad_bottom = i % 3 ? (k - 1) / 2 : 0;
-        p.pad_left = pad;
-        p.pad_right = pad_right;
+        const Problem p = dw_tile_problem(Layout::NHWC, i, k, 1 + i % 2, i % 3 == 0 ? 128 : 64, i % 2 ? 7 : 37 + 5 * i,
+                                          w, pad, pad_right);
         ++i;
         if (p.out_h() < 1) continue;
         Options o;

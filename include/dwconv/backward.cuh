@@ -176,12 +176,14 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
     if (kind == WeightGradKernel::kTensorCores || kind == WeightGradKernel::kDefault) {
       bool taken = false;
       Status s;
-      // NHWC: where the table or `kind` asks and the tile takes the problem.
+      // NHWC: where the table or `kind` asks, the tile takes the problem and
+      // the GPU its shared memory (up to 192 KiB; else the rolling kernel).
       if (p.layout == Layout::NHWC && mma_nhwc_weight_grad_applies<T>(p, x, dy)) {
         dispatch_static_k(p.k, [&](auto k_const) {
           constexpr int K = decltype(k_const)::value;
           if (kind != WeightGradKernel::kTensorCores && !DefaultWeightGradPolicy<T, K, Layout::NHWC>::kTensorCoresNhwc)
             return;
+          if (!shared_memory_fits(DwMmaNhwcSmem{K}.bytes())) return;
           taken = true;
           s = launch_weight_grad_mma_nhwc<T, K>(p, x, dy, dw, dbias, workspace, stream);
         });

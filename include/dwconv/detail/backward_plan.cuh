@@ -525,6 +525,24 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
   return plan;
 }
 
+/// What the tensor-core dw tilings share: plan_weight_grad's geometry (its
+/// scalar tiling's), at the problem's static height, `threads` a block,
+/// dy rows one by one; the tiling fills in its blocks and chunks.
+template <class T>
+WeightGradPlan tensor_core_weight_grad_plan(const Problem& p, int threads) {
+  WeightGradPlan plan = plan_weight_grad<T>(p, false);
+  WeightGradParams& f = plan.params;
+  f.staged = false;
+  f.k = p.k;
+  f.row_step = 1;
+  f.col_threads_log2 = 0;
+  f.pixels_per_thread = 1;
+  plan.static_k = p.k;
+  plan.per_tap = plan.rolling = false;
+  plan.threads = threads;
+  return plan;
+}
+
 /// Plans the tensor-core dw tile (weight_grad_mma_kernel.cuh) for `threads`
 /// a block, with the x / dy bands at a conflict-free pitch where `x_boxed` /
 /// `dy_boxed` (rows of whole 16-byte vectors, mma_band_boxed); false where
@@ -549,21 +567,14 @@ bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int thr
   };
   if (bytes(16) > budget) return false;
   const int64_t tile = staged_tile_rows(p, 16, budget, true, bytes);
-  plan = plan_weight_grad<T>(p, false);
+  plan = tensor_core_weight_grad_plan<T>(p, threads);
   WeightGradParams& f = plan.params;
-  f.staged = false;
-  f.k = p.k;
-  f.row_step = 1;
-  f.col_threads_log2 = 0;
-  f.col_blocks = f.pixel_blocks = f.pixels_per_thread = 1;
+  f.col_blocks = f.pixel_blocks = 1;
   f.tile_rows = int(tile);
   f.smem_x_elems = int(x_elems(tile));
   f.x_band_pitch = int(x_pitch);
   f.dy_band_pitch = int(dy_pitch);
   chunk_pieces(p, f);
-  plan.static_k = p.k;
-  plan.per_tap = plan.rolling = false;
-  plan.threads = threads;
   plan.smem_bytes = int(bytes(tile));
   plan.staged_vec = int(kV);
   plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
@@ -589,13 +600,8 @@ bool mma_nhwc_weight_grad_applies(const Problem& p, const void* x, const void* d
 /// each stage their lead rows again, so chunks as long as one wave allows.
 template <class T>
 void plan_weight_grad_mma_nhwc(const Problem& p, int64_t blocks, WeightGradPlan& plan) {
-  plan = plan_weight_grad<T>(p, false);
+  plan = tensor_core_weight_grad_plan<T>(p, kDwMmaNhwcThreads);
   WeightGradParams& f = plan.params;
-  f.staged = false;
-  f.k = p.k;
-  f.row_step = 1;
-  f.col_threads_log2 = 0;
-  f.pixels_per_thread = 1;
   f.col_blocks = p.c / kDwMmaNhwcChannels;
   f.pixel_blocks = (p.out_w() + kDwMmaNhwcCols - 1) / kDwMmaNhwcCols;
   f.tile_rows = 16;
@@ -609,9 +615,6 @@ void plan_weight_grad_mma_nhwc(const Problem& p, int64_t blocks, WeightGradPlan&
   f.row_chunks = (steps + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
   f.tiles = f.col_blocks * f.row_chunks;
   f.slots = f.row_chunks;
-  plan.static_k = p.k;
-  plan.per_tap = plan.rolling = false;
-  plan.threads = kDwMmaNhwcThreads;
   plan.smem_bytes = DwMmaNhwcSmem{p.k}.bytes();
   plan.staged_vec = 0;
   plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));

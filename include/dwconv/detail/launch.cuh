@@ -1,5 +1,5 @@
 // dwconv: what every launcher shares: the grid-size cap, the shared-memory
-// attribute of large tiles, and a launch error as a Status.
+// attribute and opt-in limit of large tiles, and a launch error as a Status.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -22,6 +22,18 @@ template <class Kernel>
 cudaError_t allow_shared_memory(Kernel kernel, int dynamic_bytes, int static_bytes = 0) {
   if (dynamic_bytes + static_bytes <= 48 * 1024) return cudaSuccess;
   return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic_bytes);
+}
+
+/// Whether the current GPU lets a block opt in to `bytes` of shared memory
+/// (dynamic plus static); false where the runtime cannot say.
+inline bool shared_memory_fits(int bytes) {
+  int device = 0, optin = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return bytes <= optin;
 }
 
 /// The Status of a launch: `what` names the entry point.

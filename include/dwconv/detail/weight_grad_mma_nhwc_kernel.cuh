@@ -14,8 +14,8 @@
 //
 // A block covers 64 channels, each pixel's whole 128-byte line: blocks of
 // 16 and 32 channels held the L2 at 75-81 % of its throughput with DRAM at
-// 66-73 % (ncu, `2026-11-26-h100-b26.4-ncu.txt`), as the forward's tile did
-// before f26. C takes x rows as its rows (m) and 8 dy rows as its columns
+// 66-73 % (ncu; bench/NOTES.md, b26), as the forward's tile did before
+// f26. C takes x rows as its rows (m) and 8 dy rows as its columns
 // (n), not the NCHW tile's 16 dy rows by x groups: a channel's C tiles then
 // take (K + 23) / 16 x 4 registers a lane, 12 at K = 31 instead of 24, so
 // 64 channels' sums fit a block's registers.
@@ -180,9 +180,16 @@ __global__ void __launch_bounds__(kDwMmaNhwcThreads, 1)
     // step, dy rows for even u / kRowUnits, then x rows; lead rows count
     // from the step's first x row. Lanes hold two pixels of 8 channels.
     using Rows = uint4[kUnits][2];
+    // The two pixels of a row unit from `row` (bits bit0 and bit0 + 2 of
+    // `inside`), zero where off the tensor.
+    auto load_pair = [&](uint4(&out)[2], const T* row, bool in, int bit0) {
+      const uint4 zero = make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        out[e] = in && (inside >> (bit0 + 2 * e) & 1u) ? *reinterpret_cast<const uint4*>(row + e * p.c) : zero;
+    };
     auto fetch = [&](Rows& v, int bi, auto lead_const) {
       constexpr bool lead = decltype(lead_const)::value;
-      const uint4 zero = make_uint4(0, 0, 0, 0);
 #pragma unroll
       for (int u = 0; u < kUnits; ++u) {
         const int h = u % kRowUnits, half = (u / kRowUnits) % 2, pass = u / (2 * kRowUnits);
@@ -191,29 +198,15 @@ __global__ void __launch_bounds__(kDwMmaNhwcThreads, 1)
           const int rho = 16 * bi + kWarps * (2 * pass + half);  // x row + pad_top less warp
           if (kWarps * (2 * pass + half) >= kLead) continue;
           if (warp + kWarps * (2 * pass + half) >= kLead) continue;  // (8 lead rows: warps 0-7)
-          const T* row = x_col + rho * x_pitch + cols;
           const int xr = rho + warp - pad_top;
-          const bool in = rho + warp < x_stop && xr >= 0 && xr < h_n;
-#pragma unroll
-          for (int e = 0; e < 2; ++e)
-            v[u][e] =
-                in && (inside >> (2 * (2 * h + e) + 1) & 1u) ? *reinterpret_cast<const uint4*>(row + e * p.c) : zero;
+          load_pair(v[u], x_col + rho * x_pitch + cols, rho + warp < x_stop && xr >= 0 && xr < h_n, 4 * h + 1);
         } else if (half == 0) {
           const int r = 16 * bi;  // dy row less warp
-          const T* row = dy_col + r * dy_pitch + cols;
-          const bool in = r + warp < ho_n;
-#pragma unroll
-          for (int e = 0; e < 2; ++e)
-            v[u][e] = in && (inside >> (2 * (2 * h + e)) & 1u) ? *reinterpret_cast<const uint4*>(row + e * p.c) : zero;
+          load_pair(v[u], dy_col + r * dy_pitch + cols, r + warp < ho_n, 4 * h);
         } else {
           const int rho = 16 * bi + kLead;  // x row + pad_top less warp
-          const T* row = x_col + rho * x_pitch + cols;
           const int xr = rho + warp - pad_top;
-          const bool in = rho + warp < x_stop && xr >= 0 && xr < h_n;
-#pragma unroll
-          for (int e = 0; e < 2; ++e)
-            v[u][e] =
-                in && (inside >> (2 * (2 * h + e) + 1) & 1u) ? *reinterpret_cast<const uint4*>(row + e * p.c) : zero;
+          load_pair(v[u], x_col + rho * x_pitch + cols, rho + warp < x_stop && xr >= 0 && xr < h_n, 4 * h + 1);
         }
       }
     };
