@@ -57,15 +57,18 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
 }
 
 /// Blocks of `kernel` (`threads` a block, `dynamic_smem` bytes of dynamic
-/// shared memory) that the current GPU holds at once: one wave. 0 when the
-/// runtime cannot say.
+/// shared memory) that the current GPU holds at once: one wave. Where the
+/// runtime cannot say, kWeightGradMinTiles: a fixed grid, still correct.
 template <class Kernel>
 int64_t resident_blocks(Kernel kernel, int threads, int dynamic_smem = 0) {
   int device = 0, sms = 0, per_sm = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, dynamic_smem) != cudaSuccess)
-    return 0;
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, dynamic_smem) != cudaSuccess ||
+      sms * per_sm < 1) {
+    (void)cudaGetLastError();
+    return kWeightGradMinTiles;
+  }
   return int64_t(sms) * per_sm;
 }
 
@@ -81,6 +84,21 @@ Status launch_weight_grad_reduce(const Problem& p, int64_t slots, int ws_taps,
   return launch_status("backward_weight", cudaGetLastError());
 }
 
+/// Phase one through `kernel` (`threads` a block, `smem` bytes of dynamic
+/// shared memory, its attribute already set) on `plan`, dbias where not
+/// null, then phase two.
+template <class T, class Kernel>
+Status run_weight_grad(Kernel kernel, int threads, int smem, WeightGradPlan plan, const Problem& p, const T* x,
+                       const T* dy, T* dw, T* dbias, void* workspace, cudaStream_t stream) {
+  using A = typename NumericTraits<T>::Accum;
+  plan.params.write_bias = dbias != nullptr;
+  A* ws = static_cast<A*>(workspace);
+  kernel<<<grid_for(plan.params.tiles), threads, smem, stream>>>(plan.params, x, dy, ws);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
+}
+
 /// dw / dbias through the rolling kernel with an explicit tiling (`Threads`
 /// a block, `U` rows in flight, `V` lanes, aligned or Shifted vectors) for
 /// layout L and static height K: the default table's entry, or a benchmark
@@ -91,25 +109,15 @@ Status launch_weight_grad_reduce(const Problem& p, int64_t slots, int ws_taps,
 template <class T, Layout L, int Threads, int U, int V, int K, bool Shifted = false>
 Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                                   cudaStream_t stream) {
-  using A = typename NumericTraits<T>::Accum;
   const bool rows_fit = Shifted ? rolling_weight_grad_shifted_fits<T>(p, x, dy, V) : vectorizable<T>(p, x, dy, V);
   if (p.k != K || p.layout != L || !rolling_weight_grad_fits(p, V, Threads) || !rows_fit)
     return Status::error(StatusCode::kUnsupported, "internal: the rolling dw tiling cannot take this problem");
   auto kernel = weight_grad_rolling_kernel<T, L, Threads, U, V, K, Shifted>;
   // The grid is one wave of the kernel's blocks on this GPU.
-  int64_t blocks = resident_blocks(kernel, Threads);
-  if (blocks < 1) {
-    (void)cudaGetLastError();  // a failed query: a fixed grid, still correct
-    blocks = kWeightGradMinTiles;
-  }
+  const int64_t blocks = resident_blocks(kernel, Threads);
   WeightGradPlan plan = plan_weight_grad<T>(p, true);
   plan_weight_grad_rolling<T>(p, Threads, U, V, blocks, plan);
-  plan.params.write_bias = dbias != nullptr;
-  A* ws = static_cast<A*>(workspace);
-  kernel<<<grid_for(plan.params.tiles), Threads, 0, stream>>>(plan.params, x, dy, ws);
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) return launch_status("backward_weight", err);
-  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
+  return run_weight_grad(kernel, Threads, 0, plan, p, x, dy, dw, dbias, workspace, stream);
 }
 
 /// dw / dbias through the tensor-core tile (`Threads` a block, height K)
@@ -117,17 +125,11 @@ Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* 
 template <class T, int Threads, int K>
 Status launch_weight_grad_mma(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                               cudaStream_t stream, WeightGradPlan plan) {
-  using A = typename NumericTraits<T>::Accum;
-  static_assert(std::is_same<A, float>::value, "the tensor-core tile sums in float");
-  plan.params.write_bias = dbias != nullptr;
+  static_assert(std::is_same<typename NumericTraits<T>::Accum, float>::value, "the tensor-core tile sums in float");
   auto kernel = weight_grad_mma_nchw_kernel<T, Threads, K>;
-  cudaError_t err = allow_shared_memory(kernel, plan.smem_bytes, int(Threads / 32 * sizeof(float)));
+  const cudaError_t err = allow_shared_memory(kernel, plan.smem_bytes, int(Threads / 32 * sizeof(float)));
   if (err != cudaSuccess) return launch_status("backward_weight", err);
-  A* ws = static_cast<A*>(workspace);
-  kernel<<<grid_for(plan.params.tiles), Threads, plan.smem_bytes, stream>>>(plan.params, x, dy, ws);
-  err = cudaGetLastError();
-  if (err != cudaSuccess) return launch_status("backward_weight", err);
-  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
+  return run_weight_grad(kernel, Threads, plan.smem_bytes, plan, p, x, dy, dw, dbias, workspace, stream);
 }
 
 /// dw / dbias through the NHWC tensor-core tile (height K), one wave of its
@@ -135,25 +137,14 @@ Status launch_weight_grad_mma(const Problem& p, const T* x, const T* dy, T* dw, 
 template <class T, int K>
 Status launch_weight_grad_mma_nhwc(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                                    cudaStream_t stream) {
-  using A = typename NumericTraits<T>::Accum;
-  static_assert(std::is_same<A, float>::value, "the tensor-core tile sums in float");
+  static_assert(std::is_same<typename NumericTraits<T>::Accum, float>::value, "the tensor-core tile sums in float");
   auto kernel = weight_grad_mma_nhwc_kernel<T, K>;
   const int smem = DwMmaNhwcSmem{K}.bytes();
-  cudaError_t err = allow_shared_memory(kernel, smem);
+  const cudaError_t err = allow_shared_memory(kernel, smem);
   if (err != cudaSuccess) return launch_status("backward_weight", err);
-  int64_t blocks = resident_blocks(kernel, kDwMmaNhwcThreads, smem);
-  if (blocks < 1) {
-    (void)cudaGetLastError();  // a failed query: a fixed grid, still correct
-    blocks = kWeightGradMinTiles;
-  }
   WeightGradPlan plan;
-  plan_weight_grad_mma_nhwc<T>(p, blocks, plan);
-  plan.params.write_bias = dbias != nullptr;
-  A* ws = static_cast<A*>(workspace);
-  kernel<<<grid_for(plan.params.tiles), kDwMmaNhwcThreads, smem, stream>>>(plan.params, x, dy, ws);
-  err = cudaGetLastError();
-  if (err != cudaSuccess) return launch_status("backward_weight", err);
-  return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
+  plan_weight_grad_mma_nhwc<T>(p, resident_blocks(kernel, kDwMmaNhwcThreads, smem), plan);
+  return run_weight_grad(kernel, kDwMmaNhwcThreads, smem, plan, p, x, dy, dw, dbias, workspace, stream);
 }
 
 template <class T>

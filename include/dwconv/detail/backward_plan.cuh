@@ -151,6 +151,12 @@ struct WeightGradPlan {
   bool rolling = false;
 };
 
+/// Workspace bytes of a tiling's partial sums: one a (slot, channel, tap).
+template <class T>
+int64_t weight_grad_slot_bytes(const WeightGradParams& f) {
+  return f.slots * f.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
+}
+
 /// Blocks the dw tiling aims for: at most kWeightGradMaxTiles (several per
 /// multiprocessor), and fewer when that would leave a thread under
 /// kWeightGradMinUnits row units (NCHW: (unit, column) items), down to
@@ -400,7 +406,7 @@ void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec,
   plan.per_tap = false;
   plan.smem_bytes = plan.staged_vec = 0;
   plan.rolling = true;
-  plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
+  plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
 }
 
 /// The register or staged dw tiling of `p`, with vectors where vector_access
@@ -521,7 +527,7 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
     f.tiles = f.row_chunks * f.pixel_blocks * f.col_blocks;
     f.slots = f.row_chunks * f.pixel_blocks;
   }
-  plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
+  plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
   return plan;
 }
 
@@ -577,7 +583,7 @@ bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int thr
   chunk_pieces(p, f);
   plan.smem_bytes = int(bytes(tile));
   plan.staged_vec = int(kV);
-  plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
+  plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
   return true;
 }
 
@@ -617,7 +623,7 @@ void plan_weight_grad_mma_nhwc(const Problem& p, int64_t blocks, WeightGradPlan&
   f.slots = f.row_chunks;
   plan.smem_bytes = DwMmaNhwcSmem{p.k}.bytes();
   plan.staged_vec = 0;
-  plan.workspace_bytes = f.slots * p.c * f.ws_taps * int64_t(sizeof(typename NumericTraits<T>::Accum));
+  plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
 }
 
 /// Whether a dw tensor-core band of rows of `len` elements at `ptr` can be
@@ -647,8 +653,8 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
     r = slots * p.c * (p.k + 1) * int64_t(sizeof(A));
   }
   // The NHWC tensor-core tiling (stride_h 1) neither: its slots, at most
-  // kWeightGradMaxTiles and one a step of 16 x 32 pixels, fit the rolling
-  // term's.
+  // kWeightGradMaxTiles and one a step of 16 x kDwMmaNhwcCols pixels, fit
+  // the rolling term's.
   // The tensor-core tiling (stride_h 1, NCHW) needs no term of its own: its
   // slots a channel, at most ceil(M / C) with M = kWeightGradChunkMaxTiles
   // (chunk_pieces), never exceed the rolling term's max(floor(2 M / C), 1).
