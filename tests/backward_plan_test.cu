@@ -284,9 +284,10 @@ void check_rolling_weight_grad_plans(Layout layout) {
     const int64_t subs = kThreads >> f.col_threads_log2;
     if (layout == Layout::NHWC) {
       ASSERT_EQ(int64_t(lanes) << f.col_threads_log2, p.c) << what;
-      ASSERT_EQ(f.piece_pixels, subs) << what;
-      ASSERT_EQ(f.pixel_blocks, (p.out_w() + subs - 1) / subs) << what;
-      const int64_t rows = p.n * f.pixel_blocks * p.out_h();
+      // (image, pixel) slots, subs a block.
+      ASSERT_EQ(f.piece_pixels, p.out_w()) << what;
+      ASSERT_EQ(f.pixel_blocks, (p.n * p.out_w() + subs - 1) / subs) << what;
+      const int64_t rows = f.pixel_blocks * p.out_h();
       ASSERT_EQ(f.tiles, std::min({blocks, detail::kWeightGradMaxTiles, rows})) << what;
       ASSERT_EQ(f.slots, f.tiles) << what;
     } else {

@@ -72,16 +72,39 @@ int64_t resident_blocks(Kernel kernel, int threads, int dynamic_smem = 0) {
   return int64_t(sms) * per_sm;
 }
 
+/// Phase two with `Threads` a block.
+template <class T, int Threads>
+Status launch_weight_grad_reduce_blocks(const Problem& p, int64_t slots, int ws_taps,
+                                        const typename NumericTraits<T>::Accum* ws, T* dw, T* dbias,
+                                        cudaStream_t stream) {
+  const int64_t pairs = p.c * ws_taps;
+  auto kernel = weight_grad_reduce_kernel<T, Threads>;
+  // Launched while phase one runs (its blocks release it as they start), so
+  // that its launch overlaps phase one's last blocks.
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(grid_for((pairs + kReducePairs - 1) / kReducePairs));
+  cfg.blockDim = dim3(Threads);
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = launches_programmatically(kernel) ? 1 : 0;
+  return launch_status("backward_weight", cudaLaunchKernelEx(&cfg, kernel, ws, slots, p.c, ws_taps, dw, dbias));
+}
+
 /// Phase two: sums the `slots` partial sums of each (channel, tap) into dw
 /// and dbias (when not null).
 template <class T>
 Status launch_weight_grad_reduce(const Problem& p, int64_t slots, int ws_taps,
                                  const typename NumericTraits<T>::Accum* ws, T* dw, T* dbias, cudaStream_t stream) {
-  constexpr int kReduceThreads = 256;
-  const int64_t pairs = p.c * ws_taps;
-  weight_grad_reduce_kernel<T, kReduceThreads>
-      <<<grid_for((pairs + 7) / 8), kReduceThreads, 0, stream>>>(ws, slots, p.c, ws_taps, dw, dbias);
-  return launch_status("backward_weight", cudaGetLastError());
+  // Blocks of 1024 threads where 256 would leave slots for a second round of
+  // loads (H100, NHWC fp16 56x56, 660 slots: 6.2 -> 5.2 us under ncu); 256
+  // elsewhere: at K = 7 (8-16 slots) 1024-thread blocks, mostly idle, lost
+  // 1-2 points (`2026-11-26-h100-b27.1-ab.txt`).
+  return slots > 256 / kReducePairs * kReduceAhead
+             ? launch_weight_grad_reduce_blocks<T, 1024>(p, slots, ws_taps, ws, dw, dbias, stream)
+             : launch_weight_grad_reduce_blocks<T, 256>(p, slots, ws_taps, ws, dw, dbias, stream);
 }
 
 /// Phase one through `kernel` (`threads` a block, `smem` bytes of dynamic

@@ -360,7 +360,9 @@ bool rolling_weight_grad_nchw_shifted(const Problem& p, bool any_rows) {
 /// Sets the rolling dw tiling (`threads` a block, `vec` lanes, `ahead` rows
 /// in flight) on a plan whose common fields are set, for a grid of about
 /// `blocks` blocks (one wave). NHWC: capped by kWeightGradMaxTiles and the
-/// rows, each block an equal share of the n * pixel_blocks * out_h rows.
+/// rows, each block an equal share of the pixel_blocks * out_h rows,
+/// pixel_blocks blocks of consecutive (image, pixel) slots, piece_pixels
+/// (out_w) pixels a row.
 /// NCHW: row_chunks blocks a channel (rolling_nchw_blocks_per_channel),
 /// each an equal share of its
 /// pixel_blocks * out_h rows, pixel_blocks blocks of `threads` consecutive
@@ -392,10 +394,11 @@ void plan_weight_grad_rolling(const Problem& p, int threads, int ahead, int vec,
     f.tiles = p.c * f.row_chunks;
   } else {
     f.col_threads_log2 = log2_ceil(p.c / vec);
+    // (image, pixel) slots, wrapping across images as NCHW's do.
     const int64_t block_pixels = int64_t(threads) >> f.col_threads_log2;
-    f.pixel_blocks = (f.out_w + block_pixels - 1) / block_pixels;
-    f.piece_pixels = block_pixels;
-    const int64_t rows = p.n * f.pixel_blocks * f.out_h;
+    f.piece_pixels = f.out_w;
+    f.pixel_blocks = (p.n * f.out_w + block_pixels - 1) / block_pixels;
+    const int64_t rows = f.pixel_blocks * f.out_h;
     int64_t cap = blocks < kWeightGradMaxTiles ? blocks : kWeightGradMaxTiles;
     if (cap > rows) cap = rows;
     f.tiles = cap < 1 ? 1 : cap;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/problem.hpp"
@@ -31,7 +32,7 @@ struct WeightGradParams {
   int64_t units_per_chunk;                // row units of one block tile
   int64_t row_chunks;                     // ceil(units / units_per_chunk)
   int64_t col_blocks;                     // NHWC: channel groups; NCHW: 1
-  int64_t pixel_blocks;                   // NHWC: blocks of output pixels; NCHW: 1
+  int64_t pixel_blocks;                   // NHWC: blocks of output pixels; NCHW: 1 (rolling: blocks of slots)
   int64_t pixels_per_thread;              // NHWC: output pixels a thread walks; NCHW: 1
   int64_t slots;                          // partial sums per (channel, tap)
   int64_t tiles;
@@ -51,7 +52,7 @@ struct WeightGradParams {
   int smem_x_elems;          // shared elements of the x band
   int64_t bands_per_plane;   // row bands per image
   int64_t pieces_per_chunk;  // pieces of one block tile
-  int64_t piece_pixels;      // NHWC: output pixels per piece or rolling block (pixel_blocks of them a row)
+  int64_t piece_pixels;      // NHWC: output pixels per piece; rolling: slots an image row (NHWC out_w)
   // Tensor-core NCHW tiling (weight_grad_mma_kernel.cuh): shared row pitch of
   // the x and dy bands, in elements; the row length where a band is staged
   // contiguous.
@@ -233,6 +234,7 @@ template <class T, Layout L, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
     weight_grad_partial_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                typename NumericTraits<T>::Accum* __restrict__ ws) {
+  release_dependents();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   static_assert(K >= 1 && M >= 1, "static kernel heights only");
@@ -321,30 +323,69 @@ __global__ void __launch_bounds__(Threads)
   }
 }
 
-/// Phase two: one warp per (channel, tap) sums the slots in a fixed order.
-/// Tap ws_taps - 1 is the bias (written when dbias is not null).
+/// Phase two: sums the `slots` partial sums of each (channel, tap) pair in a
+/// fixed order into dw and dbias (tap ws_taps - 1, read only when dbias is
+/// not null: phase one leaves it unwritten otherwise). A slot's sums lie
+/// pair after pair, so a block takes kReducePairs adjacent pairs (one 32-byte
+/// sector of float sums a slot) by Threads / kReducePairs slot lanes: every
+/// sector it reads is used whole. A warp a pair with its lanes on 32 slots
+/// (the first form) fetched a whole sector for each 4-byte sum.
+inline constexpr int kReducePairs = 8;
+/// Loads in flight a thread of phase two.
+inline constexpr int kReduceAhead = 8;
+
 template <class T, int Threads>
 __global__ void __launch_bounds__(Threads)
     weight_grad_reduce_kernel(const typename NumericTraits<T>::Accum* __restrict__ ws, int64_t slots, int64_t c,
                               int ws_taps, T* __restrict__ dw, T* __restrict__ dbias) {
+  wait_for_prerequisites();
   using A = typename NumericTraits<T>::Accum;
-  const int lane = threadIdx.x & 31;
-  const int64_t warps = int64_t(gridDim.x) * (Threads / 32);
-  for (int64_t pair = int64_t(blockIdx.x) * (Threads / 32) + (threadIdx.x >> 5); pair < c * ws_taps; pair += warps) {
+  static_assert(Threads % 32 == 0 && 32 % kReducePairs == 0, "whole warps of whole pair rows");
+  constexpr int kLanes = Threads / kReducePairs, kWarps = Threads / 32, kAhead = kReduceAhead;
+  __shared__ A warp_sums[kWarps][kReducePairs];
+  const int col = int(threadIdx.x) % kReducePairs;
+  const int lane_slot = int(threadIdx.x) / kReducePairs;
+  const int64_t pairs = c * ws_taps;
+  for (int64_t first = int64_t(blockIdx.x) * kReducePairs; first < pairs; first += int64_t(gridDim.x) * kReducePairs) {
+    const int64_t pair = first + col;
     const int64_t ch = pair / ws_taps;
     const int tap = int(pair - ch * ws_taps);
-    if (tap == ws_taps - 1 && dbias == nullptr) continue;  // warp-uniform
-    A s = A(0);
-    for (int64_t slot = lane; slot < slots; slot += 32) s += ws[(slot * c + ch) * ws_taps + tap];
+    const bool bias = tap == ws_taps - 1;
+    // kAhead sums a lane, slot s into sum (s / kLanes) % kAhead: a fixed
+    // order, with kAhead loads in flight.
+    A s[kAhead];
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-    if (lane == 0) {
-      const T out = NumericTraits<T>::from_accum(s);
-      if (tap == ws_taps - 1)
-        dbias[ch] = out;
-      else
-        dw[ch * (ws_taps - 1) + tap] = out;
+    for (int i = 0; i < kAhead; ++i) s[i] = A(0);
+    if (pair < pairs && (!bias || dbias != nullptr)) {
+      int64_t slot = lane_slot;
+      for (; slot + (kAhead - 1) * kLanes < slots; slot += kAhead * kLanes) {
+#pragma unroll
+        for (int i = 0; i < kAhead; ++i) s[i] += ws[(slot + i * kLanes) * pairs + pair];
+      }
+#pragma unroll
+      for (int i = 0; i < kAhead - 1; ++i)
+        if (slot + i * kLanes < slots) s[i] += ws[(slot + i * kLanes) * pairs + pair];
     }
+    // The lane's sums, the lanes of its pair in the warp, then the warps, in
+    // order.
+    A t = s[0];
+#pragma unroll
+    for (int i = 1; i < kAhead; ++i) t += s[i];
+#pragma unroll
+    for (int off = kReducePairs; off < 32; off <<= 1) t += __shfl_xor_sync(0xffffffffu, t, off);
+    if ((threadIdx.x & 31) < kReducePairs) warp_sums[threadIdx.x / 32][col] = t;
+    __syncthreads();
+    if (threadIdx.x < kReducePairs && pair < pairs) {
+      A sum = warp_sums[0][col];
+#pragma unroll
+      for (int w = 1; w < kWarps; ++w) sum += warp_sums[w][col];
+      const T out = NumericTraits<T>::from_accum(sum);
+      if (!bias)
+        dw[ch * (ws_taps - 1) + tap] = out;
+      else if (dbias != nullptr)
+        dbias[ch] = out;
+    }
+    __syncthreads();
   }
 }
 

@@ -36,6 +36,39 @@ inline bool shared_memory_fits(int bytes) {
   return bytes <= optin;
 }
 
+/// Phase one's blocks let the grid launched after them with programmatic
+/// stream serialization (phase two) be scheduled before they end; that grid
+/// waits in wait_for_prerequisites until this one has finished and its
+/// writes are visible. Only in sm_90 code: launches_programmatically() says
+/// whether a kernel has it.
+__device__ __forceinline__ void release_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/// Waits for the grid before this one in the stream (returns at once where
+/// this grid was launched without programmatic stream serialization).
+__device__ __forceinline__ void wait_for_prerequisites() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+/// Whether `kernel` may be launched with programmatic stream serialization:
+/// its code for this GPU comes from sm_90 or later PTX, so it holds
+/// wait_for_prerequisites' wait (code built for an older architecture and
+/// JIT-compiled for this GPU would not wait).
+template <class Kernel>
+bool launches_programmatically(Kernel kernel) {
+  cudaFuncAttributes attr;
+  if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return attr.ptxVersion >= 90;
+}
+
 /// The Status of a launch: `what` names the entry point.
 inline Status launch_status(const char* what, cudaError_t err) {
   if (err == cudaSuccess) return Status();

@@ -11,7 +11,7 @@
 // waits on each piece's band before its sums.
 //
 // Balance: the grid is one wave of resident blocks, each taking an equal
-// share of the rows (NHWC: of all (image, pixel block, row) rows; NCHW: of
+// share of the rows (NHWC: of all (block of (image, pixel) slots, row) rows; NCHW: of
 // one channel's (block of (image, column) slots, row) rows, row_chunks
 // blocks a channel), cut into runs where a residue of a column ends; equal
 // tiles in a grid of a few waves left the last wave part-empty.
@@ -94,8 +94,10 @@ DWCONV_HD_INLINE ShiftedColumn shifted_column(const WeightGradParams& p, int64_t
 /// Phase one over rows at stride_h 1. Threads per block; U: rows of x and of
 /// dy in flight per thread; V: lanes a thread sums; K taps.
 /// NHWC: a block's threads are 2^col_threads_log2 channel vectors (C / V of
-/// them) by output pixels; block b sums rows [b * rows / G, (b + 1) * rows /
-/// G) of the n * pixel_blocks * out_h rows into workspace slot b.
+/// them) by consecutive (image, output pixel) slots, piece_pixels (out_w)
+/// pixels a row, pixel_blocks blocks of slots; block b sums rows
+/// [b * rows / G, (b + 1) * rows / G) of the pixel_blocks * out_h rows into
+/// workspace slot b.
 /// NCHW: a block's threads take consecutive (image, column vector) slots of
 /// one channel, piece_pixels column vectors a row, pixel_blocks blocks of
 /// slots; block b sums channel b / row_chunks, share b % row_chunks (its
@@ -105,6 +107,7 @@ template <class T, Layout L, int Threads, int U, int V, int K, bool Shifted = fa
 __global__ void __launch_bounds__(Threads)
     weight_grad_rolling_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                typename NumericTraits<T>::Accum* __restrict__ ws) {
+  release_dependents();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   using Vec = AlignedVector<T, V>;
@@ -127,13 +130,14 @@ __global__ void __launch_bounds__(Threads)
   const int64_t channel = kNchw ? blockIdx.x / p.row_chunks : 0;
   const int64_t slot = kNchw ? blockIdx.x - channel * p.row_chunks : blockIdx.x;
   const int64_t shares = kNchw ? p.row_chunks : gridDim.x;
-  // NCHW slots (image, column vector) fit 32 bits nearly always: a 32-bit
-  // division a run then.
+  // Slots (image, column vector or pixel) fit 32 bits nearly always: NCHW
+  // takes a 32-bit division a run then (NHWC's 64-bit one: ptxas held 114
+  // registers with the 32-bit branch, 91 without, at fp16 K = 3).
   const int64_t col_vecs = p.piece_pixels;
   const bool slots32 = p.n * col_vecs < (int64_t(1) << 31);
   A acc[K][V], acc_b[V];
   zero_sums(acc, acc_b);
-  const int64_t rows = (kNchw ? 1 : p.n) * p.pixel_blocks * p.out_h;
+  const int64_t rows = p.pixel_blocks * p.out_h;
   const int64_t g_end = (slot + 1) * rows / shares;
   for (int64_t g = slot * rows / shares; g < g_end;) {
     const RollingRun run = rolling_run(g, g_end, p.out_h, q);
@@ -143,25 +147,25 @@ __global__ void __launch_bounds__(Threads)
     // inside the input (no barrier inside the walk: idle threads skip the run).
     int64_t wi, dy_col, x_col;
     [[maybe_unused]] int64_t plane_index = 0;  // NCHW: (image, channel)
+    // The thread's slot: (image, output pixel) in NHWC, (image, column
+    // vector) in NCHW, consecutive slots wrapping from one image's row to the
+    // next, so that only the last block of slots idles part of its threads
+    // (NHWC rows of 514 pixels in blocks of 64 left 11 % of them idle).
+    const int64_t s = run.column * (Threads >> ct_log2) + (threadIdx.x >> ct_log2);
+    int64_t img;
+    if (kNchw && slots32)
+      img = int64_t(unsigned(s) / unsigned(col_vecs));
+    else
+      img = s / col_vecs;
+    if (img >= p.n) continue;
+    const int64_t wo = (s - img * col_vecs) * (kNchw ? V : 1);
+    wi = wo * p.stride_w - p.pad_left;
     if constexpr (kNchw) {
-      const int64_t s = run.column * Threads + threadIdx.x;
-      int64_t img;
-      if (slots32)
-        img = int64_t(unsigned(s) / unsigned(col_vecs));
-      else
-        img = s / col_vecs;
-      if (img >= p.n) continue;
-      const int64_t wo = (s - img * col_vecs) * V;
-      wi = wo * p.stride_w - p.pad_left;
       const int64_t plane = img * p.c + channel;
       dy_col = plane * p.dy_plane_pitch + wo;
       x_col = plane * p.x_plane_pitch + wi;
       plane_index = plane;
     } else {
-      const int64_t img = run.column / p.pixel_blocks;
-      const int64_t wo = (run.column - img * p.pixel_blocks) * (Threads >> ct_log2) + (threadIdx.x >> ct_log2);
-      if (wo >= p.out_w) continue;
-      wi = wo * p.stride_w - p.pad_left;
       dy_col = img * p.dy_plane_pitch + wo * p.c + ct * V;
       x_col = img * p.x_plane_pitch + wi * p.c + ct * V;
     }
