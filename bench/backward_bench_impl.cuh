@@ -121,6 +121,28 @@ void register_rolling_sweep(const std::string& name, const Problem& p, bool bias
   shifted(integral_constant<int, 8>{}, integral_constant<int, 2>{});
 }
 
+// The dw kernels the table chooses between, beside a case's default:
+// 2-byte tensor cores where a tile takes the problem (the benchmark's
+// tensors are 16-byte aligned) and, where the NHWC tile could take it, the
+// rolling kernel.
+template <class T>
+void register_weight_alternatives(const std::string& name, const Problem& p, bool bias) {
+  const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+  const bool nhwc_mma = detail::mma_nhwc_weight_grad_applies<T>(p, aligned, aligned);
+  if (sizeof(T) == 2 && ((p.layout == Layout::NCHW && detail::mma_applies<T>(p)) || nhwc_mma))
+    benchmark::RegisterBenchmark(
+        (name + "/tensor_cores").c_str(),
+        [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kTensorCores>(s, p, bias); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+  if (nhwc_mma)
+    benchmark::RegisterBenchmark(
+        (name + "/rolling").c_str(),
+        [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kRolling>(s, p, bias); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+}
+
 template <class T>
 void register_backward(const std::string& dtype) {
   for (const Probe& pr : kProbes)
@@ -136,6 +158,9 @@ void register_backward(const std::string& dtype) {
                                    [p, bias](benchmark::State& s) { run_backward_weight<T>(s, p, bias); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
+      if (pr.base.stride == 1)
+        register_weight_alternatives<T>(
+            "probe/backward_weight/" + dtype + "/" + to_string(layout) + "/" + probe_name(pr), p, bias);
     }
   for (const Case& c : kCases)
     for (Layout layout : {Layout::NCHW, Layout::NHWC}) {
@@ -172,23 +197,7 @@ void register_backward(const std::string& dtype) {
             [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kStaged>(s, p, bias); })
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
-        // 2-byte dw on tensor cores (the table's default where it says so);
-        // the benchmark's tensors are 16-byte aligned.
-        const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
-        const bool nhwc_mma = detail::mma_nhwc_weight_grad_applies<T>(p, aligned, aligned);
-        if (sizeof(T) == 2 && ((layout == Layout::NCHW && detail::mma_applies<T>(p)) || nhwc_mma))
-          benchmark::RegisterBenchmark(
-              (name + "/tensor_cores").c_str(),
-              [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kTensorCores>(s, p, bias); })
-              ->UseManualTime()
-              ->Unit(benchmark::kMicrosecond);
-        // The rolling kernel where the NHWC tensor-core tile could take its place.
-        if (nhwc_mma)
-          benchmark::RegisterBenchmark(
-              (name + "/rolling").c_str(),
-              [p, bias](benchmark::State& s) { run_backward_weight<T, WeightGradKernel::kRolling>(s, p, bias); })
-              ->UseManualTime()
-              ->Unit(benchmark::kMicrosecond);
+        register_weight_alternatives<T>(name, p, bias);
         if (layout == Layout::NCHW) {
           if (c.k == 3) register_rolling_sweep<T, 3>(name, p, bias);
           if (c.k == 9) register_rolling_sweep<T, 9>(name, p, bias);

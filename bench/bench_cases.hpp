@@ -20,16 +20,19 @@ struct Case {
 /// and dw 71 % against NHWC 82 / 86 % and NCHW dx 84 %, `2026-11-26-h100-
 /// s20.json`): pad_w 0, rows without padding columns and on the line; 16,
 /// rows on the line with a half-line shift between x and y; 32, x and y
-/// both on the line and whole warps of padding columns. (Listed before
-/// the cases: compare_torch.py reads the rows that follow their name.)
+/// both on the line and whole warps of padding columns. The K9 case at
+/// C = 64 (N = 2, the same bytes) and a K15 case shaped as the K31 one
+/// (pad_w = pad: no change along W): the NHWC dw tensor-core tile takes
+/// C % 64 == 0 at heights no case has. (Listed before the cases:
+/// compare_torch.py reads the rows that follow their name.)
 struct Probe {
   Case base;
   int pad_w;
 };
 inline constexpr Probe kProbes[] = {
-    {{8, 64, 512, 512, 31, 1, 15, 1, false}, 0},
-    {{8, 64, 512, 512, 31, 1, 15, 1, false}, 16},
-    {{8, 64, 512, 512, 31, 1, 15, 1, false}, 32},
+    {{8, 64, 512, 512, 31, 1, 15, 1, false}, 0},  {{8, 64, 512, 512, 31, 1, 15, 1, false}, 16},
+    {{8, 64, 512, 512, 31, 1, 15, 1, false}, 32}, {{2, 64, 4096, 256, 9, 1, 4, 1, false}, 4},
+    {{8, 64, 512, 512, 15, 1, 7, 1, false}, 7},
 };
 
 // (N, C, H, W, K, stride, pad, dilation, bias); stride and padding apply to

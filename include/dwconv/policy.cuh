@@ -240,8 +240,10 @@ struct DefaultWeightGradPolicy {
   // rolling kernel in the same run (`2026-11-26-h100-b26.5.json`, fp16 /
   // bf16): K31 57.9 / 60.1 -> 87.3 / 87.5 %, K7 79.1 / 77.9 -> 86.6 / 84.9 %;
   // 56x56 K3 (58-row columns, each staging its lead rows before its first
-  // products) 65.4 / 69.3 against 66.8 / 67.5 %, left on rolling. K9 and
-  // K15 have no benchmark case at C % 64 == 0 and follow K7 and K31.
+  // products) 65.4 / 69.3 against 66.8 / 67.5 %, left on rolling. Probes
+  // at C = 64 (`2026-11-26-h100-b29-probes.json`): K15 92.3 / 92.4 against
+  // 78.1 / 78.7 %; K9 89.9 / 89.2 against 91.1 / 89.9 %, within one run's
+  // spread, so K9 follows K7.
   static constexpr bool kTensorCoresNhwc = sizeof(T) == 2 && L == Layout::NHWC && K >= 7;
 };
 
