@@ -417,8 +417,8 @@ Status can_implement_backward_weight(const Problem& p, const T* x, const T* dy, 
 /// sm_90 and later the second is launched to overlap the first's tail,
 /// programmatic dependent launch). Asynchronous; never allocates,
 /// synchronizes or prints; rejected arguments return their Status and
-/// launch nothing. `Kernel`
-/// picks a kernel family for benchmarks (WeightGradKernel); the default is
+/// launch nothing. `Kernel` picks a kernel family for benchmarks
+/// (WeightGradKernel); the default is
 /// the table's choice: for fp16 / bf16 NCHW at stride 1 and dilation 1,
 /// tensor cores (products exact in float, summed in float). Finite inputs
 /// give the same sums whatever the family, up to rounding. A non-finite x
