@@ -81,11 +81,20 @@ void run_backward_weight(benchmark::State& state, Problem p, bool bias) {
 
 // The rolling dw kernel with an explicit tiling (U rows in flight, V lanes)
 // at the case's K and layout, beside the table's choice.
-template <class T, Layout L, int U, int V, int K, bool Shifted = false>
+template <class T, Layout L, int U, int V, int K, int Shift = 0>
 void run_rolling_sweep(benchmark::State& state, Problem p, bool bias) {
   time_backward_weight<T>(state, p, bias, [&](const T* x, const T* dy, T* dw, T* db, void* ws, size_t*) {
-    return detail::launch_weight_grad_rolling<T, L, 128, U, V, K, Shifted>(p, x, dy, dw, db, ws, nullptr).ok();
+    return detail::launch_weight_grad_rolling<T, L, 128, U, V, K, Shift>(p, x, dy, dw, db, ws, nullptr).ok();
   });
+}
+
+template <class T, int U, int V, int K, int Shift>
+void register_fixed_shift(const std::string& name, const Problem& p, bool bias) {
+  benchmark::RegisterBenchmark(
+      (name + "/fixed_shift_U" + std::to_string(U) + "_V" + std::to_string(V)).c_str(),
+      [p, bias](benchmark::State& s) { run_rolling_sweep<T, Layout::NCHW, U, V, K, Shift>(s, p, bias); })
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond);
 }
 
 // NCHW: one lane (every row's tiling where vectors cannot walk) at 8 and 16
@@ -109,9 +118,10 @@ void register_rolling_sweep(const std::string& name, const Problem& p, bool bias
   auto shifted = [&](auto u_const, auto v_const) {
     constexpr int U = decltype(u_const)::value, V = decltype(v_const)::value;
     if constexpr (K < 15 && V <= kVecElems16<T>) {
-      benchmark::RegisterBenchmark(
-          (name + "/shifted_U" + std::to_string(U) + "_V" + std::to_string(V)).c_str(),
-          [p, bias](benchmark::State& s) { run_rolling_sweep<T, Layout::NCHW, U, V, K, true>(s, p, bias); })
+      benchmark::RegisterBenchmark((name + "/shifted_U" + std::to_string(U) + "_V" + std::to_string(V)).c_str(),
+                                   [p, bias](benchmark::State& s) {
+                                     run_rolling_sweep<T, Layout::NCHW, U, V, K, detail::kAnyShift>(s, p, bias);
+                                   })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
     }
@@ -119,6 +129,16 @@ void register_rolling_sweep(const std::string& name, const Problem& p, bool bias
   shifted(integral_constant<int, 4>{}, integral_constant<int, 2>{});
   shifted(integral_constant<int, 4>{}, integral_constant<int, 4>{});
   shifted(integral_constant<int, 8>{}, integral_constant<int, 2>{});
+  // x at a fixed phase (the kernel's Shift) where the table takes it, the
+  // widest lanes that fit, 4 and 8 rows in flight.
+  constexpr int kMaxVec = detail::DefaultWeightGradPolicy<T, K, Layout::NCHW>::kRollingVec;
+  const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+  const int vec = detail::rolling_weight_grad_fixed_shift_vec<T>(p, aligned, aligned, kMaxVec, true);
+  const int shift = vec > 0 ? detail::rolling_weight_grad_x_shift<T>(p, aligned, aligned, vec) : -1;
+  detail::dispatch_vec_shift<kMaxVec>(vec, shift, [&](auto v_const, auto s_const) {
+    register_fixed_shift<T, 4, decltype(v_const)::value, K, decltype(s_const)::value>(name, p, bias);
+    register_fixed_shift<T, 8, decltype(v_const)::value, K, decltype(s_const)::value>(name, p, bias);
+  });
 }
 
 // The dw kernels the table chooses between, beside a case's default:
@@ -200,6 +220,7 @@ void register_backward(const std::string& dtype) {
         register_weight_alternatives<T>(name, p, bias);
         if (layout == Layout::NCHW) {
           if (c.k == 3) register_rolling_sweep<T, 3>(name, p, bias);
+          if (c.k == 7) register_rolling_sweep<T, 7>(name, p, bias);
           if (c.k == 9) register_rolling_sweep<T, 9>(name, p, bias);
           if (c.k == 31) register_rolling_sweep<T, 31>(name, p, bias);
         }

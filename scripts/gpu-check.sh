@@ -9,7 +9,8 @@
 # short by the device's time limit still returns the most wanted results;
 # the summary says how long each took.
 # BENCH_FILTER: a --benchmark_filter regex; by default every benchmark but
-# the explicit-tiling sweeps (forward /T<threads>_R<rows>, dw /rolling_U...)
+# the explicit-tiling sweeps (forward /T<threads>_R<rows>, dw /rolling_U...,
+# /shifted_U..., /fixed_shift_U...)
 # and the probes (probe/...), which BENCH_FILTER=. brings back.
 # For a quicker call on backward work: TEST_REGEX (ctest -R, and only the
 # test binaries it names are built, e.g. 'backward') and BENCH_FORWARD=0
@@ -107,7 +108,7 @@ fi
 run_bench() { # binary json
   "$1" --benchmark_out="$2" --benchmark_out_format=json \
     --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.05s \
-    --benchmark_filter="${BENCH_FILTER:--(/(T[0-9]+_R|rolling_U)|probe/)}" >> "$OUT/bench.log" 2>&1
+    --benchmark_filter="${BENCH_FILTER:--(/(T[0-9]+_R|(rolling|shifted|fixed_shift)_U)|probe/)}" >> "$OUT/bench.log" 2>&1
 }
 
 if has bench; then

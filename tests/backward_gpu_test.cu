@@ -653,6 +653,50 @@ TEST_F(BackwardGpu, WeightThroughShiftedVectors) {
   }
 }
 
+// NCHW rows whose x and dy rows are whole vectors but for pad_left: x read
+// at one fixed phase (weight_grad_rolling_kernel's Shift). Every phase of
+// 4 and 2 lanes, pads wider than a vector, rows of one vector, heights
+// under K, dilation, tall planes whose runs blocks cut mid-column. kRolling
+// takes the fixed phase at any height where the table has it for (T, K);
+// the default where a column's runs are long enough. Odd pointers fall back.
+TEST_F(BackwardGpu, WeightThroughFixedShift) {
+  std::mt19937_64 rng(71);
+  int i = 0, by_rolling = 0;
+  for (int k : {1, 3, 7, 31})
+    for (int dil : {1, 2})
+      for (int pad : {1, 2, 3, 6, 15})
+        for (int64_t w : {int64_t(4), int64_t(6), int64_t(40)}) {
+          Problem p;
+          p.layout = Layout::NCHW;
+          p.n = 1 + i % 3;
+          p.c = 3;
+          p.k = k;
+          p.dilation_h = dil;
+          p.h = i % 4 == 0 ? 1 + i % 3 : (i % 4 == 1 ? 300 + i % 7 : 10 + 3 * (i % 5));
+          p.w = w;
+          p.pad_top = p.pad_bottom = (k - 1) * dil / 2 + i % 2;
+          p.pad_left = pad;
+          // pad_left + pad_right a multiple of 4 on every other problem.
+          p.pad_right = i % 2 ? pad : (4 - pad % 4) % 4 + pad / 4 * 4;
+          ++i;
+          Options o;
+          o.integers = i % 2 == 0;
+          o.odd_pointers = i % 7 == 0;
+          const int vec = detail::rolling_weight_grad_vec<T>(p);
+          const void* aligned = reinterpret_cast<const void*>(uintptr_t(256));
+          const bool takes = vec > 1 && !o.odd_pointers && !detail::vectorizable<T>(p, aligned, aligned, vec) &&
+                             detail::rolling_weight_grad_fixed_shift_vec<T>(p, aligned, aligned, vec, true) > 0;
+          by_rolling += takes ? 1 : 0;
+          EXPECT_EQ(run_dw(p, rng, o, i % 3 != 0), "") << (takes ? "fixed shift " : "") << testbed::describe(p);
+          o.dw_kernel = WeightGradKernel::kRolling;
+          EXPECT_EQ(run_dw(p, rng, o, true), "") << "kRolling " << testbed::describe(p);
+        }
+  if (detail::DefaultWeightGradPolicy<T, 3, Layout::NCHW>::kRollingNchwFixedShiftRows > 0)
+    EXPECT_GE(by_rolling, 70) << "problems the fixed phase took (kRolling)";
+  else
+    EXPECT_EQ(by_rolling, 0);
+}
+
 // Wide problems split each plane into row chunks and column blocks, so
 // that many partial sums meet in phase two; dilation with row steps.
 TEST_F(BackwardGpu, ManySlotsAndRowSteps) {

@@ -129,13 +129,19 @@ Status run_weight_grad(Kernel kernel, int threads, int smem, WeightGradPlan plan
 /// cannot walk `p` (rolling_weight_grad_fits and vectorizable(), or
 /// rolling_weight_grad_shifted_fits). The workspace is
 /// backward_weight_workspace_size()'s.
-template <class T, Layout L, int Threads, int U, int V, int K, bool Shifted = false>
+template <class T, Layout L, int Threads, int U, int V, int K, int Shift = 0>
 Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                                   cudaStream_t stream) {
-  const bool rows_fit = Shifted ? rolling_weight_grad_shifted_fits<T>(p, x, dy, V) : vectorizable<T>(p, x, dy, V);
+  bool rows_fit;
+  if constexpr (Shift == kAnyShift)
+    rows_fit = rolling_weight_grad_shifted_fits<T>(p, x, dy, V);
+  else if constexpr (Shift > 0)
+    rows_fit = rolling_weight_grad_x_shift<T>(p, x, dy, V) == Shift;
+  else
+    rows_fit = vectorizable<T>(p, x, dy, V);
   if (p.k != K || p.layout != L || !rolling_weight_grad_fits(p, V, Threads) || !rows_fit)
     return Status::error(StatusCode::kUnsupported, "internal: the rolling dw tiling cannot take this problem");
-  auto kernel = weight_grad_rolling_kernel<T, L, Threads, U, V, K, Shifted>;
+  auto kernel = weight_grad_rolling_kernel<T, L, Threads, U, V, K, Shift>;
   // The grid is one wave of the kernel's blocks on this GPU.
   const int64_t blocks = resident_blocks(kernel, Threads);
   WeightGradPlan plan = plan_weight_grad<T>(p, true);
@@ -180,7 +186,11 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
   const int rolling_vec = kind == WeightGradKernel::kStaged ? 0 : rolling_weight_grad_vec<T>(p);
   const bool rolling_vectors = rolling_vec > 0 && vectorizable<T>(p, x, dy, rolling_vec);
   const bool one_lane = kind == WeightGradKernel::kRolling || rolling_weight_grad_nchw_one_lane<T>(p);
-  const bool shifted = rolling_vec > 0 && !rolling_vectors &&
+  const int fixed_vec =
+      rolling_vec > 0 && !rolling_vectors
+          ? rolling_weight_grad_fixed_shift_vec<T>(p, x, dy, rolling_vec, kind == WeightGradKernel::kRolling)
+          : 0;
+  const bool shifted = rolling_vec > 0 && !rolling_vectors && fixed_vec == 0 &&
                        rolling_weight_grad_nchw_shifted<T>(p, kind == WeightGradKernel::kRolling) &&
                        rolling_weight_grad_shifted_fits<T>(p, x, dy, rolling_vec);
   // 2-byte NCHW at stride 1 on tensor cores where the table or `kind` asks
@@ -218,7 +228,7 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
       if (taken) return s;
     }
   }
-  if (rolling_vectors || shifted || (rolling_vec > 0 && p.layout == Layout::NCHW && one_lane)) {
+  if (rolling_vectors || fixed_vec > 0 || shifted || (rolling_vec > 0 && p.layout == Layout::NCHW && one_lane)) {
     Status s;
     dispatch_static_k(p.k, [&](auto k_const) {
       dispatch_layout(p.layout, [&](auto layout_const) {
@@ -230,10 +240,18 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
         if (rolling_vectors) {
           s = launch_weight_grad_rolling<T, L, kT, kU, kV, K>(p, x, dy, dw, dbias, workspace, stream);
         } else if constexpr (L == Layout::NCHW) {
+          if constexpr (Table::kRollingNchwFixedShiftRows > 0) {
+            const int shift = fixed_vec > 0 ? rolling_weight_grad_x_shift<T>(p, x, dy, fixed_vec) : -1;
+            if (dispatch_vec_shift<kV>(fixed_vec, shift, [&](auto v_const, auto s_const) {
+                  constexpr int V = decltype(v_const)::value, S = decltype(s_const)::value;
+                  s = launch_weight_grad_rolling<T, L, kT, kU, V, K, S>(p, x, dy, dw, dbias, workspace, stream);
+                }))
+              return;
+          }
           if constexpr (Table::kRollingNchwShifted) {
             if (shifted) {
-              s = launch_weight_grad_rolling<T, L, kT, Table::kRollingShiftedAhead, kV, K, true>(p, x, dy, dw, dbias,
-                                                                                                 workspace, stream);
+              s = launch_weight_grad_rolling<T, L, kT, Table::kRollingShiftedAhead, kV, K, kAnyShift>(
+                  p, x, dy, dw, dbias, workspace, stream);
               return;
             }
           }

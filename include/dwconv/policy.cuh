@@ -219,6 +219,22 @@ struct DefaultWeightGradPolicy {
   // ptxas (sm_90): fp32 K = 3 168 registers, 12 bytes of spills. Not at
   // K >= 15, where two lanes take 255 registers and spill.
   static constexpr int kRollingShiftedAhead = 4;
+  // NCHW rows whose x and dy rows are whole vectors but for pad_left (the
+  // x columns at one fixed phase off the vector in every row) take the
+  // rolling kernel with that phase as a constant (a funnel without selects,
+  // clamps or masks) at the widest lanes up to the entry's that fit, where
+  // a column's runs are at least kRollingNchwFixedShiftRows rows: the rows
+  // that took the any-phase vectors or one lane. Measured on the H100
+  // against main's choices in the same run (`2026-11-26-h100-b31-ab.txt`,
+  // fp32): d2 (4 lanes) 76.7 -> 88.7 %, padded seed (2 lanes) 81.6 ->
+  // 86.5 %, K = 31 (2 lanes, 248 registers) 71.4 -> 79.8 %, the K = 15
+  // probe 71.5 -> 81.6 %; 8 rows in flight led 4 everywhere (d2 89 / 87 %,
+  // K = 31 80 / 72 %). Short columns keep the register tile: K = 7 (128
+  // rows) 93.5 against 82.2 %, 56x56 82.6 against 77.7 %. Not measured in
+  // 2-byte types (tensor cores) or double: 0 (never).
+  static constexpr int kRollingNchwFixedShiftRows = sizeof(T) == 4 && kRollingVec > 1
+                                                        ? (K < 7 ? 128 : kRollingNchwOneLaneRows)
+                                                        : 0;
   static constexpr int kRollingNchwShiftedRows = sizeof(T) == 4 && K < 7 && kRollingVec > 1 ? 128 : 0;
   static constexpr bool kRollingNchwShifted = kRollingNchwShiftedRows > 0;
   // 2-byte NCHW at stride 1 and dilation 1 on tensor cores

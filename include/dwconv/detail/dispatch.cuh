@@ -28,6 +28,29 @@ bool dispatch_static_k(int k, F&& f) {
   }
 }
 
+/// Calls f(std::integral_constant<int, V>{}, std::integral_constant<int, S>{})
+/// for runtime lanes `vec` (a power of two, at most MaxV) and a shift `s` in
+/// [0, vec) and returns true; returns false (and calls nothing) otherwise.
+template <int V, int S = 0, class F>
+bool dispatch_shift(int s, F& f) {
+  if constexpr (S >= V) {
+    return false;
+  } else {
+    if (s != S) return dispatch_shift<V, S + 1>(s, f);
+    f(std::integral_constant<int, V>{}, std::integral_constant<int, S>{});
+    return true;
+  }
+}
+template <int MaxV, class F>
+bool dispatch_vec_shift(int vec, int s, F&& f) {
+  if constexpr (MaxV < 1) {
+    return false;
+  } else {
+    if (vec != MaxV) return dispatch_vec_shift<MaxV / 2>(vec, s, f);
+    return dispatch_shift<MaxV>(s, f);
+  }
+}
+
 /// Calls f(std::integral_constant<Layout, L>) for the problem's layout.
 template <class F>
 void dispatch_layout(Layout layout, F&& f) {

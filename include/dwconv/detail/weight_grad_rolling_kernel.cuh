@@ -91,8 +91,16 @@ DWCONV_HD_INLINE ShiftedColumn shifted_column(const WeightGradParams& p, int64_t
   return c;
 }
 
+/// How the NCHW rolling dw kernel reads a thread's x columns, which lie
+/// pad_left elements off its dy columns (weight_grad_rolling_kernel's Shift):
+/// 0: both as aligned vectors (pad_left a multiple of V); S in [1, V): x at
+/// the fixed phase S of every row, as the two aligned vectors around it and a
+/// funnel by a constant (no selects), dy aligned (x's and dy's rows whole
+/// vectors long); kAnyShift: both at any phase per row (shifted_column).
+inline constexpr int kAnyShift = -1;
+
 /// Phase one over rows at stride_h 1. Threads per block; U: rows of x and of
-/// dy in flight per thread; V: lanes a thread sums; K taps.
+/// dy in flight per thread; V: lanes a thread sums; K taps; Shift: above.
 /// NHWC: a block's threads are 2^col_threads_log2 channel vectors (C / V of
 /// them) by consecutive (image, output pixel) slots, piece_pixels (out_w)
 /// pixels a row, pixel_blocks blocks of slots; block b sums rows
@@ -103,7 +111,7 @@ DWCONV_HD_INLINE ShiftedColumn shifted_column(const WeightGradParams& p, int64_t
 /// slots; block b sums channel b / row_chunks, share b % row_chunks (its
 /// slot) of that channel's pixel_blocks * out_h rows. V > 1 needs rows whose
 /// vectors lie wholly inside or outside x (vectorizable()).
-template <class T, Layout L, int Threads, int U, int V, int K, bool Shifted = false>
+template <class T, Layout L, int Threads, int U, int V, int K, int Shift = 0>
 __global__ void __launch_bounds__(Threads)
     weight_grad_rolling_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                typename NumericTraits<T>::Accum* __restrict__ ws) {
@@ -113,13 +121,16 @@ __global__ void __launch_bounds__(Threads)
   using Vec = AlignedVector<T, V>;
   static_assert(K >= 1 && U >= 1, "static kernel heights only");
   constexpr bool kNchw = L == Layout::NCHW;
-  static_assert(!Shifted || (kNchw && V > 1), "shifted vectors are for NCHW rows off the vector");
-  // Shifted: a vector at any element offset, held as the two aligned
-  // vectors around it (shifted_vector.cuh) until its step uses it.
+  static_assert(Shift == 0 || (kNchw && V > 1 && Shift >= kAnyShift && Shift < V),
+                "shifted vectors are for NCHW rows off the vector");
+  constexpr bool kAnyPhase = Shift == kAnyShift, kFixedShift = Shift > 0;
+  // Shifted rows: a vector at an element offset off the vector, held as the
+  // two aligned vectors around it (shifted_vector.cuh) until its step uses it.
   struct Pair {
     Vec lo, hi;
   };
-  using Raw = std::conditional_t<Shifted, Pair, Vec>;
+  using XRaw = std::conditional_t<Shift != 0, Pair, Vec>;
+  using DyRaw = std::conditional_t<kAnyPhase, Pair, Vec>;
   __shared__ A scratch[Threads * V];
 
   const int ct_log2 = p.col_threads_log2;  // NHWC
@@ -174,53 +185,67 @@ __global__ void __launch_bounds__(Threads)
     // order of u (and of t for dy), each once: a running address a tensor
     // (RunningRows), x's rows counting inside the input (none for a column
     // in the padding), dy's inside the run.
-    [[maybe_unused]] RunningRows<Vec> x_rows{}, dy_rows{};
-    if constexpr (!Shifted) {
+    // A fixed Shift reads x's aligned vectors at columns wi - Shift and
+    // wi - Shift + V, each wholly inside the row or wholly out (zeros).
+    [[maybe_unused]] RunningRows<Vec> x_rows{}, x_hi_rows{}, dy_rows{};
+    if constexpr (!kAnyPhase) {
       const InsideSteps inside = inside_steps(run.ho0 - p.pad_top, p.h, q, outs + K - 1);
-      const bool col_in = wi >= 0 && wi < p.w;
-      x_rows = {element_address(x, x_col + (run.ho0 - p.pad_top) * p.x_row_pitch),
+      auto x_column = [&](int64_t col) -> RunningRows<Vec> {
+        const bool col_in = col >= 0 && col < p.w;
+        return {element_address(x, x_col - wi + col + (run.ho0 - p.pad_top) * p.x_row_pitch),
                 int64_t(q) * p.x_row_pitch * int64_t(sizeof(T)),
                 {col_in ? inside.lo : 0, col_in ? inside.hi : 0}};
+      };
+      x_rows = x_column(wi - Shift);
+      if constexpr (kFixedShift) x_hi_rows = x_column(wi - Shift + V);
       dy_rows = {element_address(dy, dy_col + run.ho0 * p.dy_row_pitch), dy_step * int64_t(sizeof(T)), {0, outs}};
     }
-    // Shifted: element offsets from the tensors' bases, the x column wi
+    // Any phase: element offsets from the tensors' bases, the x column wi
     // unclamped, and masks of the lanes that count: dy's inside the row
     // (a row's last vector may run into the next), x's inside the input too.
     [[maybe_unused]] ShiftedColumn sc{};
-    if constexpr (Shifted) sc = shifted_column<V>(p, plane_index, wi + p.pad_left, run.ho0, outs + K - 1);
+    if constexpr (kAnyPhase) sc = shifted_column<V>(p, plane_index, wi + p.pad_left, run.ho0, outs + K - 1);
     const int64_t dy_total = p.n * p.c * p.dy_plane_pitch, x_total = p.n * p.c * p.x_plane_pitch;
     auto pair = [&](const T* base, int64_t first, int64_t total) {
       const ShiftedVector sv = shifted_vector<V>(first, total);
       return Pair{*reinterpret_cast<const Vec*>(base + sv.lo), *reinterpret_cast<const Vec*>(base + sv.hi)};
     };
-    auto load_dy = [&](int t) -> Raw {
-      if constexpr (Shifted) {
+    auto load_dy = [&](int t) -> DyRaw {
+      if constexpr (kAnyPhase) {
         return pair(dy, sc.dy_off + (t < outs ? t : outs - 1) * dy_step, dy_total);
       } else {
         return dy_rows.next(t);
       }
     };
-    auto load_x = [&](int u) -> Raw {
-      if constexpr (Shifted) {
+    auto load_x = [&](int u) -> XRaw {
+      if constexpr (kAnyPhase) {
         return pair(x, sc.xo.row(u), x_total);
+      } else if constexpr (kFixedShift) {
+        const Vec lo = x_rows.next(u);
+        return Pair{lo, x_hi_rows.next(u)};
       } else {
         return x_rows.next(u);
       }
     };
-    auto to_x = [&](const Raw& raw, int u, A(&out)[V]) {
-      if constexpr (Shifted) {
+    auto to_x = [&](const XRaw& raw, int u, A(&out)[V]) {
+      if constexpr (kAnyPhase) {
         const int64_t first = sc.xo.row(u);
         const Vec vals = funnel<T, V>(raw.lo, raw.hi, int(first & (V - 1)));
         const unsigned mask = sc.xo.used(u) ? sc.x_mask : 0u;
 #pragma unroll
         for (int v = 0; v < V; ++v) out[v] = (mask >> v) & 1u ? Traits::to_accum(vals.e[v]) : A(0);
       } else {
+        Vec vals;
+        if constexpr (kFixedShift)
+          vals = funnel<T, V>(raw.lo, raw.hi, Shift);
+        else
+          vals = raw;
 #pragma unroll
-        for (int v = 0; v < V; ++v) out[v] = Traits::to_accum(raw.e[v]);
+        for (int v = 0; v < V; ++v) out[v] = Traits::to_accum(vals.e[v]);
       }
     };
-    auto to_dy = [&](const Raw& raw, int t, A(&out)[V]) {
-      if constexpr (Shifted) {
+    auto to_dy = [&](const DyRaw& raw, int t, A(&out)[V]) {
+      if constexpr (kAnyPhase) {
         const int64_t first = sc.dy_off + (t < outs ? t : outs - 1) * dy_step;
         const Vec vals = funnel<T, V>(raw.lo, raw.hi, int(first & (V - 1)));
 #pragma unroll
@@ -232,7 +257,8 @@ __global__ void __launch_bounds__(Threads)
     };
     // Slot i of each ring holds the row its step will use, loaded U steps
     // ahead; xw[k] holds input row t + k of step t, as accumulators.
-    Raw dr[U], xr[U], head[K > 1 ? K - 1 : 1];
+    DyRaw dr[U];
+    XRaw xr[U], head[K > 1 ? K - 1 : 1];
 #pragma unroll
     for (int i = 0; i < K - 1; ++i) head[i] = load_x(i);
 #pragma unroll
