@@ -258,6 +258,39 @@ TEST_F(BackwardGpu, InputThroughTensorCores) {
   }
 }
 
+// Stride-1 NCHW dx runs the forward with pad_left negated: dy's columns at
+// a fixed phase of the vector where dy's and dx's rows are whole vectors
+// (forward_x_shift), every phase of 4 and 2 lanes, dilation.
+TEST_F(BackwardGpu, InputThroughFixedShift) {
+  std::mt19937_64 rng(43);
+  const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+  int i = 0, fixed = 0;
+  for (int k : {3, 7})
+    for (int dil : {1, 2})
+      for (int pad : {1, 2, 3, 6})
+        for (int64_t w : {int64_t(4), int64_t(40)}) {
+          Problem p;
+          p.n = 2;
+          p.c = 70;
+          p.k = k;
+          p.dilation_h = dil;
+          p.h = 20 + 7 * (i % 5);
+          p.w = w;
+          p.pad_top = p.pad_bottom = (k - 1) * dil / 2;
+          p.pad_left = pad;
+          p.pad_right = i % 2 ? pad : (4 - pad % 4) % 4 + pad / 4 * 4;
+          ++i;
+          Options o;
+          o.integers = i % 2 == 0;
+          EXPECT_EQ(run_dx(p, rng, o), "") << testbed::describe(p);
+          fixed += detail::choose_kernel<T, DefaultPolicy>(detail::transposed_problem(p), aligned, aligned).fixed_shift;
+        }
+  if (detail::kWindowFixedShift<T, 3, Layout::NCHW>)
+    EXPECT_GE(fixed, 20);
+  else
+    EXPECT_EQ(fixed, 0);
+}
+
 // A problem of the tensor-core dw tests, its pads set by the case number
 // i: top K - 1 or (K - 1) / 2, bottom (K - 1) / 2 or none.
 Problem dw_tile_problem(Layout layout, int i, int k, int64_t n, int64_t c, int64_t h, int64_t w, int pad,

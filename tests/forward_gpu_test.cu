@@ -286,6 +286,46 @@ TEST_F(ForwardGpu, RollingKernel) {
   EXPECT_GE(rolled, 2 * 2 * 6 / 2);
 }
 
+// NCHW rows whose x and y rows are whole vectors but for pad_left take the
+// register window with x at a fixed phase (forward_x_shift) where the table
+// says so and no staged tile takes them (rows of 512): every phase of 4 and
+// 2 lanes, pads wider than a vector, heights under K, dilation; x one
+// element off falls back. Narrower rows check the staged tile beside them.
+TEST_F(ForwardGpu, FixedShiftWindow) {
+  std::mt19937_64 rng(37);
+  int i = 0, fixed = 0;
+  for (int k : {1, 3, 5, 7, 9})
+    for (int dil : {1, 2})
+      for (int pad : {1, 2, 3, 6, 15})
+        for (int64_t w : {int64_t(4), int64_t(6), int64_t(40), int64_t(512)}) {
+          Problem p;
+          p.layout = Layout::NCHW;
+          p.n = 2;
+          p.c = 70;
+          p.k = k;
+          p.dilation_h = dil;
+          p.h = i % 4 == 0 ? 1 + i % 3 : 20 + 7 * (i % 5);
+          p.w = w;
+          p.pad_top = (k - 1) * dil / 2 + i % 2;
+          p.pad_bottom = (k - 1) * dil / 2;
+          p.pad_left = pad;
+          // pad_left + pad_right a multiple of 4 on every other problem.
+          p.pad_right = i % 2 ? pad : (4 - pad % 4) % 4 + pad / 4 * 4;
+          ++i;
+          CaseOptions o;
+          o.has_bias = i % 3 == 0;
+          o.integers = i % 2 == 0;
+          o.offsets.x = i % 7 == 0 ? 1 : 0;
+          detail::KernelChoice c;
+          EXPECT_EQ(run_case(p, rng, o, &c), "") << (c.fixed_shift ? "fixed shift " : "") << testbed::describe(p);
+          fixed += c.fixed_shift ? 1 : 0;
+        }
+  if (detail::kWindowFixedShift<T, 3, Layout::NCHW>)
+    EXPECT_GE(fixed, 35);
+  else
+    EXPECT_EQ(fixed, 0);
+}
+
 // Dilation that the stride divides walks rows dilation apart (row_step > 1).
 TEST_F(ForwardGpu, DilationRowSteps) {
   std::mt19937_64 rng(7);

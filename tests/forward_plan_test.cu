@@ -349,8 +349,22 @@ TEST(ForwardPlan, StagedColumnPairs) {
   EXPECT_EQ(hw.threads, 128);
   EXPECT_TRUE((detail::choose_kernel<__nv_bfloat16, DefaultPolicy>(p, kAligned, kAligned).staged_pairs));
   const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned);
-  EXPECT_TRUE(f.staged && !f.staged_pairs);
+  EXPECT_TRUE(f.staged && !f.staged_pairs && !f.fixed_shift);
   EXPECT_EQ(f.threads, 128);
+  // fp32 rows of whole 2-lane vectors but for pad_left: the fixed phase
+  // takes them from the one-lane window (rows too wide for a staged tile)
+  // and, where x's rows are the wider (dx), from the staged tile.
+  if (detail::kWindowFixedShift<float, 3, Layout::NCHW>) {
+    Problem f_wide = p;
+    f_wide.w = 512;
+    const detail::KernelChoice fw = detail::choose_kernel<float, DefaultPolicy>(f_wide, kAligned, kAligned);
+    EXPECT_TRUE(fw.fixed_shift && !fw.staged && fw.vec_elems == 2 && fw.x_shift == 1);
+    Problem f_dx = p;
+    f_dx.w = 58;
+    f_dx.pad_left = f_dx.pad_right = -1;
+    const detail::KernelChoice fd = detail::choose_kernel<float, DefaultPolicy>(f_dx, kAligned, kAligned);
+    EXPECT_TRUE(fd.fixed_shift && !fd.staged && fd.vec_elems == 2 && fd.x_shift == 1);
+  }
   Problem q = p;
   q.w = 57;
   const detail::KernelChoice odd = detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned);

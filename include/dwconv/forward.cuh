@@ -34,6 +34,15 @@ auto select_forward_kernel(const KernelChoice& c) {
                             : forward_kernel<T, L, kThreads, kRows, kVec, 0, 1>;
   } else {
     constexpr int kSmall = SmallRows && kRows > kSmallProblemRows<T> ? kSmallProblemRows<T> : kRows;
+    if constexpr (SmallRows && kWindowFixedShift<T, K, L>) {
+      if (c.fixed_shift) {
+        decltype(&forward_kernel<T, L, kThreads, kRows, kVec, K, 1>) kernel = nullptr;
+        dispatch_vec_shift<kVec>(c.vec_elems, c.x_shift, [&](auto v_const, auto s_const) {
+          kernel = forward_kernel<T, L, kThreads, kRows, decltype(v_const)::value, K, 1, decltype(s_const)::value>;
+        });
+        return kernel;
+      }
+    }
     if (c.stride_ratio == 1)
       return c.vec_elems == 1 ? forward_kernel<T, L, kThreads, kScalarRows, 1, K, 1>
              : c.small_rows   ? forward_kernel<T, L, kThreads, kSmall, kVec, K, 1>

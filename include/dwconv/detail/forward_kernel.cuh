@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "dwconv/detail/shifted_vector.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
 #include "dwconv/policy.cuh"
@@ -145,12 +146,16 @@ __device__ __forceinline__ void window_rows(const A (&wr)[K][kWLanes], const A (
 /// Forward kernel. T: element type; L: layout; R output rows and V output
 /// elements per thread; K: kernel height, or 0 for the runtime-K path; M:
 /// (stride_h / gcd(stride_h, dilation_h)), the window step between a
-/// thread's output rows in units of dilation_h (used when K > 0).
+/// thread's output rows in units of dilation_h (used when K > 0). Shift > 0
+/// (NCHW, K > 0): x's rows and y's are whole vectors but a thread's x
+/// columns sit at phase Shift of the vector (forward_x_shift), read as the
+/// two aligned vectors around them, each wholly inside the row or out, and
+/// a funnel by a constant: no selects and no masks.
 ///
 /// With K > 0, input row hi0 + i * dilation_h (i < (R-1)*M + K) is loaded once
 /// and feeds every (row r, tap k) with r*M + k == i. With K == 0 each row
 /// loops over the taps that land inside the input.
-template <class T, Layout L, int Threads, int R, int V, int K, int M>
+template <class T, Layout L, int Threads, int R, int V, int K, int M, int Shift = 0>
 __global__ void __launch_bounds__(Threads)
     forward_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
                    T* __restrict__ y) {
@@ -160,6 +165,7 @@ __global__ void __launch_bounds__(Threads)
   // channel.
   constexpr int kWLanes = L == Layout::NHWC ? V : 1;
   static_assert(K >= 0 && (K == 0 || M >= 1), "static kernels need a window step");
+  static_assert(Shift == 0 || (L == Layout::NCHW && K > 0 && Shift > 0 && Shift < V), "a phase inside the vector");
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     ThreadTile tt;
@@ -184,7 +190,17 @@ __global__ void __launch_bounds__(Threads)
           wr, b,
           [&](int i, A(&xv)[V]) {
             const int64_t hi = hi0 + int64_t(i) * p.dilation_h;
-            if (col.in_bounds && hi >= 0 && hi < p.h) {
+            if constexpr (Shift > 0) {
+              using Vec = AlignedVector<T, V>;
+              const int64_t lo_col = col.in_offset - Shift;
+              const bool row_in = hi >= 0 && hi < p.h;
+              const uintptr_t at = element_address(x, plane * p.in_plane_pitch + lo_col + hi * p.in_row_pitch);
+              const Vec lo = load_global_if<Vec>(at, row_in && lo_col >= 0 && lo_col < p.w);
+              const Vec up = load_global_if<Vec>(at + V * sizeof(T), row_in && lo_col + V >= 0 && lo_col + V < p.w);
+              const Vec vals = funnel<T, V>(lo, up, Shift);
+#pragma unroll
+              for (int v = 0; v < V; ++v) xv[v] = Traits::to_accum(vals.e[v]);
+            } else if (col.in_bounds && hi >= 0 && hi < p.h) {
               load_vector<T, V>(x_col + hi * p.in_row_pitch, xv);
             } else {
 #pragma unroll

@@ -42,6 +42,12 @@ struct KernelChoice {
   bool mma_nhwc = false;
   // A small problem's register window: kSmallProblemRows<T> rows a thread.
   bool small_rows = false;
+  // NCHW rows whose x and y rows are whole vectors of vec_elems but for
+  // pad_left: the register window reads a thread's x columns, at phase
+  // x_shift of the vector in every row, as the two aligned vectors around
+  // them (forward_kernel's Shift).
+  bool fixed_shift = false;
+  int x_shift = 0;
 };
 
 /// The default table's register windows on problems of fewer tiles than
@@ -229,7 +235,7 @@ inline constexpr int64_t kRollingMaxRun = int64_t(1) << 20;
 template <class T>
 void plan_rolling(const Problem& p, const void* x, const void* y, int vec, KernelChoice& choice) {
   choice.rolling = true;
-  choice.staged = choice.mma = false;
+  choice.staged = choice.mma = choice.fixed_shift = false;
   choice.vec_elems = vectorizable<T>(p, x, y, vec) ? vec : 1;
   const int64_t q = choice.row_step;
   const int64_t per_residue = (p.out_h() + q - 1) / q;
@@ -289,6 +295,19 @@ inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) 
 
 inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& choice);
 
+/// The phase S in [0, vec) of a thread's x columns where `vec`-lane vectors
+/// walk p's NCHW y rows and x's rows are whole vectors too (forward_kernel's
+/// Shift = (-pad_left) mod vec; pad_left may be negative for dx): stride 1
+/// along W, x and y aligned to the vector, w and out_w multiples of it;
+/// else -1.
+template <class T>
+int forward_x_shift(const Problem& p, const void* x, const void* y, int vec) {
+  if (p.layout != Layout::NCHW || p.stride_w != 1 || vec < 1) return -1;
+  const int64_t bytes = vec * int64_t(sizeof(T));
+  if (!aligned_to(x, bytes) || !aligned_to(y, bytes) || p.w % vec != 0 || p.out_w() % vec != 0) return -1;
+  return int(((-int64_t(p.pad_left)) % vec + vec) % vec);
+}
+
 template <class T, class Policy>
 KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   KernelChoice choice;
@@ -297,6 +316,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   int full_vec = 1, scalar_rows = 0;
   bool staged_allowed = false, mma_allowed = false;
   int rolling_vec = 0, nhwc_channels = 0;
+  bool fixed_shift_allowed = false;
   auto take_policy = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using P = typename ResolvePolicy<Policy, T, decltype(k_const)::value, decltype(layout_const)::value>::type;
@@ -309,12 +329,29 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
       mma_allowed = P::kTensorCoreWarps > 0;
       rolling_vec = P::kRollingVecElems;
       nhwc_channels = P::kNhwcTensorChannels;
+      fixed_shift_allowed =
+          is_default_table_v<Policy> && kWindowFixedShift<T, decltype(k_const)::value, decltype(layout_const)::value>;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
     choice.static_k = p.k;
     choice.stride_ratio = ratio;
     choice.row_step = walk.row_step;
+    // Rows off the vector only by pad_left: the register window with the
+    // widest lanes that fit at a fixed phase, where the table says so and
+    // the problem fills the GPU (small problems keep their measured tilings).
+    KernelChoice fixed = choice;
+    if (fixed_shift_allowed && ratio == 1 && choice.vec_elems == 1) {
+      for (int v = full_vec; v >= 2 && !fixed.fixed_shift; v /= 2) {
+        const int shift = forward_x_shift<T>(p, x, y, v);
+        if (shift < 0) continue;
+        KernelChoice c = choice;
+        c.vec_elems = v;
+        c.fixed_shift = true;
+        c.x_shift = shift;
+        if (make_forward_params(p, c).tiles >= kSmallProblemTiles) fixed = c;
+      }
+    }
     const bool staged_rows = p.layout == Layout::NCHW && staged_allowed && full_vec > 1 && choice.vec_elems == 1;
     if (staged_rows && mma_allowed && mma_applies<T>(p)) plan_mma<T>(p, x, choice);
     if (!choice.mma && staged_rows) {
@@ -323,6 +360,10 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
       if (choice.staged_pairs && items < 2 * choice.threads && choice.threads > kStagedSmallThreads)
         choice.threads = kStagedSmallThreads;
     }
+    // The fixed phase takes the rows from the one-lane window, and from the
+    // staged tile only where x's rows are the wider (dx at stride 1): it lost
+    // to the staged tile where y's are (f27 in bench/NOTES.md).
+    if (fixed.fixed_shift && !choice.mma && (!choice.staged || p.out_w() < p.w)) choice = fixed;
     // The rolling kernel takes what would run the register window: staged
     // tiles measured faster (fp16 NCHW K = 31 on CUDA cores: 40 against 32 %).
     if (!choice.staged && mma_nhwc_applies<T>(p, x, y, nhwc_channels))
@@ -336,7 +377,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
     choice.rows_per_thread = scalar_rows;
   if constexpr (is_default_table_v<Policy>) {
     const bool window = choice.static_k > 0 && choice.vec_elems > 1 && !choice.staged && !choice.rolling &&
-                        !choice.mma && !choice.mma_nhwc;
+                        !choice.mma && !choice.mma_nhwc && !choice.fixed_shift;
     if (window && choice.rows_per_thread > kSmallProblemRows<T> &&
         make_forward_params(p, choice).tiles < kSmallProblemTiles) {
       choice.rows_per_thread = kSmallProblemRows<T>;

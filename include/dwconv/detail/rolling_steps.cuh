@@ -26,13 +26,6 @@ __host__ __device__ inline InsideSteps inside_steps(int64_t hi0, int64_t h, int 
   return {l, int(hi < l ? l : (hi < steps ? hi : steps))};
 }
 
-/// Byte address of element `offset` of `base`, as an integer: a walk's
-/// running address may pass outside the tensor where it reads nothing.
-template <class T>
-DWCONV_HD_INLINE uintptr_t element_address(const T* base, int64_t offset) {
-  return reinterpret_cast<uintptr_t>(base) + uintptr_t(offset * int64_t(sizeof(T)));
-}
-
 /// A run's loads of one tensor, in step order, one row a step: the running
 /// byte address of the next step's row, `step` bytes a step, and the steps
 /// [inside.lo, inside.hi) whose rows count. Other steps load nothing and

@@ -127,6 +127,13 @@ __device__ __forceinline__ T load_before_barrier(const T* ptr) {
 #endif
 }
 
+/// Byte address of element `offset` of `base`, as an integer: a walk's
+/// running address may pass outside the tensor where it reads nothing.
+template <class T>
+DWCONV_HD_INLINE uintptr_t element_address(const T* base, int64_t offset) {
+  return reinterpret_cast<uintptr_t>(base) + uintptr_t(offset * int64_t(sizeof(T)));
+}
+
 /// Raw global accesses at integer byte addresses, for walks whose running
 /// address passes outside the tensor where nothing is read or written (a
 /// pointer there would be out of its object). `Vec` is 2, 4, 8 or 16 bytes,
