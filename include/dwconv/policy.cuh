@@ -277,14 +277,15 @@ inline constexpr bool kWindowEarlyStores = sizeof(T) == 2 && L == Layout::NHWC&&
 
 // Whether the default table's register window takes NCHW rows that are off
 // the vector only by pad_left (x's and y's rows whole vectors) with x at a
-// fixed phase (forward_kernel's Shift), in place of the one-lane window and,
-// where x's rows are the wider (dx), of the staged tile (choose_kernel).
-// Measured on the H100 against main in the same run (fp32,
-// `2026-11-26-h100-f27.1-ab.txt`): forward padded seed 89.8 -> 94.1 %, dx
-// 56x56 86.9 -> 91.8 %, dx K = 7 86.9 -> 95.4 %; dx padded seed and d2 lost
-// 0.8 and 1.4 points (97.3 / 97.4 -> 96.5 / 96.0 %). In place of the
-// staged tile for the forward (`-f27-ab.txt`) it lost at K = 7 (98.4 ->
-// 93.2 %) and 56x56 (91.6 -> 90.2 %); in fp16 everywhere it went (padded
+// fixed phase (forward_kernel's Shift): in place of the one-lane window
+// where y's rows are the wider (the forward) and of the staged tile where
+// x's are (dx; choose_kernel). Measured on the H100 against main in the
+// same run (fp32, `2026-11-26-h100-f27.1-ab.txt`): forward padded seed
+// 89.8 -> 94.1 %, dx 56x56 86.9 -> 91.8 %, dx K = 7 86.9 -> 95.4 %. The
+// other two lost: dx padded seed and d2 on the one-lane window 0.8 and 1.4
+// points (97.3 / 97.4 -> 96.5 / 96.0 %), the forward's staged tile at K = 7
+// (98.4 -> 93.2 %, `-f27-ab.txt`) and 56x56 (91.6 -> 90.2 %). In fp16 it
+// lost everywhere it went (padded
 // seed 96 -> 67 %, 56x56 82 -> 66 %, dx 56x56 85 -> 65 %; `-f27.1-ab.txt`,
 // its fx2 side): 2-byte types are off. Tall kernels roll instead.
 template <class T, int K, Layout L>

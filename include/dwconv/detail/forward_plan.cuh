@@ -360,10 +360,10 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
       if (choice.staged_pairs && items < 2 * choice.threads && choice.threads > kStagedSmallThreads)
         choice.threads = kStagedSmallThreads;
     }
-    // The fixed phase takes the rows from the one-lane window, and from the
-    // staged tile only where x's rows are the wider (dx at stride 1): it lost
-    // to the staged tile where y's are (f27 in bench/NOTES.md).
-    if (fixed.fixed_shift && !choice.mma && (!choice.staged || p.out_w() < p.w)) choice = fixed;
+    // The fixed phase takes the rows from the staged tile where x's rows are
+    // the wider (dx at stride 1) and from the one-lane window where y's are;
+    // the other two lost to it (f27 in bench/NOTES.md).
+    if (fixed.fixed_shift && !choice.mma && choice.staged == (p.out_w() < p.w)) choice = fixed;
     // The rolling kernel takes what would run the register window: staged
     // tiles measured faster (fp16 NCHW K = 31 on CUDA cores: 40 against 32 %).
     if (!choice.staged && mma_nhwc_applies<T>(p, x, y, nhwc_channels))
