@@ -89,7 +89,7 @@ Status launch_weight_grad_reduce_blocks(const Problem& p, int64_t slots, int ws_
   cfg.blockDim = dim3(Threads);
   cfg.stream = stream;
   cfg.attrs = attr;
-  cfg.numAttrs = launches_programmatically(kernel) ? 1 : 0;
+  cfg.numAttrs = launches_programmatically() ? 1 : 0;
   return launch_status("backward_weight", cudaLaunchKernelEx(&cfg, kernel, ws, slots, p.c, ws_taps, dw, dbias));
 }
 

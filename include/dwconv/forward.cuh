@@ -54,14 +54,14 @@ auto select_forward_kernel(const KernelChoice& c) {
 }
 
 // Launches `kernel`, first raising its shared-memory limit when the tile
-// needs more than the default 48 KiB.
+// needs more than the default 48 KiB, after the grid before it in the stream
+// (launch_after_previous).
 template <class Kernel, class T>
 cudaError_t launch(Kernel kernel, unsigned grid, int threads, int smem, cudaStream_t stream,
                    const ForwardParams& params, const T* x, const T* w, const T* bias, T* y) {
   const cudaError_t err = allow_shared_memory(kernel, smem);
   if (err != cudaSuccess) return err;
-  kernel<<<grid, threads, smem, stream>>>(params, x, w, bias, y);
-  return cudaGetLastError();
+  return launch_after_previous(kernel, grid, threads, smem, stream, params, x, w, bias, y);
 }
 
 // Runs the forward kernels on `p`. backward_input reuses them for stride-1

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/detail/shifted_vector.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
@@ -159,6 +160,7 @@ template <class T, Layout L, int Threads, int R, int V, int K, int M, int Shift 
 __global__ void __launch_bounds__(Threads)
     forward_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
                    T* __restrict__ y) {
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   // In NHWC every vector lane is a channel of its own; in NCHW a row is one

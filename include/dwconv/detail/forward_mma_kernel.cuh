@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/detail/mma.cuh"
 #include "dwconv/detail/staged_band.cuh"
 #include "dwconv/detail/vector_access.cuh"
@@ -60,6 +61,7 @@ template <class T, int Threads, int K, bool kAlignedRows>
 __global__ void __launch_bounds__(Threads)
     forward_mma_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   constexpr int kV = kVecElems16<T>;
   constexpr int kSteps = mma_k_steps(K);

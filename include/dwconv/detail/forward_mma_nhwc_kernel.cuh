@@ -19,6 +19,7 @@
 
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/forward_mma_kernel.cuh"
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/detail/mma.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
@@ -106,6 +107,7 @@ template <class T, int K, int kCh, int kWarps>
 __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
     forward_mma_nhwc_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   constexpr int kSteps = mma_k_steps(K);
   constexpr int kWords = kCh / 2;  // 32-bit words of a lane's channel vector

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/detail/rolling_steps.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
@@ -43,6 +44,7 @@ template <class T, Layout L, int Threads, int V, int K>
 __global__ void __launch_bounds__(Threads, kRollingMinBlocks<T, Threads, V, K>)
     forward_rolling_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                            const T* __restrict__ bias, T* __restrict__ y) {
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   constexpr int kWLanes = L == Layout::NHWC ? V : 1;

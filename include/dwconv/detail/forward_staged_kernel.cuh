@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "dwconv/detail/forward_kernel.cuh"
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/detail/staged_band.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
@@ -38,6 +39,7 @@ template <class T, int Threads, int R, int V, int K, int M, bool kPairs = false>
 __global__ void __launch_bounds__(Threads)
     forward_staged_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                                const T* __restrict__ bias, T* __restrict__ y) {
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   static_assert(K > 0 && M >= 1, "the staged kernel is for static kernel heights");

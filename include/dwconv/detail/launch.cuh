@@ -4,8 +4,10 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdint>
+#include <utility>
 
 #include "dwconv/status.hpp"
 
@@ -40,7 +42,7 @@ inline bool shared_memory_fits(int bytes) {
 /// stream serialization (phase two) be scheduled before they end; that grid
 /// waits in wait_for_prerequisites until this one has finished and its
 /// writes are visible. Only in sm_90 code: launches_programmatically() says
-/// whether a kernel has it.
+/// whether the program's code for this GPU has it.
 __device__ __forceinline__ void release_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -55,18 +57,68 @@ __device__ __forceinline__ void wait_for_prerequisites() {
 #endif
 }
 
-/// Whether `kernel` may be launched with programmatic stream serialization:
-/// its code for this GPU comes from sm_90 or later PTX, so it holds
-/// wait_for_prerequisites' wait (code built for an older architecture and
-/// JIT-compiled for this GPU would not wait).
-template <class Kernel>
-bool launches_programmatically(Kernel kernel) {
-  cudaFuncAttributes attr;
-  if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
+/// The start of every kernel that launch_after_previous launches: waits for
+/// the grid before it in the stream to finish (its writes visible), then
+/// lets the grid after it be scheduled, which waits in turn. Both come
+/// before any global memory access, so the stream's order holds for every
+/// tensor.
+__device__ __forceinline__ void follow_previous_grid() {
+  wait_for_prerequisites();
+  release_dependents();
+}
+
+/// An empty kernel whose attributes stand for every kernel of the program
+/// (all built for the same architectures, as one program is); a template,
+/// so that every translation unit may hold it.
+template <int = 0>
+__global__ void programmatic_launch_probe() {}
+
+/// Whether kernels may be launched with programmatic stream serialization
+/// on the current device: their code for it comes from sm_90 or later PTX,
+/// so it holds wait_for_prerequisites' wait (code built for an older
+/// architecture and JIT-compiled for this GPU would not wait). Asked once a
+/// device (cudaFuncGetAttributes on the probe), not once a launch.
+inline bool launches_programmatically() {
+  constexpr int kCachedDevices = 64;
+  static std::atomic<signed char> known[kCachedDevices] = {};  // 0: not asked, 1: yes, -1: no
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
     (void)cudaGetLastError();
     return false;
   }
-  return attr.ptxVersion >= 90;
+  if (device >= 0 && device < kCachedDevices) {
+    const signed char k = known[device].load(std::memory_order_relaxed);
+    if (k != 0) return k > 0;
+  }
+  cudaFuncAttributes attr;
+  bool yes = false;
+  if (cudaFuncGetAttributes(&attr, programmatic_launch_probe<>) == cudaSuccess)
+    yes = attr.ptxVersion >= 90;
+  else
+    (void)cudaGetLastError();
+  if (device >= 0 && device < kCachedDevices) known[device].store(yes ? 1 : -1, std::memory_order_relaxed);
+  return yes;
+}
+
+/// Launches `kernel` (`grid` blocks of `threads`, `smem` bytes of dynamic
+/// shared memory) on `stream` with programmatic stream serialization where
+/// launches_programmatically() allows it: its blocks may be scheduled while
+/// the grid before it ends, hiding the launch's latency behind that grid's
+/// tail (the kernel must begin with follow_previous_grid()).
+template <class... Params, class... Args>
+cudaError_t launch_after_previous(void (*kernel)(Params...), unsigned grid, int threads, int smem, cudaStream_t stream,
+                                  Args&&... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(unsigned(threads));
+  cfg.dynamicSmemBytes = size_t(smem);
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = launches_programmatically() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 /// The Status of a launch: `what` names the entry point.
