@@ -355,7 +355,8 @@ Status can_implement_backward_input(const Problem& p, const T* dy, const T* w, c
 /// can_implement_backward_input() rejects return its Status, launching
 /// nothing. Stride-1 problems run the forward kernels with the flipped filter,
 /// so `Policy` (DefaultPolicy or a TilePolicy) tiles them as it tiles
-/// forward(); strided problems gather per element.
+/// forward() and they launch as forward()'s do (after the kernel before
+/// them, on sm_90); strided problems gather per element.
 template <class T, class Policy = DefaultPolicy>
 Status backward_input(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream = 0) {
   Status s = can_implement_backward_input<T>(p, dy, w, dx);

@@ -173,6 +173,10 @@ Status can_implement(const Problem& p, const T* x, const T* w, const T* bias, co
 /// __nv_bfloat16}; half types accumulate in float. Asynchronous: returns
 /// after the launch, never allocates, synchronizes or prints. Any argument
 /// that can_implement() rejects returns its Status and nothing is launched.
+/// On sm_90 and later the kernel is launched with programmatic stream
+/// serialization: its blocks may be scheduled during the tail of the
+/// kernel before it in the stream and wait for that kernel's end before
+/// touching memory, so stream order holds as with a plain launch.
 /// `Policy` is DefaultPolicy (the tuned table) or a TilePolicy.
 template <class T, class Policy = DefaultPolicy>
 Status forward(const Problem& p, const T* x, const T* w, const T* bias, T* y, cudaStream_t stream = 0) {

@@ -38,10 +38,11 @@ inline bool shared_memory_fits(int bytes) {
   return bytes <= optin;
 }
 
-/// Phase one's blocks let the grid launched after them with programmatic
-/// stream serialization (phase two) be scheduled before they end; that grid
-/// waits in wait_for_prerequisites until this one has finished and its
-/// writes are visible. Only in sm_90 code: launches_programmatically() says
+/// A grid's blocks let the grid launched after them with programmatic
+/// stream serialization (dw's phase two after phase one, a forward after
+/// the kernel before it) be scheduled before they end; that grid waits in
+/// wait_for_prerequisites until this one has finished and its writes are
+/// visible. Only in sm_90 code: launches_programmatically() says
 /// whether the program's code for this GPU has it.
 __device__ __forceinline__ void release_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
