@@ -134,7 +134,7 @@ void register_rolling_sweep(const std::string& name, const Problem& p, bool bias
   constexpr int kMaxVec = detail::DefaultWeightGradPolicy<T, K, Layout::NCHW>::kRollingVec;
   const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
   const int vec = detail::rolling_weight_grad_fixed_shift_vec<T>(p, aligned, aligned, kMaxVec, true);
-  const int shift = vec > 0 ? detail::rolling_weight_grad_x_shift<T>(p, aligned, aligned, vec) : -1;
+  const int shift = vec > 0 ? detail::fixed_x_shift<T>(p, aligned, aligned, vec) : -1;
   detail::dispatch_vec_shift<kMaxVec>(vec, shift, [&](auto v_const, auto s_const) {
     register_fixed_shift<T, 4, decltype(v_const)::value, K, decltype(s_const)::value>(name, p, bias);
     register_fixed_shift<T, 8, decltype(v_const)::value, K, decltype(s_const)::value>(name, p, bias);

@@ -260,7 +260,7 @@ TEST_F(BackwardGpu, InputThroughTensorCores) {
 
 // Stride-1 NCHW dx runs the forward with pad_left negated: dy's columns at
 // a fixed phase of the vector where dy's and dx's rows are whole vectors
-// (forward_x_shift), every phase of 4 and 2 lanes, dilation.
+// (fixed_x_shift), every phase of 4 and 2 lanes, dilation.
 TEST_F(BackwardGpu, InputThroughFixedShift) {
   std::mt19937_64 rng(43);
   const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
@@ -278,7 +278,7 @@ TEST_F(BackwardGpu, InputThroughFixedShift) {
           p.w = w;
           p.pad_top = p.pad_bottom = (k - 1) * dil / 2;
           p.pad_left = pad;
-          p.pad_right = i % 2 ? pad : (4 - pad % 4) % 4 + pad / 4 * 4;
+          p.pad_right = testbed::fixed_shift_pad_right(pad, i);
           ++i;
           Options o;
           o.integers = i % 2 == 0;
@@ -709,8 +709,7 @@ TEST_F(BackwardGpu, WeightThroughFixedShift) {
           p.w = w;
           p.pad_top = p.pad_bottom = (k - 1) * dil / 2 + i % 2;
           p.pad_left = pad;
-          // pad_left + pad_right a multiple of 4 on every other problem.
-          p.pad_right = i % 2 ? pad : (4 - pad % 4) % 4 + pad / 4 * 4;
+          p.pad_right = testbed::fixed_shift_pad_right(pad, i);
           ++i;
           Options o;
           o.integers = i % 2 == 0;

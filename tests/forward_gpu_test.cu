@@ -287,7 +287,7 @@ TEST_F(ForwardGpu, RollingKernel) {
 }
 
 // NCHW rows whose x and y rows are whole vectors but for pad_left take the
-// register window with x at a fixed phase (forward_x_shift) where the table
+// register window with x at a fixed phase (fixed_x_shift) where the table
 // says so and no staged tile takes them (rows of 512): every phase of 4 and
 // 2 lanes, pads wider than a vector, heights under K, dilation; x one
 // element off falls back. Narrower rows check the staged tile beside them.
@@ -309,8 +309,7 @@ TEST_F(ForwardGpu, FixedShiftWindow) {
           p.pad_top = (k - 1) * dil / 2 + i % 2;
           p.pad_bottom = (k - 1) * dil / 2;
           p.pad_left = pad;
-          // pad_left + pad_right a multiple of 4 on every other problem.
-          p.pad_right = i % 2 ? pad : (4 - pad % 4) % 4 + pad / 4 * 4;
+          p.pad_right = testbed::fixed_shift_pad_right(pad, i);
           ++i;
           CaseOptions o;
           o.has_bias = i % 3 == 0;

@@ -136,7 +136,7 @@ Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* 
   if constexpr (Shift == kAnyShift)
     rows_fit = rolling_weight_grad_shifted_fits<T>(p, x, dy, V);
   else if constexpr (Shift > 0)
-    rows_fit = rolling_weight_grad_x_shift<T>(p, x, dy, V) == Shift;
+    rows_fit = fixed_x_shift<T>(p, x, dy, V) == Shift;
   else
     rows_fit = vectorizable<T>(p, x, dy, V);
   if (p.k != K || p.layout != L || !rolling_weight_grad_fits(p, V, Threads) || !rows_fit)
@@ -241,7 +241,7 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
           s = launch_weight_grad_rolling<T, L, kT, kU, kV, K>(p, x, dy, dw, dbias, workspace, stream);
         } else if constexpr (L == Layout::NCHW) {
           if constexpr (Table::kRollingNchwFixedShiftRows > 0) {
-            const int shift = fixed_vec > 0 ? rolling_weight_grad_x_shift<T>(p, x, dy, fixed_vec) : -1;
+            const int shift = fixed_vec > 0 ? fixed_x_shift<T>(p, x, dy, fixed_vec) : -1;
             if (dispatch_vec_shift<kV>(fixed_vec, shift, [&](auto v_const, auto s_const) {
                   constexpr int V = decltype(v_const)::value, S = decltype(s_const)::value;
                   s = launch_weight_grad_rolling<T, L, kT, kU, V, K, S>(p, x, dy, dw, dbias, workspace, stream);

@@ -348,21 +348,8 @@ bool rolling_weight_grad_shifted_fits(const Problem& p, const void* x, const voi
   return aligned_to(x, bytes) && aligned_to(dy, bytes) && p.x_elements() % vec == 0 && p.y_elements() % vec == 0;
 }
 
-/// The fixed phase S in [0, vec) of a thread's x columns where `vec`-lane
-/// vectors walk p's NCHW dy rows and x's rows are whole vectors too
-/// (weight_grad_rolling_kernel's Shift = (-pad_left) mod vec): stride 1
-/// along W, x and dy aligned to the vector, w and out_w multiples of it;
-/// else -1.
-template <class T>
-int rolling_weight_grad_x_shift(const Problem& p, const void* x, const void* dy, int vec) {
-  if (p.layout != Layout::NCHW || p.stride_w != 1 || vec < 1) return -1;
-  const int64_t bytes = vec * int64_t(sizeof(T));
-  if (!aligned_to(x, bytes) || !aligned_to(dy, bytes) || p.w % vec != 0 || p.out_w() % vec != 0) return -1;
-  return int((vec - p.pad_left % vec) % vec);
-}
-
 /// The widest lanes, from `vec` down to 2, whose vectors walk p's NCHW rows
-/// at a fixed x phase (rolling_weight_grad_x_shift), where the table's entry
+/// at a fixed x phase (fixed_x_shift, dy in y's place), where the table's entry
 /// for (T, K) takes them (kRollingNchwFixedShiftRows) and a column's runs
 /// are long enough, or `any_rows` (kRolling); else 0.
 template <class T>
@@ -373,7 +360,7 @@ int rolling_weight_grad_fixed_shift_vec(const Problem& p, const void* x, const v
   });
   if (min_rows <= 0 || (!any_rows && rolling_nchw_run_rows(p) < min_rows)) return 0;
   for (int v = vec; v >= 2; v /= 2)
-    if (rolling_weight_grad_x_shift<T>(p, x, dy, v) >= 0) return v;
+    if (fixed_x_shift<T>(p, x, dy, v) >= 0) return v;
   return 0;
 }
 

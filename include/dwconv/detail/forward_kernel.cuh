@@ -149,7 +149,7 @@ __device__ __forceinline__ void window_rows(const A (&wr)[K][kWLanes], const A (
 /// (stride_h / gcd(stride_h, dilation_h)), the window step between a
 /// thread's output rows in units of dilation_h (used when K > 0). Shift > 0
 /// (NCHW, K > 0): x's rows and y's are whole vectors but a thread's x
-/// columns sit at phase Shift of the vector (forward_x_shift), read as the
+/// columns sit at phase Shift of the vector (fixed_x_shift), read as the
 /// two aligned vectors around them, each wholly inside the row or out, and
 /// a funnel by a constant: no selects and no masks.
 ///

@@ -296,12 +296,12 @@ inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) 
 inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& choice);
 
 /// The phase S in [0, vec) of a thread's x columns where `vec`-lane vectors
-/// walk p's NCHW y rows and x's rows are whole vectors too (forward_kernel's
-/// Shift = (-pad_left) mod vec; pad_left may be negative for dx): stride 1
-/// along W, x and y aligned to the vector, w and out_w multiples of it;
-/// else -1.
+/// walk p's NCHW y rows (dw: dy's) and x's rows are whole vectors too
+/// (forward_kernel's and weight_grad_rolling_kernel's Shift = (-pad_left)
+/// mod vec; pad_left may be negative for dx): stride 1 along W, x and y
+/// aligned to the vector, w and out_w multiples of it; else -1.
 template <class T>
-int forward_x_shift(const Problem& p, const void* x, const void* y, int vec) {
+int fixed_x_shift(const Problem& p, const void* x, const void* y, int vec) {
   if (p.layout != Layout::NCHW || p.stride_w != 1 || vec < 1) return -1;
   const int64_t bytes = vec * int64_t(sizeof(T));
   if (!aligned_to(x, bytes) || !aligned_to(y, bytes) || p.w % vec != 0 || p.out_w() % vec != 0) return -1;
@@ -343,7 +343,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
     KernelChoice fixed = choice;
     if (fixed_shift_allowed && ratio == 1 && choice.vec_elems == 1) {
       for (int v = full_vec; v >= 2 && !fixed.fixed_shift; v /= 2) {
-        const int shift = forward_x_shift<T>(p, x, y, v);
+        const int shift = fixed_x_shift<T>(p, x, y, v);
         if (shift < 0) continue;
         KernelChoice c = choice;
         c.vec_elems = v;
