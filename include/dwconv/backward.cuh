@@ -81,16 +81,9 @@ Status launch_weight_grad_reduce_blocks(const Problem& p, int64_t slots, int ws_
   auto kernel = weight_grad_reduce_kernel<T, Threads>;
   // Launched while phase one runs (its blocks release it as they start), so
   // that its launch overlaps phase one's last blocks.
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(grid_for((pairs + kReducePairs - 1) / kReducePairs));
-  cfg.blockDim = dim3(Threads);
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = launches_programmatically() ? 1 : 0;
-  return launch_status("backward_weight", cudaLaunchKernelEx(&cfg, kernel, ws, slots, p.c, ws_taps, dw, dbias));
+  return launch_status("backward_weight",
+                       launch_after_previous(kernel, grid_for((pairs + kReducePairs - 1) / kReducePairs), Threads, 0,
+                                             stream, ws, slots, p.c, ws_taps, dw, dbias));
 }
 
 /// Phase two: sums the `slots` partial sums of each (channel, tap) into dw

@@ -232,11 +232,12 @@ struct DefaultWeightGradPolicy {
   // K = 31 80 / 72 %). Short columns keep the register tile: K = 7 (128
   // rows) 93.5 against 82.2 %, 56x56 82.6 against 77.7 %. Not measured in
   // 2-byte types (tensor cores) or double: 0 (never).
-  static constexpr int kRollingNchwFixedShiftRows = sizeof(T) == 4 && kRollingVec > 1
-                                                        ? (K < 7 ? 128 : kRollingNchwOneLaneRows)
-                                                        : 0;
   static constexpr int kRollingNchwShiftedRows = sizeof(T) == 4 && K < 7 && kRollingVec > 1 ? 128 : 0;
   static constexpr bool kRollingNchwShifted = kRollingNchwShiftedRows > 0;
+  static constexpr int kRollingNchwFixedShiftRows = sizeof(T) == 4 && kRollingVec > 1
+                                                        ? (kRollingNchwShifted ? kRollingNchwShiftedRows
+                                                                               : kRollingNchwOneLaneRows)
+                                                        : 0;
   // 2-byte NCHW at stride 1 and dilation 1 on tensor cores
   // (weight_grad_mma_kernel.cuh), kTensorCoreThreads a block (one 16-column
   // strip a warp at a time); at K < kTensorCoresOverRollingK only where the
@@ -285,9 +286,9 @@ inline constexpr bool kWindowEarlyStores = sizeof(T) == 2 && L == Layout::NHWC&&
 // other two lost: dx padded seed and d2 on the one-lane window 0.8 and 1.4
 // points (97.3 / 97.4 -> 96.5 / 96.0 %), the forward's staged tile at K = 7
 // (98.4 -> 93.2 %, `-f27-ab.txt`) and 56x56 (91.6 -> 90.2 %). In fp16 it
-// lost everywhere it went (padded
-// seed 96 -> 67 %, 56x56 82 -> 66 %, dx 56x56 85 -> 65 %; `-f27.1-ab.txt`,
-// its fx2 side): 2-byte types are off. Tall kernels roll instead.
+// lost everywhere it went (padded seed 96 -> 67 %, 56x56 82 -> 66 %, dx
+// 56x56 85 -> 65 %; `-f27.1-ab.txt`, its fx2 side): 2-byte types are off.
+// Tall kernels roll instead.
 template <class T, int K, Layout L>
 inline constexpr bool kWindowFixedShift = sizeof(T) == 4 && L == Layout::NCHW&& K > 0 && K < kTallKernelHeight;
 

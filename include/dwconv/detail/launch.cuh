@@ -105,7 +105,9 @@ inline bool launches_programmatically() {
 /// shared memory) on `stream` with programmatic stream serialization where
 /// launches_programmatically() allows it: its blocks may be scheduled while
 /// the grid before it ends, hiding the launch's latency behind that grid's
-/// tail (the kernel must begin with follow_previous_grid()).
+/// tail (the kernel must wait for it before touching memory:
+/// follow_previous_grid(), or wait_for_prerequisites() where it releases no
+/// grid after it).
 template <class... Params, class... Args>
 cudaError_t launch_after_previous(void (*kernel)(Params...), unsigned grid, int threads, int smem, cudaStream_t stream,
                                   Args&&... args) {
