@@ -26,11 +26,12 @@ template <class T, bool PairedDy = true>
 Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream) {
   constexpr int kThreads = kStridedDxThreads;
   // The vec-lane kernel where the pointers and widths allow vectors, else the one-lane one.
+  cudaError_t err = cudaSuccess;
   auto launch = [&](auto vec_kernel, auto lane_kernel, int vec) {
     if (!strided_dx_vectorizable<T>(p, dy, dx, vec)) vec = 1;
     const BackwardInputParams params = make_backward_input_params(p, vec);
-    (vec > 1 ? vec_kernel : lane_kernel)<<<grid_for((params.items + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
-        params, dy, w, dx);
+    err = launch_after_previous(vec > 1 ? vec_kernel : lane_kernel, grid_for((params.items + kThreads - 1) / kThreads),
+                                kThreads, 0, stream, params, dy, w, dx);
   };
   dispatch_layout(p.layout, [&](auto layout_const) {
     constexpr Layout L = decltype(layout_const)::value;
@@ -53,7 +54,7 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
     launch(backward_input_strided_kernel<T, L, kThreads, kVec, kStridedDxRows>,
            backward_input_strided_kernel<T, L, kThreads, 1, kStridedDxRows>, kVec);
   });
-  return launch_status("backward_input", cudaGetLastError());
+  return launch_status("backward_input", err);
 }
 
 /// Blocks of `kernel` (`threads` a block, `dynamic_smem` bytes of dynamic
@@ -109,8 +110,8 @@ Status run_weight_grad(Kernel kernel, int threads, int smem, WeightGradPlan plan
   using A = typename NumericTraits<T>::Accum;
   plan.params.write_bias = dbias != nullptr;
   A* ws = static_cast<A*>(workspace);
-  kernel<<<grid_for(plan.params.tiles), threads, smem, stream>>>(plan.params, x, dy, ws);
-  const cudaError_t err = cudaGetLastError();
+  const cudaError_t err =
+      launch_after_previous(kernel, grid_for(plan.params.tiles), threads, smem, stream, plan.params, x, dy, ws);
   if (err != cudaSuccess) return launch_status("backward_weight", err);
   return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
 }
@@ -289,14 +290,12 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
                                                : weight_grad_staged_kernel<T, L, kT, kRst, kBandVec, K, 2>;
           err = allow_shared_memory(staged, plan.smem_bytes, int(kT * (kNchw ? 1 : kV) * sizeof(A)));
           if (err != cudaSuccess) return;
-          staged<<<grid, kT, plan.smem_bytes, stream>>>(plan.params, x, dy, ws);
-          err = cudaGetLastError();
+          err = launch_after_previous(staged, grid, kT, plan.smem_bytes, stream, plan.params, x, dy, ws);
           return;
         }
       }
       if (!plan.per_tap) {
-        kernel<<<grid, kT, 0, stream>>>(plan.params, x, dy, ws);
-        err = cudaGetLastError();
+        err = launch_after_previous(kernel, grid, kT, 0, stream, plan.params, x, dy, ws);
         return;
       }
       // One K = 1 launch per tap: tap k is a 1-tap problem whose input starts
@@ -306,8 +305,7 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
         f.pad_top = int(int64_t(p.pad_top) - int64_t(k) * p.dilation_h);
         f.tap_base = k;
         f.write_bias = k == 0 && dbias != nullptr;
-        kernel<<<grid, kT, 0, stream>>>(f, x, dy, ws);
-        err = cudaGetLastError();
+        err = launch_after_previous(kernel, grid, kT, 0, stream, f, x, dy, ws);
       }
     });
   };

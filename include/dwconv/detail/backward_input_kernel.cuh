@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "dwconv/detail/launch.cuh"
 #include "dwconv/detail/shifted_vector.cuh"
 #include "dwconv/detail/vector_access.cuh"
 #include "dwconv/numeric.cuh"
@@ -135,6 +136,7 @@ template <class T, Layout L, int Threads, int V, int kRows>
 __global__ void __launch_bounds__(Threads)
     backward_input_strided_kernel(const BackwardInputParams p, const T* __restrict__ dy, const T* __restrict__ w,
                                   T* __restrict__ dx) {
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   for (int64_t item = int64_t(blockIdx.x) * Threads + threadIdx.x; item < p.items;
@@ -206,6 +208,7 @@ template <class T, Layout L, int Threads, int V, int R, int K, int S, bool Paire
 __global__ void __launch_bounds__(Threads)
     backward_input_polyphase_kernel(const BackwardInputParams p, const T* __restrict__ dy, const T* __restrict__ w,
                                     T* __restrict__ dx) {
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   constexpr int kWLanes = L == Layout::NHWC ? V : 1;

@@ -234,7 +234,7 @@ template <class T, Layout L, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
     weight_grad_partial_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                typename NumericTraits<T>::Accum* __restrict__ ws) {
-  release_dependents();
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   static_assert(K >= 1 && M >= 1, "static kernel heights only");
@@ -338,7 +338,7 @@ template <class T, int Threads>
 __global__ void __launch_bounds__(Threads)
     weight_grad_reduce_kernel(const typename NumericTraits<T>::Accum* __restrict__ ws, int64_t slots, int64_t c,
                               int ws_taps, T* __restrict__ dw, T* __restrict__ dbias) {
-  wait_for_prerequisites();
+  follow_previous_grid();
   using A = typename NumericTraits<T>::Accum;
   static_assert(Threads % 32 == 0 && 32 % kReducePairs == 0, "whole warps of whole pair rows");
   constexpr int kLanes = Threads / kReducePairs, kWarps = Threads / 32, kAhead = kReduceAhead;

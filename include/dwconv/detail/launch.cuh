@@ -39,10 +39,9 @@ inline bool shared_memory_fits(int bytes) {
 }
 
 /// A grid's blocks let the grid launched after them with programmatic
-/// stream serialization (dw's phase two after phase one, a forward after
-/// the kernel before it) be scheduled before they end; that grid waits in
-/// wait_for_prerequisites until this one has finished and its writes are
-/// visible. Only in sm_90 code: launches_programmatically() says
+/// stream serialization (every dwconv kernel: launch_after_previous) be
+/// scheduled before they end; that grid waits in wait_for_prerequisites
+/// until this one has finished and its writes are visible. Only in sm_90 code: launches_programmatically() says
 /// whether the program's code for this GPU has it.
 __device__ __forceinline__ void release_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -105,9 +104,7 @@ inline bool launches_programmatically() {
 /// shared memory) on `stream` with programmatic stream serialization where
 /// launches_programmatically() allows it: its blocks may be scheduled while
 /// the grid before it ends, hiding the launch's latency behind that grid's
-/// tail (the kernel must wait for it before touching memory:
-/// follow_previous_grid(), or wait_for_prerequisites() where it releases no
-/// grid after it).
+/// tail (the kernel must begin with follow_previous_grid()).
 template <class... Params, class... Args>
 cudaError_t launch_after_previous(void (*kernel)(Params...), unsigned grid, int threads, int smem, cudaStream_t stream,
                                   Args&&... args) {

@@ -75,7 +75,7 @@ template <class T, int Threads, int K>
 __global__ void __launch_bounds__(Threads)
     weight_grad_mma_nchw_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                 float* __restrict__ ws) {
-  release_dependents();
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   constexpr int kV = kVecElems16<T>;
   constexpr int kG = dw_mma_groups(K);

@@ -102,7 +102,7 @@ template <class T, int K>
 __global__ void __launch_bounds__(kDwMmaNhwcThreads, 1)
     weight_grad_mma_nhwc_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                 float* __restrict__ ws) {
-  release_dependents();
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   constexpr DwMmaNhwcSmem kSmem{K};
   constexpr int kTiles = kSmem.tiles(), kLead = kSmem.lead_rows(), kRing = kSmem.ring_rows();

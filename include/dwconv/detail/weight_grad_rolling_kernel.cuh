@@ -115,7 +115,7 @@ template <class T, Layout L, int Threads, int U, int V, int K, int Shift = 0>
 __global__ void __launch_bounds__(Threads)
     weight_grad_rolling_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                typename NumericTraits<T>::Accum* __restrict__ ws) {
-  release_dependents();
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   using Vec = AlignedVector<T, V>;

@@ -34,7 +34,7 @@ template <class T, Layout L, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
     weight_grad_staged_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                               typename NumericTraits<T>::Accum* __restrict__ ws) {
-  release_dependents();
+  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   static_assert(K >= 1 && M >= 1, "static kernel heights only");
