@@ -97,25 +97,22 @@ __device__ __forceinline__ void gather_dy(const T* __restrict__ row, const DxCol
   }
 }
 
-/// gather_dy for NCHW at stride_w 2: lanes of one parity read V / 2 dy
-/// elements side by side, from element `first` of dy (`total` elements, a
-/// multiple of V / 2, aligned to it), lane v element v / 2. They come as one
-/// shifted vector, two aligned loads and a funnel, instead of V / 2 2-byte
-/// loads a row (fp16/bf16 K5 s2 dx: 64 % of the floor with those).
+/// The dy elements of NCHW dx lanes at stride_w 2: the V / 2 lanes of one
+/// parity read V / 2 dy elements side by side, from element `first` of dy
+/// (`total` elements, a multiple of V / 2, aligned to it), into g[i] for lane
+/// 2 i + parity. They come as one shifted vector, two aligned loads and a
+/// funnel, instead of V / 2 2-byte loads a row (fp16/bf16 K5 s2 dx: 64 % of
+/// the floor with those). Elements past a row's end are whatever lies there:
+/// store_dx zeroes the lanes that read no dy column.
 template <class T, int V, class A>
-__device__ __forceinline__ void gather_dy_pairs(const T* __restrict__ dy, int64_t first, int64_t total,
-                                                const DxColumns<Layout::NCHW, V>& m, A (&g)[V]) {
+__device__ __forceinline__ void gather_dy_pairs(const T* __restrict__ dy, int64_t first, int64_t total, A (&g)[V / 2]) {
   constexpr int D = V / 2;
   const ShiftedVector s = shifted_vector<D>(first, total);
   const AlignedVector<T, D> lo = *reinterpret_cast<const AlignedVector<T, D>*>(dy + s.lo);
   const AlignedVector<T, D> hi = s.shift == 0 ? lo : *reinterpret_cast<const AlignedVector<T, D>*>(dy + s.hi);
   const AlignedVector<T, D> e = funnel<T, D>(lo, hi, s.shift);
 #pragma unroll
-  for (int i = 0; i < D; ++i) {
-    const A a = NumericTraits<T>::to_accum(e.e[i]);
-    g[2 * i] = m.dcol[2 * i] >= 0 ? a : A(0);
-    g[2 * i + 1] = m.dcol[2 * i + 1] >= 0 ? a : A(0);
-  }
+  for (int i = 0; i < D; ++i) g[i] = NumericTraits<T>::to_accum(e.e[i]);
 }
 
 /// Stores V dx lanes; lanes that read no dy column are exact zeros (also
@@ -194,6 +191,18 @@ __global__ void __launch_bounds__(Threads)
   }
 }
 
+/// Blocks of the paired polyphase kernel a multiprocessor must hold: with
+/// only its live lanes summed, 4 blocks of 256 fit 64 registers a thread
+/// without spills at K <= 5 (fp16 K5: 74 unbounded, 3 blocks), and the
+/// latency-bound kernel gained from the fourth (H100, 2-byte NCHW K5 s2 dx,
+/// `2026-11-26-h100-b34-ab.txt`: fp16 / bf16 78.5 / 78.3 -> 85.6 / 85.6 %,
+/// against 80.5 / 80.4 % at 3 blocks). From K = 7 the bound spills (ptxas,
+/// sm_90, fp16: K7 124 bytes, K15 120, K31 1116), as it did on the kernel
+/// that summed every lane (b15.1: 312 bytes at K5, -16 points): 0, ptxas
+/// chooses.
+template <int K>
+inline constexpr int kPairedDyMinBlocks = K <= 5 ? 4 : 0;
+
 /// Strided dx by residue (polyphase) for stride_h == S and dilation 1, K
 /// static: the dx rows h with (h + pad_top) = S t + rho take the taps k =
 /// rho + S m only, reading dy row t - m. A thread owns the S R dx rows of R
@@ -203,16 +212,20 @@ __global__ void __launch_bounds__(Threads)
 /// A row's sums start at its first tap and leave at its last, so registers
 /// hold about S ceil(K / S) rows of sums, not S R. PairedDy: NCHW at
 /// stride_w 2 with dy whole shifted vectors of V / 2 (polyphase_dy_pairs),
-/// read through gather_dy_pairs.
+/// read through gather_dy_pairs; only the V / 2 lanes of one parity read dy
+/// there, so only theirs are summed (lane v in sum v / 2) and the others
+/// store zeros: half the multiply-adds and the sums' registers of summing
+/// zeros into every lane.
 template <class T, Layout L, int Threads, int V, int R, int K, int S, bool PairedDy = false>
-__global__ void __launch_bounds__(Threads)
+__global__ void __launch_bounds__(Threads, PairedDy ? kPairedDyMinBlocks<K> : 0)
     backward_input_polyphase_kernel(const BackwardInputParams p, const T* __restrict__ dy, const T* __restrict__ w,
                                     T* __restrict__ dx) {
   follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   constexpr int kWLanes = L == Layout::NHWC ? V : 1;
-  constexpr int kMaxTaps = (K + S - 1) / S;  // residue 0's
+  constexpr int kMaxTaps = (K + S - 1) / S;    // residue 0's
+  constexpr int kSums = PairedDy ? V / 2 : V;  // lanes summed
   for (int64_t item = int64_t(blockIdx.x) * Threads + threadIdx.x; item < p.items;
        item += int64_t(gridDim.x) * Threads) {
     const int64_t cv = item % p.col_vecs;
@@ -232,26 +245,31 @@ __global__ void __launch_bounds__(Threads)
     // PairedDy: the first dy element a lane reads, column j / 2 + ceil(pad_left / 2) of the plane's row 0.
     const int64_t dy_first = plane * p.dy_plane_pitch + j / 2 + (p.pad_left + 1) / 2;
     // dx row of (t0 + r, rho); rows outside [0, h) belong to no thread.
-    auto store = [&](int r, int rho, const A(&acc)[V]) {
+    auto store = [&](int r, int rho, const A(&acc)[kSums]) {
       const int64_t h = (t0 + r) * S + rho - p.pad_top;
-      if (h >= 0 && h < p.h) store_dx<T, L, V>(dx_col + h * p.cols, cols, acc);
+      if (h >= 0 && h < p.h) {
+        A out[V];
+#pragma unroll
+        for (int v = 0; v < V; ++v) out[v] = acc[PairedDy ? v / 2 : v];
+        store_dx<T, L, V>(dx_col + h * p.cols, cols, out);
+      }
     };
 
-    A acc[S][R][V];
+    A acc[S][R][kSums];
     // Window row i is dy row t0 - (kMaxTaps - 1) + i; tap m of row (r, rho)
     // reads window row r + kMaxTaps - 1 - m, so the last tap (m = 0) comes last.
 #pragma unroll
     for (int i = 0; i < R + kMaxTaps - 1; ++i) {
       const int64_t ho = t0 - (kMaxTaps - 1) + i;
-      A g[V];
+      A g[kSums];
       if (ho >= 0 && ho < p.out_h) {
         if constexpr (PairedDy)
-          gather_dy_pairs<T, V>(dy, dy_first + ho * p.dy_row_pitch, p.planes * p.dy_plane_pitch, cols, g);
+          gather_dy_pairs<T, V>(dy, dy_first + ho * p.dy_row_pitch, p.planes * p.dy_plane_pitch, g);
         else
           gather_dy<T, L, V>(dy_plane + ho * p.dy_row_pitch, cols, g);
       } else {
 #pragma unroll
-        for (int v = 0; v < V; ++v) g[v] = A(0);
+        for (int v = 0; v < kSums; ++v) g[v] = A(0);
       }
 #pragma unroll
       for (int rho = 0; rho < S; ++rho) {
@@ -259,7 +277,7 @@ __global__ void __launch_bounds__(Threads)
         if (taps == 0) {  // K < S: this residue reads nothing
           const int r = i - (kMaxTaps - 1);
           if (r >= 0 && r < R) {
-            A zero[V] = {};
+            A zero[kSums] = {};
             store(r, rho, zero);
           }
         }
@@ -269,7 +287,7 @@ __global__ void __launch_bounds__(Threads)
           if (m < taps && r >= 0 && r < R) {
             const int k = rho + S * m;
 #pragma unroll
-            for (int v = 0; v < V; ++v)
+            for (int v = 0; v < kSums; ++v)
               acc[rho][r][v] = wr[k][v % kWLanes] * g[v] + (m == taps - 1 ? A(0) : acc[rho][r][v]);
             if (m == 0) store(r, rho, acc[rho][r]);
           }
