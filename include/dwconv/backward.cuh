@@ -346,8 +346,9 @@ Status can_implement_backward_input(const Problem& p, const T* dy, const T* w, c
 /// can_implement_backward_input() rejects return its Status, launching
 /// nothing. Stride-1 problems run the forward kernels with the flipped filter,
 /// so `Policy` (DefaultPolicy or a TilePolicy) tiles them as it tiles
-/// forward() and they launch as forward()'s do (after the kernel before
-/// them, on sm_90); strided problems gather per element.
+/// forward(); strided problems gather per element. Either way the kernel
+/// launches as forward()'s does (on sm_90 and later, after the kernel
+/// before it in the stream: programmatic dependent launch).
 template <class T, class Policy = DefaultPolicy>
 Status backward_input(const Problem& p, const T* dy, const T* w, T* dx, cudaStream_t stream = 0) {
   Status s = can_implement_backward_input<T>(p, dy, w, dx);
@@ -423,9 +424,11 @@ Status can_implement_backward_weight(const Problem& p, const T* x, const T* dy, 
 /// for stride_h 1 (one wave of blocks), the GPU model: results are
 /// bitwise identical run to run on a GPU. No atomics, so there is no
 /// faster non-deterministic mode to choose. p.n == 0 writes zeros to dw
-/// and dbias. Two kernels on `stream`, partial sums then their sum (on
-/// sm_90 and later the second is launched to overlap the first's tail,
-/// programmatic dependent launch). Asynchronous; never allocates,
+/// and dbias. Two kernels on `stream`, partial sums then their sum, each
+/// launched as forward()'s kernel is (on sm_90 and later, scheduled during
+/// the tail of the kernel before it, programmatic dependent launch; each
+/// waits for that kernel's end before touching memory, the workspace
+/// included). Asynchronous; never allocates,
 /// synchronizes or prints; rejected arguments return their Status and
 /// launch nothing. `Kernel` picks a kernel family for benchmarks
 /// (WeightGradKernel); the default is

@@ -41,8 +41,9 @@ inline bool shared_memory_fits(int bytes) {
 /// A grid's blocks let the grid launched after them with programmatic
 /// stream serialization (every dwconv kernel: launch_after_previous) be
 /// scheduled before they end; that grid waits in wait_for_prerequisites
-/// until this one has finished and its writes are visible. Only in sm_90 code: launches_programmatically() says
-/// whether the program's code for this GPU has it.
+/// until this one has finished and its writes are visible. Only in sm_90
+/// code: launches_programmatically() says whether the program's code for
+/// this GPU has it.
 __device__ __forceinline__ void release_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
