@@ -466,6 +466,47 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
   }
 }
 
+// The tensor-core tile over aligned rows keeps its band from one tile of a
+// plane to the next: problems of at least twice as many tiles as the GPU
+// holds blocks of the tile, so that each block walks several tiles and
+// crosses into the next plane, at the default table's tensor-core heights
+// (7 and 31 in 8-warp blocks, 9 in 4-warp blocks), with padding rows and
+// columns, short last tiles and the bias.
+template <int K>
+void band_ring_case(const Problem& p, std::mt19937_64& rng) {
+  constexpr int kThreads = 32 * detail::DefaultTilePolicy<T, K, Layout::NCHW>::kTensorCoreWarps;
+  CaseOptions o;
+  detail::KernelChoice c;
+  EXPECT_EQ(run_case(p, rng, o, &c), "") << testbed::describe(p);
+  ASSERT_TRUE(c.mma && c.mma_aligned_rows) << testbed::describe(p);
+  const int64_t tiles = detail::make_forward_params(p, c).tiles;
+  const int64_t wave =
+      detail::resident_blocks(detail::forward_mma_nchw_kernel<T, kThreads, K, true>, kThreads, c.smem_bytes, 0);
+  EXPECT_GE(tiles, 2 * wave) << testbed::describe(p) << " tile rows " << c.staged_tile_rows;
+}
+
+TEST_F(ForwardGpu, TensorCoreTileBandRing) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    std::mt19937_64 rng(23);
+    auto problem = [](int n, int c, int h, int w, int k, int pad_bottom) {
+      Problem p;
+      p.n = n;
+      p.c = c;
+      p.h = h;
+      p.w = w;
+      p.k = k;
+      p.pad_top = p.pad_left = p.pad_right = k / 2;
+      p.pad_bottom = pad_bottom;
+      return p;
+    };
+    band_ring_case<31>(problem(2, 16, 600, 512, 31, 15), rng);
+    band_ring_case<7>(problem(8, 48, 300, 128, 7, 4), rng);
+    band_ring_case<9>(problem(4, 32, 400, 256, 9, 2), rng);
+  }
+}
+
 // The NHWC tensor-core tile (2-byte types, stride 1, dilation 1), at every
 // static K through explicit policies of 4 and 8 channels a warp (the
 // default table takes it at K >= 15): heights of several 16-row blocks

@@ -57,22 +57,6 @@ Status launch_backward_input_strided(const Problem& p, const T* dy, const T* w, 
   return launch_status("backward_input", err);
 }
 
-/// Blocks of `kernel` (`threads` a block, `dynamic_smem` bytes of dynamic
-/// shared memory) that the current GPU holds at once: one wave. Where the
-/// runtime cannot say, kWeightGradMinTiles: a fixed grid, still correct.
-template <class Kernel>
-int64_t resident_blocks(Kernel kernel, int threads, int dynamic_smem = 0) {
-  int device = 0, sms = 0, per_sm = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, dynamic_smem) != cudaSuccess ||
-      sms * per_sm < 1) {
-    (void)cudaGetLastError();
-    return kWeightGradMinTiles;
-  }
-  return int64_t(sms) * per_sm;
-}
-
 /// Phase two with `Threads` a block.
 template <class T, int Threads>
 Status launch_weight_grad_reduce_blocks(const Problem& p, int64_t slots, int ws_taps,
@@ -137,7 +121,7 @@ Status launch_weight_grad_rolling(const Problem& p, const T* x, const T* dy, T* 
     return Status::error(StatusCode::kUnsupported, "internal: the rolling dw tiling cannot take this problem");
   auto kernel = weight_grad_rolling_kernel<T, L, Threads, U, V, K, Shift>;
   // The grid is one wave of the kernel's blocks on this GPU.
-  const int64_t blocks = resident_blocks(kernel, Threads);
+  const int64_t blocks = resident_blocks(kernel, Threads, 0, kWeightGradMinTiles);
   WeightGradPlan plan = plan_weight_grad<T>(p, true);
   plan_weight_grad_rolling<T>(p, Threads, U, V, blocks, plan);
   return run_weight_grad(kernel, Threads, 0, plan, p, x, dy, dw, dbias, workspace, stream);
@@ -166,7 +150,7 @@ Status launch_weight_grad_mma_nhwc(const Problem& p, const T* x, const T* dy, T*
   const cudaError_t err = allow_shared_memory(kernel, smem);
   if (err != cudaSuccess) return launch_status("backward_weight", err);
   WeightGradPlan plan;
-  plan_weight_grad_mma_nhwc<T>(p, resident_blocks(kernel, kDwMmaNhwcThreads, smem), plan);
+  plan_weight_grad_mma_nhwc<T>(p, resident_blocks(kernel, kDwMmaNhwcThreads, smem, kWeightGradMinTiles), plan);
   return run_weight_grad(kernel, kDwMmaNhwcThreads, smem, plan, p, x, dy, dw, dbias, workspace, stream);
 }
 

@@ -83,40 +83,73 @@ __global__ void __launch_bounds__(Threads)
   const int lane = int(threadIdx.x) % 32;
   const int g = lane / 4, t = lane % 4;
 
-  for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
+  // Aligned rows keep the band as a ring of nb 16-row blocks (head: the
+  // slot of the tile's band block 0) and walk a contiguous share of the
+  // plane-major tiles, so that the next tile of a plane stages only its
+  // tile_rows new rows into the slots the current tile alone read, while
+  // the current tile's outputs are stored. The contiguous band restages
+  // every tile (head stays 0).
+  const int nb = band_rows / 16, tile_blocks = int(p.tile_rows / 16);
+  const BoxWalk walk = box_walk(in_pitch / kV);
+  // Band blocks [first, first + count) of a band whose block 0 is input row
+  // row0 of `plane_x`, into ring slots from `slot` on.
+  auto stage_blocks = [&](const T* plane_x, int64_t row0, int first, int count, int slot) {
+    const int head_count = count < nb - slot ? count : nb - slot;
+    stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * first, 0, 16 * head_count, in_pitch,
+                     s_in + slot * 16 * in_pitch, walk);
+    if (count > head_count)
+      stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * (first + head_count), 0, 16 * (count - head_count),
+                       in_pitch, s_in, walk);
+  };
+  int head = 0, s_base = 0;
+  // A tile's whole band, from slot 0.
+  auto stage_tile = [&](int64_t tile) {
     const int64_t plane = tile / p.row_blocks;
-    const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
-    const int rows = int(r0 + p.tile_rows < p.out_h ? p.tile_rows : p.out_h - r0);
-    // Band row 0 is input row r0 - pad_top, at shared index s_base; rows off
-    // the plane are zeros.
-    int s_base = 0;
+    const int64_t row0 = (tile - plane * p.row_blocks) * p.tile_rows - p.pad_top;
+    const T* plane_x = x + plane * p.in_plane_pitch;
+    head = 0;
     if constexpr (kAlignedRows) {
-      stage_box<T, kV>(x + plane * p.in_plane_pitch, p.h, w_n, w_n, r0 - p.pad_top, 0, band_rows, in_pitch, s_in);
+      stage_blocks(plane_x, row0, 0, nb, 0);
     } else {
-      s_base = stage_band<T, kV>(x + plane * p.in_plane_pitch, p.h, w_n, r0 - p.pad_top, band_rows, s_in);
+      s_base = stage_band<T, kV>(plane_x, p.h, w_n, row0, band_rows, s_in);
       // The last strip's columns past the row read the next row, and the last
       // row's the 16 elements after the band: zeros there (their products
       // only reach output columns that are never stored).
       if (int(threadIdx.x) < 16) s_in[s_base + band_rows * w_n + int(threadIdx.x)] = Traits::from_accum(0.0f);
     }
-
+  };
+  // The block's tiles: an even share, in order.
+  const int64_t share = p.tiles / gridDim.x, extra = p.tiles % gridDim.x;
+  const int64_t tile_begin = int64_t(blockIdx.x) * share + (blockIdx.x < extra ? blockIdx.x : extra);
+  const int64_t tile_end = tile_begin + share + (blockIdx.x < extra ? 1 : 0);
+  if (tile_begin < tile_end) stage_tile(tile_begin);
+  int64_t channel = -1;
+  uint32_t a[kSteps][3];
+  float b = 0.0f;
+  const T zero = Traits::from_accum(0.0f);
+  auto tap = [&](int k) { return k >= 0 && k < K ? w[channel * K + tap_index(p, k)] : zero; };
+  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+    const int64_t plane = tile / p.row_blocks;
+    const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
+    const int rows = int(r0 + p.tile_rows < p.out_h ? p.tile_rows : p.out_h - r0);
     // The channel's A fragments and the bias, read while the band is in flight.
-    const int64_t channel = plane % p.c;
-    const T zero = Traits::from_accum(0.0f);
-    // Plain read-only loads, which ptxas may sink past the barrier below: the
-    // coherent ones the staged tile takes (load_before_barrier) cost fp16
-    // K = 31 77 -> 68 % here (H100, `2026-11-26-h100-f17.2.json`), the taps
-    // the k-steps share no longer loaded once.
-    auto tap = [&](int k) { return k >= 0 && k < K ? w[channel * K + tap_index(p, k)] : zero; };
-    uint32_t a[kSteps][3];
+    if (plane % p.c != channel) {
+      channel = plane % p.c;
+      // Plain read-only loads, which ptxas may sink past the barrier below: the
+      // coherent ones the staged tile takes (load_before_barrier) cost fp16
+      // K = 31 77 -> 68 % here (H100, `2026-11-26-h100-f17.2.json`), the taps
+      // the k-steps share no longer loaded once.
 #pragma unroll
-    for (int j = 0; j < kSteps; ++j) {
-      const int k = 16 * j + 2 * t - g;  // A[g][2t] of k-step j
-      a[j][0] = pack_pair(tap(k), tap(k + 1));
-      a[j][1] = pack_pair(tap(k - 8), tap(k - 7));  // A[g + 8][2t]
-      a[j][2] = pack_pair(tap(k + 8), tap(k + 9));  // A[g][2t + 8]
+      for (int j = 0; j < kSteps; ++j) {
+        const int k = 16 * j + 2 * t - g;  // A[g][2t] of k-step j
+        a[j][0] = pack_pair(tap(k), tap(k + 1));
+        a[j][1] = pack_pair(tap(k - 8), tap(k - 7));  // A[g + 8][2t]
+        a[j][2] = pack_pair(tap(k + 8), tap(k + 9));  // A[g][2t + 8]
+      }
+      b = bias ? Traits::to_accum(bias[channel]) : 0.0f;
     }
-    const float b = bias ? Traits::to_accum(bias[channel]) : 0.0f;
+    copy_async_wait_all();
+    __syncthreads();  // the band is in; the previous tile's outputs are out
 
     T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
     const bool boxed = wo_n % kV == 0 && vector_phase<T, kV>(gy) == 0;
@@ -126,8 +159,6 @@ __global__ void __launch_bounds__(Threads)
       const int r = i / pad_cols, c = i - r * pad_cols;
       s_out[out_base + r * out_pitch + (c < lo_end ? c : hi_begin + c - lo_end)] = Traits::from_accum(b);
     }
-    copy_async_wait_all();
-    __syncthreads();
 
     // Whether column `col` of the band holds an output column (col + pl).
     auto col_stored = [&](int col) { return col < w_n && col + pl >= 0 && col + pl < wo_n; };
@@ -152,7 +183,8 @@ __global__ void __launch_bounds__(Threads)
       // half h in bk[2h] (rows 2t, 2t + 1), b1 in bk[2h + 1] (rows + 8).
       auto load_b = [&](uint32_t(&bk)[4], int block) {
         if constexpr (kAlignedRows) {
-          ldmatrix_x4_trans(bk, lane_addr + uint32_t(block) * block_bytes);
+          const int slot = head + block < nb ? head + block : head + block - nb;
+          ldmatrix_x4_trans(bk, lane_addr + uint32_t(slot) * block_bytes);
         } else {
           const T* q = lane_b + 16 * block * w_n;
 #pragma unroll
@@ -201,17 +233,28 @@ __global__ void __launch_bounds__(Threads)
       const int r = i / (strips * 16), col = i - r * (strips * 16);
       float acc = b;
 #pragma unroll
-      for (int k = 0; k < K; ++k)
-        acc += Traits::to_accum(tap(k)) * Traits::to_accum(s_in[s_base + (r + k) * in_pitch + col]);
+      for (int k = 0; k < K; ++k) {
+        const int slot = head + (r + k) / 16 < nb ? head + (r + k) / 16 : head + (r + k) / 16 - nb;
+        const int row = slot * 16 + (r + k) % 16;
+        acc += Traits::to_accum(tap(k)) * Traits::to_accum(s_in[s_base + row * in_pitch + col]);
+      }
       if (r < rows && col_stored(col)) s_out[out_base + r * out_pitch + col + pl] = Traits::from_accum(acc);
     }
 #endif
-    __syncthreads();
+    __syncthreads();  // the outputs are in s_out; the band's first tile_blocks slots are read
+    // The next tile's band goes in flight before this tile's outputs go out.
+    if (tile + 1 < tile_end) {
+      if (kAlignedRows && r0 + p.tile_rows < p.out_h) {
+        stage_blocks(x + plane * p.in_plane_pitch, r0 - p.pad_top, nb, tile_blocks, head);
+        head = head + tile_blocks < nb ? head + tile_blocks : head + tile_blocks - nb;
+      } else {
+        stage_tile(tile + 1);
+      }
+    }
     if (boxed)
       store_box<T, kV>(s_out, out_pitch, gy, wo_n, rows, wo_n);
     else
       block_copy<false, T, kV>(gy, s_out, rows * wo_n, out_base);
-    __syncthreads();  // the next tile overwrites both bands
   }
 }
 

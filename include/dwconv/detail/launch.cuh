@@ -26,6 +26,22 @@ cudaError_t allow_shared_memory(Kernel kernel, int dynamic_bytes, int static_byt
   return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, dynamic_bytes);
 }
 
+/// Blocks of `kernel` (`threads` a block, `dynamic_smem` bytes of dynamic
+/// shared memory) that the current GPU holds at once: one wave. Where the
+/// runtime cannot say, `fallback`: a fixed grid, still correct.
+template <class Kernel>
+int64_t resident_blocks(Kernel kernel, int threads, int dynamic_smem, int64_t fallback) {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, dynamic_smem) != cudaSuccess ||
+      sms * per_sm < 1) {
+    (void)cudaGetLastError();
+    return fallback;
+  }
+  return int64_t(sms) * per_sm;
+}
+
 /// Whether the current GPU lets a block opt in to `bytes` of shared memory
 /// (dynamic plus static); false where the runtime cannot say.
 inline bool shared_memory_fits(int bytes) {
