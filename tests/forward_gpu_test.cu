@@ -467,21 +467,24 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
 }
 
 // The tensor-core tile over aligned rows keeps its band from one tile of a
-// plane to the next: problems of at least twice as many tiles as the GPU
-// holds blocks of the tile, so that each block walks several tiles and
-// crosses into the next plane, at the default table's tensor-core heights
-// (7 and 31 in 8-warp blocks, 9 in 4-warp blocks), with padding rows and
-// columns, short last tiles and the bias.
+// plane to the next at K >= kMmaBandRingMinK: problems of at least twice
+// as many tiles as the GPU holds blocks of the tile, so that each block
+// walks several tiles and crosses into the next plane, with padding rows
+// and columns, short last tiles and the bias. The default table's other
+// tensor-core heights (7 in 8-warp blocks, 9 in 4-warp blocks) take one
+// tile a block on the same kind of problem.
 template <int K>
 void band_ring_case(const Problem& p, std::mt19937_64& rng) {
   constexpr int kThreads = 32 * detail::DefaultTilePolicy<T, K, Layout::NCHW>::kTensorCoreWarps;
+  constexpr bool kRing = K >= detail::kMmaBandRingMinK;
   CaseOptions o;
   detail::KernelChoice c;
   EXPECT_EQ(run_case(p, rng, o, &c), "") << testbed::describe(p);
   ASSERT_TRUE(c.mma && c.mma_aligned_rows) << testbed::describe(p);
+  EXPECT_EQ(c.mma_band_ring, kRing) << testbed::describe(p);
   const int64_t tiles = detail::make_forward_params(p, c).tiles;
   const int64_t wave =
-      detail::resident_blocks(detail::forward_mma_nchw_kernel<T, kThreads, K, true>, kThreads, c.smem_bytes, 0);
+      detail::resident_blocks(detail::forward_mma_nchw_kernel<T, kThreads, K, true, kRing>, kThreads, c.smem_bytes, 0);
   EXPECT_GE(tiles, 2 * wave) << testbed::describe(p) << " tile rows " << c.staged_tile_rows;
 }
 
@@ -502,6 +505,7 @@ TEST_F(ForwardGpu, TensorCoreTileBandRing) {
       return p;
     };
     band_ring_case<31>(problem(2, 16, 600, 512, 31, 15), rng);
+    band_ring_case<15>(problem(2, 16, 600, 512, 15, 3), rng);
     band_ring_case<7>(problem(8, 48, 300, 128, 7, 4), rng);
     band_ring_case<9>(problem(4, 32, 400, 256, 9, 2), rng);
   }

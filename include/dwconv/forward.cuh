@@ -105,15 +105,17 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
             constexpr int kMmaThreads = 32 * P::kTensorCoreWarps;
             auto kernel = choice.mma_aligned_rows ? forward_mma_nchw_kernel<T, kMmaThreads, K, true>
                                                   : forward_mma_nchw_kernel<T, kMmaThreads, K, false>;
-            // Aligned rows: one wave of blocks, each walking its share of the
-            // tiles with the band kept from tile to tile (the attribute first:
-            // the occupancy query reads it).
             unsigned mma_grid = grid;
-            if (choice.mma_aligned_rows) {
-              err = allow_shared_memory(kernel, choice.smem_bytes);
-              if (err != cudaSuccess) return;
-              const int64_t wave = resident_blocks(kernel, kMmaThreads, choice.smem_bytes, params.tiles);
-              mma_grid = grid_for(wave < params.tiles ? wave : params.tiles);
+            if constexpr (K >= kMmaBandRingMinK) {
+              if (choice.mma_band_ring) {
+                // One wave of blocks (the attribute first: the occupancy
+                // query reads it), each keeping its band across its tiles.
+                kernel = forward_mma_nchw_kernel<T, kMmaThreads, K, true, true>;
+                err = allow_shared_memory(kernel, choice.smem_bytes);
+                if (err != cudaSuccess) return;
+                const int64_t wave = resident_blocks(kernel, kMmaThreads, choice.smem_bytes, params.tiles);
+                mma_grid = grid_for(wave < params.tiles ? wave : params.tiles);
+              }
             }
             err = launch(kernel, mma_grid, kMmaThreads, choice.smem_bytes, stream, params, x, w, bias, y);
             return;

@@ -48,6 +48,12 @@ __host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? 
 /// copies whatever the rows' alignment), and each lane loads its B
 /// fragments element by element: 4-byte copies into a pitched band were
 /// measured 2.5x slower (`2026-11-25-h100-v8.json`).
+/// kBandRing (aligned rows only): the launch is one wave of blocks, each
+/// walking an even share of the plane-major tiles, and the band is a ring
+/// of 16-row blocks: after a tile's products its block issues the next
+/// tile's tile_rows new rows into the slots only this tile read, then
+/// stores this tile's outputs while they arrive (a plane change restages
+/// the whole band). Else one tile a block, its band staged whole.
 /// Dynamic shared memory: p.smem_in_elems (mma_band_rows x the pitch, or
 /// for the contiguous band mma_band_rows x w + 32) + tile_rows *
 /// mma_out_pitch(wo) + 16 elements.
@@ -57,7 +63,7 @@ __host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? 
 /// A[g][2t] and three registers per k-step hold it. B comes from ldmatrix
 /// (x4, transposed): two 8-column halves of the strip, two 8-row halves of
 /// the k-step. C holds rows g, g + 8 and columns 2t, 2t + 1 of each half.
-template <class T, int Threads, int K, bool kAlignedRows>
+template <class T, int Threads, int K, bool kAlignedRows, bool kBandRing = false>
 __global__ void __launch_bounds__(Threads)
     forward_mma_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
@@ -66,6 +72,7 @@ __global__ void __launch_bounds__(Threads)
   constexpr int kV = kVecElems16<T>;
   constexpr int kSteps = mma_k_steps(K);
   static_assert(sizeof(T) == 2 && K > 0, "the tensor-core tile is for 2-byte types and static kernel heights");
+  static_assert(kAlignedRows || !kBandRing, "the band ring needs pitched rows");
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* s_in = reinterpret_cast<T*>(smem_raw);
   T* s_out = s_in + p.smem_in_elems;
@@ -83,12 +90,8 @@ __global__ void __launch_bounds__(Threads)
   const int lane = int(threadIdx.x) % 32;
   const int g = lane / 4, t = lane % 4;
 
-  // Aligned rows keep the band as a ring of nb 16-row blocks (head: the
-  // slot of the tile's band block 0) and walk a contiguous share of the
-  // plane-major tiles, so that the next tile of a plane stages only its
-  // tile_rows new rows into the slots the current tile alone read, while
-  // the current tile's outputs are stored. The contiguous band restages
-  // every tile (head stays 0).
+  // The band's 16-row blocks; with kBandRing, head is the ring slot of the
+  // tile's block 0 (else 0).
   const int nb = band_rows / 16, tile_blocks = int(p.tile_rows / 16);
   const BoxWalk walk = box_walk(in_pitch / kV);
   // Band blocks [first, first + count) of a band whose block 0 is input row
@@ -118,22 +121,28 @@ __global__ void __launch_bounds__(Threads)
       if (int(threadIdx.x) < 16) s_in[s_base + band_rows * w_n + int(threadIdx.x)] = Traits::from_accum(0.0f);
     }
   };
-  // The block's tiles: an even share, in order.
-  const int64_t share = p.tiles / gridDim.x, extra = p.tiles % gridDim.x;
-  const int64_t tile_begin = int64_t(blockIdx.x) * share + (blockIdx.x < extra ? blockIdx.x : extra);
-  const int64_t tile_end = tile_begin + share + (blockIdx.x < extra ? 1 : 0);
-  if (tile_begin < tile_end) stage_tile(tile_begin);
+  // The block's tiles: with kBandRing an even share in order, else every
+  // gridDim.x-th (one, where the grid is the tile count).
+  int64_t tile_begin = blockIdx.x, tile_end = p.tiles, tile_step = gridDim.x;
+  if constexpr (kBandRing) {
+    const int64_t share = p.tiles / gridDim.x, extra = p.tiles % gridDim.x;
+    tile_begin = int64_t(blockIdx.x) * share + (blockIdx.x < extra ? blockIdx.x : extra);
+    tile_end = tile_begin + share + (blockIdx.x < extra ? 1 : 0);
+    tile_step = 1;
+  }
+  if (kBandRing && tile_begin < tile_end) stage_tile(tile_begin);
   int64_t channel = -1;
   uint32_t a[kSteps][3];
   float b = 0.0f;
   const T zero = Traits::from_accum(0.0f);
   auto tap = [&](int k) { return k >= 0 && k < K ? w[channel * K + tap_index(p, k)] : zero; };
-  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+  for (int64_t tile = tile_begin; tile < tile_end; tile += tile_step) {
+    if constexpr (!kBandRing) stage_tile(tile);
     const int64_t plane = tile / p.row_blocks;
     const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
     const int rows = int(r0 + p.tile_rows < p.out_h ? p.tile_rows : p.out_h - r0);
     // The channel's A fragments and the bias, read while the band is in flight.
-    if (plane % p.c != channel) {
+    if (!kBandRing || plane % p.c != channel) {
       channel = plane % p.c;
       // Plain read-only loads, which ptxas may sink past the barrier below: the
       // coherent ones the staged tile takes (load_before_barrier) cost fp16
@@ -148,17 +157,24 @@ __global__ void __launch_bounds__(Threads)
       }
       b = bias ? Traits::to_accum(bias[channel]) : 0.0f;
     }
-    copy_async_wait_all();
-    __syncthreads();  // the band is in; the previous tile's outputs are out
-
     T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
     const bool boxed = wo_n % kV == 0 && vector_phase<T, kV>(gy) == 0;
     const int out_pitch = boxed ? mma_out_pitch(wo_n) : wo_n;
     const int out_base = boxed ? 0 : vector_phase<T, kV>(gy);
-    for (int i = int(threadIdx.x); i < rows * pad_cols; i += Threads) {
-      const int r = i / pad_cols, c = i - r * pad_cols;
-      s_out[out_base + r * out_pitch + (c < lo_end ? c : hi_begin + c - lo_end)] = Traits::from_accum(b);
-    }
+    // The bias alone in the output columns no input column reaches: while
+    // the band is in flight, or after the barrier where the previous tile's
+    // outputs are still going out of s_out.
+    auto fill_pad_cols = [&] {
+      for (int i = int(threadIdx.x); i < rows * pad_cols; i += Threads) {
+        const int r = i / pad_cols, c = i - r * pad_cols;
+        s_out[out_base + r * out_pitch + (c < lo_end ? c : hi_begin + c - lo_end)] = Traits::from_accum(b);
+      }
+    };
+    const bool first = !kBandRing || tile == tile_begin;
+    if (first) fill_pad_cols();
+    copy_async_wait_all();
+    __syncthreads();  // the band is in; the previous tile's outputs are out
+    if (!first) fill_pad_cols();
 
     // Whether column `col` of the band holds an output column (col + pl).
     auto col_stored = [&](int col) { return col < w_n && col + pl >= 0 && col + pl < wo_n; };
@@ -242,12 +258,13 @@ __global__ void __launch_bounds__(Threads)
     }
 #endif
     __syncthreads();  // the outputs are in s_out; the band's first tile_blocks slots are read
-    // The next tile's band goes in flight before this tile's outputs go out.
-    if (tile + 1 < tile_end) {
-      if (kAlignedRows && r0 + p.tile_rows < p.out_h) {
+    // The ring: the next tile's band goes in flight before this tile's
+    // outputs go out.
+    if constexpr (kBandRing) {
+      if (tile + 1 < tile_end && r0 + p.tile_rows < p.out_h) {
         stage_blocks(x + plane * p.in_plane_pitch, r0 - p.pad_top, nb, tile_blocks, head);
         head = head + tile_blocks < nb ? head + tile_blocks : head + tile_blocks - nb;
-      } else {
+      } else if (tile + 1 < tile_end) {
         stage_tile(tile + 1);
       }
     }
@@ -255,6 +272,7 @@ __global__ void __launch_bounds__(Threads)
       store_box<T, kV>(s_out, out_pitch, gy, wo_n, rows, wo_n);
     else
       block_copy<false, T, kV>(gy, s_out, rows * wo_n, out_base);
+    if constexpr (!kBandRing) __syncthreads();  // the next tile overwrites both bands
   }
 }
 

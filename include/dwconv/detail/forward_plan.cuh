@@ -33,6 +33,7 @@ struct KernelChoice {
   // rows_per_thread is the 16 rows of an mma block.
   bool mma = false;
   bool mma_aligned_rows = false;  // the band at a pitch for ldmatrix (else contiguous)
+  bool mma_band_ring = false;     // aligned rows, one wave of blocks keeping the band (kMmaBandRingMinK)
   // Stride-1 rows walked by the rolling kernel (forward_rolling_kernel.cuh);
   // then rows_per_thread is the length of a thread's run.
   bool rolling = false;
@@ -186,6 +187,15 @@ bool mma_rows_aligned(const Problem& p, const void* x) {
   return p.w % kVecElems16<T> == 0 && aligned_to(x, 16);
 }
 
+/// Kernel heights from which the aligned tensor-core tile keeps its band as
+/// a ring across a plane's tiles (forward_mma_kernel's kBandRing): the tall
+/// tiles, two a multiprocessor, whose band is up to twice the rows it
+/// feeds. Measured on the H100 against one tile a block
+/// (`2026-11-26-h100-f31-ab.txt`, fp16 / bf16 NCHW forward): K = 31 77.5 /
+/// 78.7 -> 83.6 / 84.2 %, K = 15 (probe) 84.8 / 84.7 -> 84.0 / 84.4 %; the
+/// shorter tiles lost, K = 7 95 -> 84 % and K = 9 91 -> 83 % (dx 94 -> 79 %).
+inline constexpr int kMmaBandRingMinK = kStagedTallK;
+
 // Plans a tensor-core staged tile (forward_mma_kernel.cuh); leaves choice
 // unchanged when 16 rows do not fit. Tiles grow within the whole budget
 // (K = 31 at W = 512: 32 rows in ~100 KiB, two tiles a multiprocessor, the
@@ -208,6 +218,7 @@ void plan_mma(const Problem& p, const void* x, KernelChoice& choice) {
   const int64_t tile = staged_tile_rows(p, 16, budget, true, bytes);
   choice.staged = choice.mma = true;
   choice.mma_aligned_rows = aligned;
+  choice.mma_band_ring = aligned && p.k >= kMmaBandRingMinK;
   choice.rows_per_thread = 16;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));
