@@ -101,8 +101,8 @@ __global__ void __launch_bounds__(Threads)
     stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * first, 0, 16 * head_count, in_pitch,
                      s_in + slot * 16 * in_pitch, walk);
     if (count > head_count)
-      stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * (first + head_count), 0, 16 * (count - head_count),
-                       in_pitch, s_in, walk);
+      stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * (first + head_count), 0, 16 * (count - head_count), in_pitch,
+                       s_in, walk);
   };
   int head = 0, s_base = 0;
   // A tile's whole band, from slot 0.

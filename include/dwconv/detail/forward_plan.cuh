@@ -191,9 +191,10 @@ bool mma_rows_aligned(const Problem& p, const void* x) {
 /// a ring across a plane's tiles (forward_mma_kernel's kBandRing): the tall
 /// tiles, two a multiprocessor, whose band is up to twice the rows it
 /// feeds. Measured on the H100 against one tile a block
-/// (`2026-11-26-h100-f31-ab.txt`, fp16 / bf16 NCHW forward): K = 31 77.5 /
-/// 78.7 -> 83.6 / 84.2 %, K = 15 (probe) 84.8 / 84.7 -> 84.0 / 84.4 %; the
-/// shorter tiles lost, K = 7 95 -> 84 % and K = 9 91 -> 83 % (dx 94 -> 79 %).
+/// (`2026-11-26-h100-f31.1-ab.txt`, fp16 / bf16 NCHW): K = 31 forward 77.0
+/// / 77.6 -> 84.1 / 84.3 %, K = 15 (probe) 81.2 / 84.5 -> 83.7 / 82.9 %; the
+/// ring at every K lost the shorter tiles, K = 7 95 -> 86 % and K = 9 forward
+/// 91 -> 83 % (dx 93 -> 83 %).
 inline constexpr int kMmaBandRingMinK = kStagedTallK;
 
 // Plans a tensor-core staged tile (forward_mma_kernel.cuh); leaves choice
