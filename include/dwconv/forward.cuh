@@ -110,7 +110,8 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
               if (choice.mma_band_ring) {
                 // One wave of blocks (the attribute first: the occupancy
                 // query reads it), each keeping its band across its tiles.
-                kernel = forward_mma_nchw_kernel<T, kMmaThreads, K, true, true>;
+                kernel = choice.mma_aligned_rows ? forward_mma_nchw_kernel<T, kMmaThreads, K, true, true>
+                                                 : forward_mma_nchw_kernel<T, kMmaThreads, K, false, true>;
                 err = allow_shared_memory(kernel, choice.smem_bytes);
                 if (err != cudaSuccess) return;
                 const int64_t wave = resident_blocks(kernel, kMmaThreads, choice.smem_bytes, params.tiles);

@@ -33,6 +33,11 @@ __host__ __device__ constexpr int64_t mma_band_rows(int64_t tile_rows, int k) {
   return tile_rows + 16 * int64_t(mma_k_steps(k) - 1);
 }
 
+/// Elements of one 16-row slot of the contiguous band's ring (2-byte
+/// elements, 8 a 16-byte vector): stage_band_at's base (below 16), the 16
+/// rows, and the 16 elements after them that the last strip reads.
+__host__ __device__ constexpr int64_t mma_ring_slot_elems(int64_t w) { return (16 * w + 16 + 16 + 7) / 8 * 8; }
+
 /// Shared row pitch of a tile's output band: pitched where output rows are
 /// whole 16-byte vectors (Wo % 8 == 0; store_box copies them out), else the
 /// rows packed back to back (block_copy), whose pitch is then not a multiple
@@ -48,12 +53,14 @@ __host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? 
 /// copies whatever the rows' alignment), and each lane loads its B
 /// fragments element by element: 4-byte copies into a pitched band were
 /// measured 2.5x slower (`2026-11-25-h100-v8.json`).
-/// kBandRing (aligned rows only): the launch is one wave of blocks, each
-/// walking an even share of the plane-major tiles, and the band is a ring
-/// of 16-row blocks: after a tile's products its block issues the next
-/// tile's tile_rows new rows into the slots only this tile read, then
-/// stores this tile's outputs while they arrive (a plane change restages
-/// the whole band). Else one tile a block, its band staged whole.
+/// kBandRing: the launch is one wave of blocks, each walking an even share
+/// of the plane-major tiles, and the band is a ring of 16-row blocks:
+/// after a tile's products its block issues the next tile's tile_rows new
+/// rows into the slots only this tile read, then stores this tile's outputs
+/// while they arrive (a plane change restages the whole band). A
+/// contiguous band's slots are mma_ring_slot_elems apart, each block at the
+/// plane's one base (stage_band_at). Else one tile a block, its band staged
+/// whole.
 /// Dynamic shared memory: p.smem_in_elems (mma_band_rows x the pitch, or
 /// for the contiguous band mma_band_rows x w + 32) + tile_rows *
 /// mma_out_pitch(wo) + 16 elements.
@@ -72,7 +79,6 @@ __global__ void __launch_bounds__(Threads)
   constexpr int kV = kVecElems16<T>;
   constexpr int kSteps = mma_k_steps(K);
   static_assert(sizeof(T) == 2 && K > 0, "the tensor-core tile is for 2-byte types and static kernel heights");
-  static_assert(kAlignedRows || !kBandRing, "the band ring needs pitched rows");
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* s_in = reinterpret_cast<T*>(smem_raw);
   T* s_out = s_in + p.smem_in_elems;
@@ -90,21 +96,32 @@ __global__ void __launch_bounds__(Threads)
   const int lane = int(threadIdx.x) % 32;
   const int g = lane / 4, t = lane % 4;
 
-  // The band's 16-row blocks; with kBandRing, head is the ring slot of the
-  // tile's block 0 (else 0).
+  // The band's 16-row blocks, slot_elems apart; with kBandRing, head is the
+  // ring slot of the tile's block 0 (else 0).
   const int nb = band_rows / 16, tile_blocks = int(p.tile_rows / 16);
+  const int slot_elems = kAlignedRows || !kBandRing ? 16 * in_pitch : int(mma_ring_slot_elems(w_n));
   const BoxWalk walk = box_walk(in_pitch / kV);
+  int head = 0, s_base = 0;
   // Band blocks [first, first + count) of a band whose block 0 is input row
   // row0 of `plane_x`, into ring slots from `slot` on.
   auto stage_blocks = [&](const T* plane_x, int64_t row0, int first, int count, int slot) {
-    const int head_count = count < nb - slot ? count : nb - slot;
-    stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * first, 0, 16 * head_count, in_pitch,
-                     s_in + slot * 16 * in_pitch, walk);
-    if (count > head_count)
-      stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * (first + head_count), 0, 16 * (count - head_count), in_pitch,
-                       s_in, walk);
+    if constexpr (kAlignedRows) {
+      const int head_count = count < nb - slot ? count : nb - slot;
+      stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * first, 0, 16 * head_count, in_pitch,
+                       s_in + slot * 16 * in_pitch, walk);
+      if (count > head_count)
+        stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * (first + head_count), 0, 16 * (count - head_count),
+                         in_pitch, s_in, walk);
+    } else {
+      for (int i = 0; i < count; ++i) {
+        T* s = s_in + (slot + i < nb ? slot + i : slot + i - nb) * slot_elems;
+        stage_band_at<T, kV>(plane_x, p.h, w_n, row0 + 16 * (first + i), 16, s, s_base);
+        // The 16 elements after the slot's rows that the last strip reads:
+        // zeros (their products reach no stored column).
+        if (int(threadIdx.x) < 16) s[s_base + 16 * w_n + int(threadIdx.x)] = Traits::from_accum(0.0f);
+      }
+    }
   };
-  int head = 0, s_base = 0;
   // A tile's whole band, from slot 0.
   auto stage_tile = [&](int64_t tile) {
     const int64_t plane = tile / p.row_blocks;
@@ -112,6 +129,9 @@ __global__ void __launch_bounds__(Threads)
     const T* plane_x = x + plane * p.in_plane_pitch;
     head = 0;
     if constexpr (kAlignedRows) {
+      stage_blocks(plane_x, row0, 0, nb, 0);
+    } else if constexpr (kBandRing) {
+      s_base = band_ring_base<T, kV>(plane_x, w_n, row0);
       stage_blocks(plane_x, row0, 0, nb, 0);
     } else {
       s_base = stage_band<T, kV>(plane_x, p.h, w_n, row0, band_rows, s_in);
@@ -203,6 +223,7 @@ __global__ void __launch_bounds__(Threads)
           ldmatrix_x4_trans(bk, lane_addr + uint32_t(slot) * block_bytes);
         } else {
           const T* q = lane_b + 16 * block * w_n;
+          if constexpr (kBandRing) q = lane_b + (head + block < nb ? head + block : head + block - nb) * slot_elems;
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
             bk[2 * h] = pack_pair(q[h * 8], q[h * 8 + w_n]);
@@ -251,8 +272,8 @@ __global__ void __launch_bounds__(Threads)
 #pragma unroll
       for (int k = 0; k < K; ++k) {
         const int slot = head + (r + k) / 16 < nb ? head + (r + k) / 16 : head + (r + k) / 16 - nb;
-        const int row = slot * 16 + (r + k) % 16;
-        acc += Traits::to_accum(tap(k)) * Traits::to_accum(s_in[s_base + row * in_pitch + col]);
+        const T* row = s_in + s_base + slot * slot_elems + (r + k) % 16 * in_pitch;
+        acc += Traits::to_accum(tap(k)) * Traits::to_accum(row[col]);
       }
       if (r < rows && col_stored(col)) s_out[out_base + r * out_pitch + col + pl] = Traits::from_accum(acc);
     }

@@ -33,7 +33,7 @@ struct KernelChoice {
   // rows_per_thread is the 16 rows of an mma block.
   bool mma = false;
   bool mma_aligned_rows = false;  // the band at a pitch for ldmatrix (else contiguous)
-  bool mma_band_ring = false;     // aligned rows, one wave of blocks keeping the band (kMmaBandRingMinK)
+  bool mma_band_ring = false;     // one wave of blocks, each keeping its band as a ring (kMmaBandRingMinK)
   // Stride-1 rows walked by the rolling kernel (forward_rolling_kernel.cuh);
   // then rows_per_thread is the length of a thread's run.
   bool rolling = false;
@@ -206,11 +206,14 @@ void plan_mma(const Problem& p, const void* x, KernelChoice& choice) {
   const int64_t budget = p.k >= kStagedTallK ? kMmaTallSmemBudget : kStagedSmemBudget;
   constexpr int64_t kV = kVecElems16<T>;
   const bool aligned = mma_rows_aligned<T>(p, x);
+  const bool ring = p.k >= kMmaBandRingMinK;
   // Aligned rows: whole pitched rows. Contiguous band: stage_band's room to
-  // align (2 vectors) and 16 zeros after it that the last strip reads.
+  // align (2 vectors) and 16 zeros after it that the last strip reads; in
+  // the ring, that for each 16-row slot.
   auto in_elems = [&](int64_t tile_rows) {
     const int64_t rows = mma_band_rows(tile_rows, p.k);
-    return aligned ? rows * conflict_free_pitch(p.w) : round_up(rows * p.w + 2 * kV + 16, kV);
+    if (aligned) return rows * conflict_free_pitch(p.w);
+    return ring ? rows / 16 * mma_ring_slot_elems(p.w) : round_up(rows * p.w + 2 * kV + 16, kV);
   };
   auto bytes = [&](int64_t tile_rows) {
     return (in_elems(tile_rows) + tile_rows * mma_out_pitch(p.out_w()) + 2 * kV) * int64_t(sizeof(T));
@@ -219,7 +222,7 @@ void plan_mma(const Problem& p, const void* x, KernelChoice& choice) {
   const int64_t tile = staged_tile_rows(p, 16, budget, true, bytes);
   choice.staged = choice.mma = true;
   choice.mma_aligned_rows = aligned;
-  choice.mma_band_ring = aligned && p.k >= kMmaBandRingMinK;
+  choice.mma_band_ring = ring;
   choice.rows_per_thread = 16;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));

@@ -64,6 +64,41 @@ __device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int6
   return base;
 }
 
+/// Starts copying rows [row0, row0 + rows) of a plane as stage_band does,
+/// but with band row 0 at shared index `base`, which the caller picks:
+/// base in [V, 2 V) and congruent mod V to row0's first element
+/// (vector_phase(plane) + row0 * w; band_ring_base), so that every band of
+/// a plane whose first rows differ by a multiple of V / gcd(w, V) lands at
+/// the same base whatever rows lie in the plane or its padding. `s` needs
+/// base + rows * w elements.
+template <class T, int V>
+__device__ __forceinline__ void stage_band_at(const T* plane, int64_t h, int w, int64_t row0, int rows, T* s,
+                                              int base) {
+  const int64_t last = row0 + rows - 1;
+  const int64_t a = row0 > 0 ? row0 : 0;
+  const int64_t b = last < h - 1 ? last : h - 1;
+  int lead = 0, len = 0;
+  if (b >= a) {
+    lead = int(a - row0) * w;
+    len = int(b - a + 1) * w;
+  }
+  T* g = const_cast<T*>(plane) + (len > 0 ? a : 0) * w;
+  const int phase = vector_phase<T, V>(g);
+  // g's element lands at base + lead: aligned like g, its vector's start at
+  // base + lead - phase >= 0 (a multiple of V where len > 0).
+  block_copy<true, T, V>(g, s + base + lead - phase, len, phase);
+  zero_range<T, V>(s, base, base + lead);
+  zero_range<T, V>(s, base + lead + len, base + rows * w);
+}
+
+/// The shared base of stage_band_at for a plane's bands that start at row
+/// row0 (mod V / gcd(w, V)).
+template <class T, int V>
+__device__ __forceinline__ int band_ring_base(const T* plane, int w, int64_t row0) {
+  const int64_t r = (int64_t(vector_phase<T, V>(plane)) + row0 * w) % V;
+  return V + int(r < 0 ? r + V : r);
+}
+
 /// A thread's walk over a grid of `vecs` columns (consecutive threads on
 /// consecutive columns): its first cell and the block size as whole rows
 /// plus a remainder. Made once per kernel where the grid's width is: its two
