@@ -105,20 +105,22 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
             constexpr int kMmaThreads = 32 * P::kTensorCoreWarps;
             auto kernel = choice.mma_aligned_rows ? forward_mma_nchw_kernel<T, kMmaThreads, K, true>
                                                   : forward_mma_nchw_kernel<T, kMmaThreads, K, false>;
-            unsigned mma_grid = grid;
             if constexpr (K >= kMmaBandRingMinK) {
               if (choice.mma_band_ring) {
-                // One wave of blocks (the attribute first: the occupancy
-                // query reads it), each keeping its band across its tiles.
+                // One wave of blocks, each keeping its band across its
+                // tiles. The attribute comes before the occupancy query,
+                // which reads it, so the launch needs no second one.
                 kernel = choice.mma_aligned_rows ? forward_mma_nchw_kernel<T, kMmaThreads, K, true, true>
                                                  : forward_mma_nchw_kernel<T, kMmaThreads, K, false, true>;
                 err = allow_shared_memory(kernel, choice.smem_bytes);
                 if (err != cudaSuccess) return;
                 const int64_t wave = resident_blocks(kernel, kMmaThreads, choice.smem_bytes, params.tiles);
-                mma_grid = grid_for(wave < params.tiles ? wave : params.tiles);
+                err = launch_after_previous(kernel, grid_for(wave < params.tiles ? wave : params.tiles), kMmaThreads,
+                                            choice.smem_bytes, stream, params, x, w, bias, y);
+                return;
               }
             }
-            err = launch(kernel, mma_grid, kMmaThreads, choice.smem_bytes, stream, params, x, w, bias, y);
+            err = launch(kernel, grid, kMmaThreads, choice.smem_bytes, stream, params, x, w, bias, y);
             return;
           }
         }

@@ -54,34 +54,19 @@ inline bool shared_memory_fits(int bytes) {
   return bytes <= optin;
 }
 
-/// A grid's blocks let the grid launched after them with programmatic
-/// stream serialization (every dwconv kernel: launch_after_previous) be
-/// scheduled before they end; that grid waits in wait_for_prerequisites
-/// until this one has finished and its writes are visible. Only in sm_90
-/// code: launches_programmatically() says whether the program's code for
-/// this GPU has it.
-__device__ __forceinline__ void release_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-/// Waits for the grid before this one in the stream (returns at once where
-/// this grid was launched without programmatic stream serialization).
-__device__ __forceinline__ void wait_for_prerequisites() {
+/// The start of every kernel that launch_after_previous launches (with
+/// programmatic stream serialization): waits for the grid before it in the
+/// stream to finish (its writes visible), then lets the grid after it be
+/// scheduled before this one ends, which waits here in turn. Both come
+/// before any global memory access, so the stream's order holds for every
+/// tensor. Only in sm_90 code: launches_programmatically() says whether the
+/// program's code for this GPU has it; without the attribute the wait
+/// returns at once.
+__device__ __forceinline__ void follow_previous_grid() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
-}
-
-/// The start of every kernel that launch_after_previous launches: waits for
-/// the grid before it in the stream to finish (its writes visible), then
-/// lets the grid after it be scheduled, which waits in turn. Both come
-/// before any global memory access, so the stream's order holds for every
-/// tensor.
-__device__ __forceinline__ void follow_previous_grid() {
-  wait_for_prerequisites();
-  release_dependents();
 }
 
 /// An empty kernel whose attributes stand for every kernel of the program
@@ -92,7 +77,7 @@ __global__ void programmatic_launch_probe() {}
 
 /// Whether kernels may be launched with programmatic stream serialization
 /// on the current device: their code for it comes from sm_90 or later PTX,
-/// so it holds wait_for_prerequisites' wait (code built for an older
+/// so it holds follow_previous_grid's wait (code built for an older
 /// architecture and JIT-compiled for this GPU would not wait). Asked once a
 /// device (cudaFuncGetAttributes on the probe), not once a launch.
 inline bool launches_programmatically() {
