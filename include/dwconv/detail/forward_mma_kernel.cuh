@@ -33,11 +33,6 @@ __host__ __device__ constexpr int64_t mma_band_rows(int64_t tile_rows, int k) {
   return tile_rows + 16 * int64_t(mma_k_steps(k) - 1);
 }
 
-/// Elements of one 16-row slot of the contiguous band's ring (2-byte
-/// elements, 8 a 16-byte vector): stage_band_at's base (below 16), the 16
-/// rows, and the 16 elements after them that the last strip reads.
-__host__ __device__ constexpr int64_t mma_ring_slot_elems(int64_t w) { return (16 * w + 16 + 16 + 7) / 8 * 8; }
-
 /// Shared row pitch of a tile's output band: pitched where output rows are
 /// whole 16-byte vectors (Wo % 8 == 0; store_box copies them out), else the
 /// rows packed back to back (block_copy), whose pitch is then not a multiple
@@ -58,9 +53,9 @@ __host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? 
 /// after a tile's products its block issues the next tile's tile_rows new
 /// rows into the slots only this tile read, then stores this tile's outputs
 /// while they arrive (a plane change restages the whole band). A
-/// contiguous band's slots are mma_ring_slot_elems apart, each block at the
-/// plane's one base (stage_band_at). Else one tile a block, its band staged
-/// whole.
+/// contiguous band's ring starts at the plane's one base (band_ring_base),
+/// so that its slots stay back to back and a run of them is one copy
+/// (stage_band_at). Else one tile a block, its band staged whole.
 /// Dynamic shared memory: p.smem_in_elems (mma_band_rows x the pitch, or
 /// for the contiguous band mma_band_rows x w + 32) + tile_rows *
 /// mma_out_pitch(wo) + 16 elements.
@@ -96,31 +91,28 @@ __global__ void __launch_bounds__(Threads)
   const int lane = int(threadIdx.x) % 32;
   const int g = lane / 4, t = lane % 4;
 
-  // The band's 16-row blocks, slot_elems apart; with kBandRing, head is the
-  // ring slot of the tile's block 0 (else 0).
+  // The band's 16-row blocks; with kBandRing, head is the ring slot of the
+  // tile's block 0 (else 0).
   const int nb = band_rows / 16, tile_blocks = int(p.tile_rows / 16);
-  const int slot_elems = kAlignedRows || !kBandRing ? 16 * in_pitch : int(mma_ring_slot_elems(w_n));
   const BoxWalk walk = box_walk(in_pitch / kV);
   int head = 0, s_base = 0;
   // Band blocks [first, first + count) of a band whose block 0 is input row
   // row0 of `plane_x`, into ring slots from `slot` on.
+  // One copy a run of slots that does not wrap: the contiguous band's
+  // unaligned head and tail elements are synchronous loads (block_copy),
+  // and one a 16-row slot cost 9-15 points of K31 and K15 dx (f32).
   auto stage_blocks = [&](const T* plane_x, int64_t row0, int first, int count, int slot) {
-    if constexpr (kAlignedRows) {
-      const int head_count = count < nb - slot ? count : nb - slot;
-      stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * first, 0, 16 * head_count, in_pitch,
-                       s_in + slot * 16 * in_pitch, walk);
-      if (count > head_count)
-        stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * (first + head_count), 0, 16 * (count - head_count),
-                         in_pitch, s_in, walk);
-    } else {
-      for (int i = 0; i < count; ++i) {
-        T* s = s_in + (slot + i < nb ? slot + i : slot + i - nb) * slot_elems;
-        stage_band_at<T, kV>(plane_x, p.h, w_n, row0 + 16 * (first + i), 16, s, s_base);
-        // The 16 elements after the slot's rows that the last strip reads:
-        // zeros (their products reach no stored column).
-        if (int(threadIdx.x) < 16) s[s_base + 16 * w_n + int(threadIdx.x)] = Traits::from_accum(0.0f);
-      }
-    }
+    auto run = [&](int first_block, int blocks, int at) {
+      if constexpr (kAlignedRows)
+        stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * first_block, 0, 16 * blocks, in_pitch,
+                         s_in + at * 16 * in_pitch, walk);
+      else
+        stage_band_at<T, kV>(plane_x, p.h, w_n, row0 + 16 * first_block, 16 * blocks, s_in + at * 16 * in_pitch,
+                             s_base);
+    };
+    const int head_count = count < nb - slot ? count : nb - slot;
+    run(first, head_count, slot);
+    if (count > head_count) run(first + head_count, count - head_count, 0);
   };
   // A tile's whole band, from slot 0.
   auto stage_tile = [&](int64_t tile) {
@@ -130,14 +122,17 @@ __global__ void __launch_bounds__(Threads)
     head = 0;
     if constexpr (kAlignedRows) {
       stage_blocks(plane_x, row0, 0, nb, 0);
-    } else if constexpr (kBandRing) {
-      s_base = band_ring_base<T, kV>(plane_x, w_n, row0);
-      stage_blocks(plane_x, row0, 0, nb, 0);
     } else {
-      s_base = stage_band<T, kV>(plane_x, p.h, w_n, row0, band_rows, s_in);
-      // The last strip's columns past the row read the next row, and the last
-      // row's the 16 elements after the band: zeros there (their products
-      // only reach output columns that are never stored).
+      if constexpr (kBandRing) {
+        s_base = band_ring_base<T, kV>(plane_x, w_n, row0);
+        stage_blocks(plane_x, row0, 0, nb, 0);
+      } else {
+        s_base = stage_band<T, kV>(plane_x, p.h, w_n, row0, band_rows, s_in);
+      }
+      // The last strip's columns past the row read the next row (the next
+      // slot's in the ring), and the last slot's last row the 16 elements
+      // after the band: zeros there (their products only reach output
+      // columns that are never stored).
       if (int(threadIdx.x) < 16) s_in[s_base + band_rows * w_n + int(threadIdx.x)] = Traits::from_accum(0.0f);
     }
   };
@@ -222,8 +217,8 @@ __global__ void __launch_bounds__(Threads)
           const int slot = head + block < nb ? head + block : head + block - nb;
           ldmatrix_x4_trans(bk, lane_addr + uint32_t(slot) * block_bytes);
         } else {
-          const T* q = lane_b + 16 * block * w_n;
-          if constexpr (kBandRing) q = lane_b + (head + block < nb ? head + block : head + block - nb) * slot_elems;
+          const int slot = !kBandRing || head + block < nb ? head + block : head + block - nb;
+          const T* q = lane_b + 16 * slot * w_n;
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
             bk[2 * h] = pack_pair(q[h * 8], q[h * 8 + w_n]);
@@ -272,8 +267,8 @@ __global__ void __launch_bounds__(Threads)
 #pragma unroll
       for (int k = 0; k < K; ++k) {
         const int slot = head + (r + k) / 16 < nb ? head + (r + k) / 16 : head + (r + k) / 16 - nb;
-        const T* row = s_in + s_base + slot * slot_elems + (r + k) % 16 * in_pitch;
-        acc += Traits::to_accum(tap(k)) * Traits::to_accum(row[col]);
+        const int row = slot * 16 + (r + k) % 16;
+        acc += Traits::to_accum(tap(k)) * Traits::to_accum(s_in[s_base + row * in_pitch + col]);
       }
       if (r < rows && col_stored(col)) s_out[out_base + r * out_pitch + col + pl] = Traits::from_accum(acc);
     }

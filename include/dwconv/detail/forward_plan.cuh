@@ -206,14 +206,12 @@ void plan_mma(const Problem& p, const void* x, KernelChoice& choice) {
   const int64_t budget = p.k >= kStagedTallK ? kMmaTallSmemBudget : kStagedSmemBudget;
   constexpr int64_t kV = kVecElems16<T>;
   const bool aligned = mma_rows_aligned<T>(p, x);
-  const bool ring = p.k >= kMmaBandRingMinK;
   // Aligned rows: whole pitched rows. Contiguous band: stage_band's room to
-  // align (2 vectors) and 16 zeros after it that the last strip reads; in
-  // the ring, that for each 16-row slot.
+  // align (2 vectors; the ring's base likewise) and 16 zeros after it that
+  // the last strip reads.
   auto in_elems = [&](int64_t tile_rows) {
     const int64_t rows = mma_band_rows(tile_rows, p.k);
-    if (aligned) return rows * conflict_free_pitch(p.w);
-    return ring ? rows / 16 * mma_ring_slot_elems(p.w) : round_up(rows * p.w + 2 * kV + 16, kV);
+    return aligned ? rows * conflict_free_pitch(p.w) : round_up(rows * p.w + 2 * kV + 16, kV);
   };
   auto bytes = [&](int64_t tile_rows) {
     return (in_elems(tile_rows) + tile_rows * mma_out_pitch(p.out_w()) + 2 * kV) * int64_t(sizeof(T));
@@ -222,7 +220,7 @@ void plan_mma(const Problem& p, const void* x, KernelChoice& choice) {
   const int64_t tile = staged_tile_rows(p, 16, budget, true, bytes);
   choice.staged = choice.mma = true;
   choice.mma_aligned_rows = aligned;
-  choice.mma_band_ring = ring;
+  choice.mma_band_ring = p.k >= kMmaBandRingMinK;
   choice.rows_per_thread = 16;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));
