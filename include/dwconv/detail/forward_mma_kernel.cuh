@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/launch.cuh"
@@ -98,40 +97,35 @@ __global__ void __launch_bounds__(Threads)
   const BoxWalk walk = box_walk(in_pitch / kV);
   int head = 0, s_base = 0;
   // Band blocks [first, first + count) of a band whose block 0 is input row
-  // row0 of `plane_x`, into ring slots from `slot` on: one copy a run of
-  // slots that does not wrap. `parts` (a CopyParts constant): the
-  // contiguous band's vectors and edges may go at different times (pitched
-  // rows have no edges).
-  auto stage_blocks = [&](auto parts, const T* plane_x, int64_t row0, int first, int count, int slot) {
-    constexpr CopyParts kParts = decltype(parts)::value;
+  // row0 of `plane_x`, into ring slots from `slot` on.
+  // One copy a run of slots that does not wrap: the contiguous band's
+  // unaligned head and tail elements are synchronous loads (block_copy),
+  // and one a 16-row slot cost 9-15 points of K31 and K15 dx (f32).
+  auto stage_blocks = [&](const T* plane_x, int64_t row0, int first, int count, int slot) {
     auto run = [&](int first_block, int blocks, int at) {
-      if constexpr (kAlignedRows) {
-        if constexpr (kParts != CopyParts::kEdges)
-          stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * first_block, 0, 16 * blocks, in_pitch,
-                           s_in + at * 16 * in_pitch, walk);
-      } else {
-        stage_band_at<T, kV, kParts>(plane_x, p.h, w_n, row0 + 16 * first_block, 16 * blocks, s_in + at * 16 * in_pitch,
-                                     s_base);
-      }
+      if constexpr (kAlignedRows)
+        stage_box<T, kV>(plane_x, p.h, w_n, w_n, row0 + 16 * first_block, 0, 16 * blocks, in_pitch,
+                         s_in + at * 16 * in_pitch, walk);
+      else
+        stage_band_at<T, kV>(plane_x, p.h, w_n, row0 + 16 * first_block, 16 * blocks, s_in + at * 16 * in_pitch,
+                             s_base);
     };
     const int head_count = count < nb - slot ? count : nb - slot;
     run(first, head_count, slot);
     if (count > head_count) run(first + head_count, count - head_count, 0);
   };
-  using All = std::integral_constant<CopyParts, CopyParts::kAll>;
-  using Vectors = std::integral_constant<CopyParts, CopyParts::kVectors>;
-  using Edges = std::integral_constant<CopyParts, CopyParts::kEdges>;
-  // A tile's whole band, from slot 0 (the caller sets head).
-  auto stage_tile = [&](auto parts, int64_t tile) {
+  // A tile's whole band, from slot 0.
+  auto stage_tile = [&](int64_t tile) {
     const int64_t plane = tile / p.row_blocks;
     const int64_t row0 = (tile - plane * p.row_blocks) * p.tile_rows - p.pad_top;
     const T* plane_x = x + plane * p.in_plane_pitch;
+    head = 0;
     if constexpr (kAlignedRows) {
-      stage_blocks(parts, plane_x, row0, 0, nb, 0);
+      stage_blocks(plane_x, row0, 0, nb, 0);
     } else {
       if constexpr (kBandRing) {
         s_base = band_ring_base<T, kV>(plane_x, w_n, row0);
-        stage_blocks(parts, plane_x, row0, 0, nb, 0);
+        stage_blocks(plane_x, row0, 0, nb, 0);
       } else {
         s_base = stage_band<T, kV>(plane_x, p.h, w_n, row0, band_rows, s_in);
       }
@@ -139,8 +133,7 @@ __global__ void __launch_bounds__(Threads)
       // slot's in the ring), and the last slot's last row the 16 elements
       // after the band: zeros there (their products only reach output
       // columns that are never stored).
-      if (decltype(parts)::value != CopyParts::kEdges && int(threadIdx.x) < 16)
-        s_in[s_base + band_rows * w_n + int(threadIdx.x)] = Traits::from_accum(0.0f);
+      if (int(threadIdx.x) < 16) s_in[s_base + band_rows * w_n + int(threadIdx.x)] = Traits::from_accum(0.0f);
     }
   };
   // The block's tiles: with kBandRing an even share in order, else every
@@ -152,14 +145,14 @@ __global__ void __launch_bounds__(Threads)
     tile_end = tile_begin + share + (blockIdx.x < extra ? 1 : 0);
     tile_step = 1;
   }
-  if (kBandRing && tile_begin < tile_end) stage_tile(All{}, tile_begin);
+  if (kBandRing && tile_begin < tile_end) stage_tile(tile_begin);
   int64_t channel = -1;
   uint32_t a[kSteps][3];
   float b = 0.0f;
   const T zero = Traits::from_accum(0.0f);
   auto tap = [&](int k) { return k >= 0 && k < K ? w[channel * K + tap_index(p, k)] : zero; };
   for (int64_t tile = tile_begin; tile < tile_end; tile += tile_step) {
-    if constexpr (!kBandRing) stage_tile(All{}, tile);
+    if constexpr (!kBandRing) stage_tile(tile);
     const int64_t plane = tile / p.row_blocks;
     const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
     const int rows = int(r0 + p.tile_rows < p.out_h ? p.tile_rows : p.out_h - r0);
@@ -282,25 +275,20 @@ __global__ void __launch_bounds__(Threads)
 #endif
     __syncthreads();  // the outputs are in s_out; the band's first tile_blocks slots are read
     // The ring: the next tile's band goes in flight before this tile's
-    // outputs go out, its edge elements (synchronous loads) after them.
-    const bool next = tile + 1 < tile_end, same_plane = r0 + p.tile_rows < p.out_h;
-    auto stage_next = [&](auto parts) {
-      if (next && same_plane)
-        stage_blocks(parts, x + plane * p.in_plane_pitch, r0 - p.pad_top, nb, tile_blocks, head);
-      else if (next)
-        stage_tile(parts, tile + 1);
-    };
-    if constexpr (kBandRing) stage_next(Vectors{});
+    // outputs go out.
+    if constexpr (kBandRing) {
+      if (tile + 1 < tile_end && r0 + p.tile_rows < p.out_h) {
+        stage_blocks(x + plane * p.in_plane_pitch, r0 - p.pad_top, nb, tile_blocks, head);
+        head = head + tile_blocks < nb ? head + tile_blocks : head + tile_blocks - nb;
+      } else if (tile + 1 < tile_end) {
+        stage_tile(tile + 1);
+      }
+    }
     if (boxed)
       store_box<T, kV>(s_out, out_pitch, gy, wo_n, rows, wo_n);
     else
       block_copy<false, T, kV>(gy, s_out, rows * wo_n, out_base);
-    if constexpr (kBandRing) {
-      if constexpr (!kAlignedRows) stage_next(Edges{});
-      if (next) head = !same_plane ? 0 : head + tile_blocks < nb ? head + tile_blocks : head + tile_blocks - nb;
-    } else {
-      __syncthreads();  // the next tile overwrites both bands
-    }
+    if constexpr (!kBandRing) __syncthreads();  // the next tile overwrites both bands
   }
 }
 

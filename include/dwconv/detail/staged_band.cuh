@@ -70,9 +70,8 @@ __device__ __forceinline__ int stage_band(const T* plane, int64_t h, int w, int6
 /// (vector_phase(plane) + row0 * w; band_ring_base), so that every band of
 /// a plane whose first rows differ by a multiple of V / gcd(w, V) lands at
 /// the same base whatever rows lie in the plane or its padding. `s` needs
-/// base + rows * w elements. kParts as block_copy's (the padding's zeros go
-/// with the vectors).
-template <class T, int V, CopyParts kParts = CopyParts::kAll>
+/// base + rows * w elements.
+template <class T, int V>
 __device__ __forceinline__ void stage_band_at(const T* plane, int64_t h, int w, int64_t row0, int rows, T* s,
                                               int base) {
   const int64_t last = row0 + rows - 1;
@@ -87,11 +86,9 @@ __device__ __forceinline__ void stage_band_at(const T* plane, int64_t h, int w, 
   const int phase = vector_phase<T, V>(g);
   // g's element lands at base + lead: aligned like g, its vector's start at
   // base + lead - phase >= 0 (a multiple of V where len > 0).
-  block_copy<true, T, V, kParts>(g, s + base + lead - phase, len, phase);
-  if constexpr (kParts != CopyParts::kEdges) {
-    zero_range<T, V>(s, base, base + lead);
-    zero_range<T, V>(s, base + lead + len, base + rows * w);
-  }
+  block_copy<true, T, V>(g, s + base + lead - phase, len, phase);
+  zero_range<T, V>(s, base, base + lead);
+  zero_range<T, V>(s, base + lead + len, base + rows * w);
 }
 
 /// The shared base of stage_band_at for a plane's bands that start at row

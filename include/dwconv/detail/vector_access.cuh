@@ -215,49 +215,37 @@ __device__ __forceinline__ void store_global(uintptr_t addr, const Vec& v) {
 #endif
 }
 
-/// Which part of a block_copy a call makes: all of it, only the 16-byte
-/// vectors (asynchronous to shared memory), or only the unaligned edge
-/// elements (synchronous). A tile that stages its next band before storing
-/// its outputs copies the edges after the stores: each edge load holds its
-/// thread until it returns, and one such wait a 16-row slot before the
-/// stores cost the contiguous band ring 9-15 points (f32).
-enum class CopyParts { kAll, kVectors, kEdges };
-
 /// Block-wide copy of `len` contiguous elements between global and shared
 /// memory, 16-byte vectors for the body and single elements for the
 /// unaligned head and tail. Shared element i sits at index phase + i, where
 /// phase = vector_phase(global), so both sides of each vector are aligned
 /// (shared memory is 16-byte aligned). kToShared picks the direction; the
 /// global -> shared body is asynchronous: call copy_async_wait_all() and
-/// __syncthreads() before reading it. kParts: CopyParts.
-template <bool kToShared, class T, int V, CopyParts kParts = CopyParts::kAll>
+/// __syncthreads() before reading it.
+template <bool kToShared, class T, int V>
 __device__ __forceinline__ void block_copy(T* global, T* shared, int len, int phase) {
   int head = (V - phase) % V;
   if (head > len) head = len;
   const int vectors = (len - head) / V;
   const int tail = head + vectors * V;
-  if constexpr (kParts != CopyParts::kEdges) {
-    using Vec = AlignedVector<T, V>;
-    Vec* gv = reinterpret_cast<Vec*>(global + head);
-    Vec* sv = reinterpret_cast<Vec*>(shared + phase + head);
+  using Vec = AlignedVector<T, V>;
+  Vec* gv = reinterpret_cast<Vec*>(global + head);
+  Vec* sv = reinterpret_cast<Vec*>(shared + phase + head);
 #pragma unroll 4
-    for (int i = threadIdx.x; i < vectors; i += blockDim.x) {
-      if constexpr (kToShared)
-        copy_async<int(sizeof(Vec))>(sv + i, gv + i);
-      else
-        gv[i] = sv[i];
-    }
+  for (int i = threadIdx.x; i < vectors; i += blockDim.x) {
+    if constexpr (kToShared)
+      copy_async<int(sizeof(Vec))>(sv + i, gv + i);
+    else
+      gv[i] = sv[i];
   }
   // The unaligned head and tail after the body: their synchronous loads would
   // otherwise hold their threads before those issue any of the body's copies.
-  if constexpr (kParts != CopyParts::kVectors) {
-    for (int i = threadIdx.x; i < head + (len - tail); i += blockDim.x) {
-      const int e = i < head ? i : tail + (i - head);
-      if constexpr (kToShared)
-        shared[phase + e] = global[e];
-      else
-        global[e] = shared[phase + e];
-    }
+  for (int i = threadIdx.x; i < head + (len - tail); i += blockDim.x) {
+    const int e = i < head ? i : tail + (i - head);
+    if constexpr (kToShared)
+      shared[phase + e] = global[e];
+    else
+      global[e] = shared[phase + e];
   }
 }
 
