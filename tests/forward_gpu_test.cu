@@ -467,17 +467,18 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
 }
 
 // The tensor-core tile keeps its band from one tile of a plane to the next
-// at K >= kMmaBandRingMinK, pitched (aligned rows) or contiguous (rows off
-// the 16-byte vector, or an odd x: each plane's 16-row slots at its own
-// base): problems of at least twice as many tiles as the GPU holds blocks
-// of the tile, so that each block walks several tiles and crosses into the
-// next plane, with padding rows and columns, short last tiles and the bias.
-// The default table's other tensor-core heights (7 in 8-warp blocks, 9 in
-// 4-warp blocks) take one tile a block on the same kind of problem.
+// at K >= kMmaBandRingMinK: pitched (aligned rows) or contiguous (rows off
+// the 16-byte vector, or an odd x: each plane's ring at its own base) where
+// its runs of new slots never wrap (K = 31's 32-row tiles; K = 15's
+// contiguous band takes one tile a block). Problems of at least twice as
+// many tiles as the GPU holds blocks of the tile, so that each block walks
+// several tiles and crosses into the next plane, with padding rows and
+// columns, short last tiles and the bias. The default table's other
+// tensor-core heights (7 in 8-warp blocks, 9 in 4-warp blocks) take one
+// tile a block on the same kind of problem.
 template <int K>
-void band_ring_case(const Problem& p, std::mt19937_64& rng, int x_offset = 0) {
+void band_ring_case(const Problem& p, bool ring, std::mt19937_64& rng, int x_offset = 0) {
   constexpr int kThreads = 32 * detail::DefaultTilePolicy<T, K, Layout::NCHW>::kTensorCoreWarps;
-  constexpr bool kRing = K >= detail::kMmaBandRingMinK;
   CaseOptions o;
   o.offsets.x = x_offset;
   detail::KernelChoice c;
@@ -485,10 +486,16 @@ void band_ring_case(const Problem& p, std::mt19937_64& rng, int x_offset = 0) {
   const bool aligned = p.w % 8 == 0 && x_offset == 0;
   ASSERT_TRUE(c.mma) << testbed::describe(p);
   EXPECT_EQ(c.mma_aligned_rows, aligned) << testbed::describe(p);
-  EXPECT_EQ(c.mma_band_ring, kRing) << testbed::describe(p);
+  EXPECT_EQ(c.mma_band_ring, ring) << testbed::describe(p) << " x offset " << x_offset << " tile rows "
+                                   << c.staged_tile_rows;
   const int64_t tiles = detail::make_forward_params(p, c).tiles;
-  auto kernel = aligned ? detail::forward_mma_nchw_kernel<T, kThreads, K, true, kRing>
-                        : detail::forward_mma_nchw_kernel<T, kThreads, K, false, kRing>;
+  auto kernel = aligned ? detail::forward_mma_nchw_kernel<T, kThreads, K, true>
+                        : detail::forward_mma_nchw_kernel<T, kThreads, K, false>;
+  if constexpr (K >= detail::kMmaBandRingMinK) {
+    if (ring)
+      kernel = aligned ? detail::forward_mma_nchw_kernel<T, kThreads, K, true, true>
+                       : detail::forward_mma_nchw_kernel<T, kThreads, K, false, true>;
+  }
   const int64_t wave = detail::resident_blocks(kernel, kThreads, c.smem_bytes, 0);
   EXPECT_GE(tiles, 2 * wave) << testbed::describe(p) << " tile rows " << c.staged_tile_rows;
 }
@@ -509,12 +516,13 @@ TEST_F(ForwardGpu, TensorCoreTileBandRing) {
       p.pad_bottom = pad_bottom;
       return p;
     };
-    band_ring_case<31>(problem(2, 16, 600, 512, 31, 15), rng);
-    band_ring_case<15>(problem(2, 16, 600, 512, 15, 3), rng);
-    band_ring_case<31>(problem(2, 16, 600, 542, 31, 15), rng);
-    band_ring_case<15>(problem(2, 16, 600, 512, 15, 7), rng, 1);
-    band_ring_case<7>(problem(8, 48, 300, 128, 7, 4), rng);
-    band_ring_case<9>(problem(4, 32, 400, 256, 9, 2), rng);
+    band_ring_case<31>(problem(2, 16, 600, 512, 31, 15), true, rng);
+    band_ring_case<15>(problem(2, 16, 600, 512, 15, 3), true, rng);
+    band_ring_case<31>(problem(2, 16, 600, 542, 31, 15), true, rng);
+    band_ring_case<31>(problem(2, 16, 600, 512, 31, 9), true, rng, 1);
+    band_ring_case<15>(problem(2, 16, 600, 512, 15, 7), false, rng, 1);
+    band_ring_case<7>(problem(8, 48, 300, 128, 7, 4), false, rng);
+    band_ring_case<9>(problem(4, 32, 400, 256, 9, 2), false, rng);
   }
 }
 

@@ -126,6 +126,39 @@ TEST(ForwardPlan, RollingRuns) {
   EXPECT_TRUE((detail::choose_kernel<float, TilePolicy<128, 16, 4, true, 0, 4>>(q, kAligned, kAligned).rolling));
 }
 
+// The NCHW tensor-core tile's band ring: at K >= kMmaBandRingMinK on
+// pitched rows, and on the contiguous band (rows off the 16-byte vector)
+// only where its runs of new slots never wrap.
+TEST(ForwardPlan, TensorCoreBandRing) {
+  static_assert(detail::mma_ring_runs_whole(32, 31) && detail::mma_ring_runs_whole(16, 15));
+  static_assert(!detail::mma_ring_runs_whole(64, 15) && !detail::mma_ring_runs_whole(48, 31));
+  Problem p;
+  p.n = 8;
+  p.c = 64;
+  p.h = p.w = 512;
+  p.k = 31;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 15;
+  auto choice = [&](const Problem& q) { return detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned); };
+  detail::KernelChoice c = choice(p);
+  EXPECT_TRUE(c.mma && c.mma_aligned_rows && c.mma_band_ring);
+  EXPECT_EQ(c.staged_tile_rows, 32);
+  Problem q = p;
+  q.w = 542;  // K31 dx's dy rows: contiguous, 32-row tiles under 64 band rows
+  c = choice(q);
+  EXPECT_TRUE(c.mma && !c.mma_aligned_rows && c.mma_band_ring);
+  EXPECT_EQ(c.staged_tile_rows, 32);
+  q.k = 15;
+  q.pad_top = q.pad_bottom = 7;
+  c = choice(q);  // a band one block over the tile: runs wrap
+  EXPECT_TRUE(c.mma && !c.mma_aligned_rows);
+  EXPECT_FALSE(c.mma_band_ring) << "tile rows " << c.staged_tile_rows;
+  q.w = 512;
+  EXPECT_TRUE(choice(q).mma_band_ring);
+  q.k = 9;
+  q.pad_top = q.pad_bottom = 4;
+  EXPECT_FALSE(choice(q).mma_band_ring);
+}
+
 // 2-byte NHWC at stride 1 and dilation 1 on the NHWC tensor-core tile, where
 // the table takes it: blocks over whole 128-byte lines (64 channels) where
 // C allows, else 4 warps; runs of whole 16-row blocks, split only to reach
