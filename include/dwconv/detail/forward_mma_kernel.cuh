@@ -96,6 +96,8 @@ __global__ void __launch_bounds__(Threads)
   const int nb = band_rows / 16, tile_blocks = int(p.tile_rows / 16);
   const BoxWalk walk = box_walk(in_pitch / kV);
   int head = 0, s_base = 0;
+  // The ring slot of band block `block` (head's slot plus block, wrapped).
+  auto ring_slot = [&](int block) { return head + block < nb ? head + block : head + block - nb; };
   // Band blocks [first, first + count) of a band whose block 0 is input row
   // row0 of `plane_x`, into ring slots from `slot` on.
   // One copy a run of slots that does not wrap: the contiguous band's
@@ -214,11 +216,9 @@ __global__ void __launch_bounds__(Threads)
       // half h in bk[2h] (rows 2t, 2t + 1), b1 in bk[2h + 1] (rows + 8).
       auto load_b = [&](uint32_t(&bk)[4], int block) {
         if constexpr (kAlignedRows) {
-          const int slot = head + block < nb ? head + block : head + block - nb;
-          ldmatrix_x4_trans(bk, lane_addr + uint32_t(slot) * block_bytes);
+          ldmatrix_x4_trans(bk, lane_addr + uint32_t(ring_slot(block)) * block_bytes);
         } else {
-          const int slot = !kBandRing || head + block < nb ? head + block : head + block - nb;
-          const T* q = lane_b + 16 * slot * w_n;
+          const T* q = lane_b + 16 * (kBandRing ? ring_slot(block) : block) * w_n;
 #pragma unroll
           for (int h = 0; h < 2; ++h) {
             bk[2 * h] = pack_pair(q[h * 8], q[h * 8 + w_n]);
@@ -266,8 +266,7 @@ __global__ void __launch_bounds__(Threads)
       float acc = b;
 #pragma unroll
       for (int k = 0; k < K; ++k) {
-        const int slot = head + (r + k) / 16 < nb ? head + (r + k) / 16 : head + (r + k) / 16 - nb;
-        const int row = slot * 16 + (r + k) % 16;
+        const int row = ring_slot((r + k) / 16) * 16 + (r + k) % 16;
         acc += Traits::to_accum(tap(k)) * Traits::to_accum(s_in[s_base + row * in_pitch + col]);
       }
       if (r < rows && col_stored(col)) s_out[out_base + r * out_pitch + col + pl] = Traits::from_accum(acc);
@@ -279,7 +278,7 @@ __global__ void __launch_bounds__(Threads)
     if constexpr (kBandRing) {
       if (tile + 1 < tile_end && r0 + p.tile_rows < p.out_h) {
         stage_blocks(x + plane * p.in_plane_pitch, r0 - p.pad_top, nb, tile_blocks, head);
-        head = head + tile_blocks < nb ? head + tile_blocks : head + tile_blocks - nb;
+        head = ring_slot(tile_blocks);
       } else if (tile + 1 < tile_end) {
         stage_tile(tile + 1);
       }

@@ -188,8 +188,8 @@ bool mma_rows_aligned(const Problem& p, const void* x) {
 }
 
 /// Kernel heights from which the tensor-core tile keeps its band as a ring
-/// across a plane's tiles (forward_mma_kernel's kBandRing; the contiguous
-/// band only where mma_ring_runs_whole): the tall
+/// across a plane's tiles (forward_mma_kernel's kBandRing; pitched or
+/// contiguous, `2026-11-27-h100-f33-ab.txt`: K31 dx 76-77 -> 80 %): the tall
 /// tiles, two a multiprocessor, whose band is up to twice the rows it
 /// feeds. Measured on the H100 against one tile a block
 /// (`2026-11-26-h100-f31.1-ab.txt`, fp16 / bf16 NCHW): K = 31 forward 77.0
@@ -197,16 +197,6 @@ bool mma_rows_aligned(const Problem& p, const void* x) {
 /// ring at every K lost the shorter tiles, K = 7 95 -> 86 % and K = 9 forward
 /// 91 -> 83 % (dx 93 -> 83 %).
 inline constexpr int kMmaBandRingMinK = kStagedTallK;
-
-/// Whether a band ring's runs of new slots (tile_rows / 16 a tile, from the
-/// slot after the last run) never wrap: the band's 16-row blocks a multiple
-/// of the tile's. The contiguous band copies each run as one range whose
-/// unaligned edge elements are synchronous loads, and where runs wrap (two
-/// ranges a tile) its ring lost (f32.1 / f32.2: the K15 dx probe -3.5 to
-/// -5.4 points; K31, whose runs never wrap, +3).
-__host__ __device__ constexpr bool mma_ring_runs_whole(int64_t tile_rows, int k) {
-  return mma_band_rows(tile_rows, k) / 16 % (tile_rows / 16) == 0;
-}
 
 // Plans a tensor-core staged tile (forward_mma_kernel.cuh); leaves choice
 // unchanged when 16 rows do not fit. Tiles grow within the whole budget
@@ -231,7 +221,7 @@ void plan_mma(const Problem& p, const void* x, KernelChoice& choice) {
   const int64_t tile = staged_tile_rows(p, 16, budget, true, bytes);
   choice.staged = choice.mma = true;
   choice.mma_aligned_rows = aligned;
-  choice.mma_band_ring = p.k >= kMmaBandRingMinK && (aligned || mma_ring_runs_whole(tile, p.k));
+  choice.mma_band_ring = p.k >= kMmaBandRingMinK;
   choice.rows_per_thread = 16;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));

@@ -238,10 +238,26 @@ __device__ __forceinline__ void block_copy(T* global, T* shared, int len, int ph
     else
       gv[i] = sv[i];
   }
-  // The unaligned head and tail after the body: their synchronous loads would
-  // otherwise hold their threads before those issue any of the body's copies.
+  // The unaligned head and tail after the body. Into shared memory, 2-byte
+  // elements go as 4-byte cp.async pairs where the pair starts at an even
+  // phase (both sides then 4-byte aligned), so that only a lone element at
+  // an odd start or end holds its thread: a synchronous edge load a 16-row
+  // slot cost the contiguous band ring 5-15 points (f32), pairs gave K31
+  // dx +3-4 (f33). The synchronous
+  // ones come after the body, whose copies they would otherwise hold back.
   for (int i = threadIdx.x; i < head + (len - tail); i += blockDim.x) {
     const int e = i < head ? i : tail + (i - head);
+    if constexpr (kToShared && sizeof(T) == 2) {
+      const int seg_begin = i < head ? 0 : tail, seg_end = i < head ? head : len;
+      if (((phase + e) & 1) == 0) {
+        if (e + 1 < seg_end) {
+          copy_async<4>(shared + phase + e, global + e);
+          continue;
+        }
+      } else if (e > seg_begin) {
+        continue;  // the second of the pair before it
+      }
+    }
     if constexpr (kToShared)
       shared[phase + e] = global[e];
     else
