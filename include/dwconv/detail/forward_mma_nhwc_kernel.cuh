@@ -54,9 +54,9 @@ __host__ __device__ constexpr int mma_nhwc_warps(int64_t c, int channels) {
 
 /// A block's shared memory (dynamic): slots() band slots and the output
 /// block, each 16 rows of kMmaNhwcPixels pixels of the block's channels,
-/// then the tap pairs and the bias (float a channel). Pitches (elements)
-/// carry 16 bytes more than the data, so that the 8 lanes of a quarter warp
-/// reading rows 2t at pixels g meet distinct bank quads.
+/// then the tap pairs. Pitches (elements) carry 16 bytes more than the
+/// data, so that the 8 lanes of a quarter warp reading rows 2t at pixels g
+/// meet distinct bank quads.
 struct MmaNhwcSmem {
   int block_channels;
   int k;
@@ -75,9 +75,7 @@ struct MmaNhwcSmem {
   /// Band slots: the kSteps blocks an output block reads and kMmaNhwcAhead
   /// in flight.
   __host__ __device__ constexpr int slots() const { return mma_k_steps(k) + kMmaNhwcAhead; }
-  __host__ __device__ constexpr int bytes() const {
-    return (slots() + 1) * block_elems() * 2 + 2 * odd_taps() * 4 + block_channels * 4;
-  }
+  __host__ __device__ constexpr int bytes() const { return (slots() + 1) * block_elems() * 2 + 2 * odd_taps() * 4; }
 };
 
 /// A block's item (p.tiles of them): kWarps * kCh channels of
@@ -131,7 +129,6 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
   T* const s_in = reinterpret_cast<T*>(smem_raw);
   T* const s_out = s_in + kSlots * kSmem.block_elems();
   uint32_t* const s_taps = reinterpret_cast<uint32_t*>(s_out + kSmem.block_elems());
-  float* const s_bias = reinterpret_cast<float*>(s_taps + 2 * kSmem.odd_taps());
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
   const int g = lane / 4, t = lane % 4;
@@ -152,20 +149,19 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
     const int64_t n = rest / p.col_blocks;
     const int64_t run = p.out_h - ho0 < p.run_rows ? p.out_h - ho0 : p.run_rows;
     const int blocks = int((run + 15) / 16);
+    const int64_t c0 = cb0 + warp * kCh;
 
     auto tap = [&](int64_t c, int k) { return k >= 0 && k < K ? w[c * K + tap_index(p, k)] : zero; };
-    // The block's tap pairs and bias; the first barrier of the band loop
-    // publishes them before any fragment reads them.
+    // The block's tap pairs; the first barrier of the band loop publishes
+    // them before any fragment reads them.
     for (int i = int(threadIdx.x); i < 2 * kBlockCh * kTapWords; i += kThreads) {
       const int m = i % kTapWords, ch = (i / kTapWords) % kBlockCh, odd = i / (kTapWords * kBlockCh);
       const int k = 2 * m - 16 + odd;
       s_taps[odd * kSmem.odd_taps() + ch * kTapWords + m] = pack_pair(tap(cb0 + ch, k), tap(cb0 + ch, k + 1));
     }
-    // The bias too, read back each output block: held in registers beside
-    // the carried tap words (below), it spilled at K = 31 in line blocks.
-    for (int ch = int(threadIdx.x); ch < kBlockCh; ch += kThreads)
-      s_bias[ch] = bias ? Traits::to_accum(bias[cb0 + ch]) : 0.0f;
-    const volatile float* const lane_bias = s_bias + warp * kCh;
+    float b[kCh];
+#pragma unroll
+    for (int ch = 0; ch < kCh; ++ch) b[ch] = bias ? Traits::to_accum(bias[c0 + ch]) : 0.0f;
 
     // A thread's copies (the same pieces of every 16-row block, in and out):
     // their shared offsets, whether their pixel lies inside the input and
@@ -245,33 +241,25 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
       float d[kCh][4];
 #pragma unroll
       for (int ch = 0; ch < kCh; ++ch) {
-        const float b = lane_bias[ch];
 #pragma unroll
-        for (int e = 0; e < 4; ++e) d[ch][e] = b;
+        for (int e = 0; e < 4; ++e) d[ch][e] = b[ch];
       }
       // Targets without mma.sync (#else): the same outputs, one multiply-add a tap.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-      // A k-step's A[g + 8][2t] pair is the step before's A[g][2t + 8]:
-      // carried in a register, a step reads 2 tap words a channel, not 3.
-      // Volatile: the same words every band block, which ptxas would
-      // otherwise hoist out of the loop into registers.
-      uint32_t low[kCh];
-#pragma unroll
-      for (int ch = 0; ch < kCh; ++ch) low[ch] = lane_taps[ch * kTapWords];
 #pragma unroll
       for (int j = 0; j < kSteps; ++j) {
         uint32_t bk[kCh][2];
         read_b(i + j, bk);
 #pragma unroll
         for (int ch = 0; ch < kCh; ++ch) {
+          // Volatile: the same words every band block, which ptxas would
+          // otherwise hoist out of the loop into registers.
           const volatile uint32_t* pa = lane_taps + ch * kTapWords + 8 * j;
-          const uint32_t mid = pa[4], high = pa[8];
-          mma_16x8x16<T>(d[ch], mid, low[ch], high, mid, bk[ch][0], bk[ch][1]);
-          low[ch] = high;
+          const uint32_t mid = pa[4];
+          mma_16x8x16<T>(d[ch], mid, pa[0], pa[8], mid, bk[ch][0], bk[ch][1]);
         }
       }
 #else
-      const int64_t c0 = cb0 + warp * kCh;
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int64_t ho = ho0 + 16 * i + g + 8 * (e >> 1);
@@ -304,9 +292,9 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
         dst_next[r] += out_block;
       }
     }
-    // The next item's first stages write slots 0.., its taps and bias and
-    // its first fragments s_out: every warp must be past this item's last
-    // reads of all of them.
+    // The next item's first stages write slots 0.., its taps s_taps and its
+    // first fragments s_out: every warp must be past this item's last reads
+    // of all three.
     __syncthreads();
   }
 }
