@@ -226,6 +226,71 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma_nhwc));
 }
 
+// The NHWC tensor-core tile's runs as launched: fitted to the GPU's wave
+// (resident blocks). The K31 case's plan is 2 runs a column, 1088 items,
+// 8.24 waves of the H100's 132 line blocks; fitted, 3 runs of 11 blocks
+// (the last 10), 1632 items, 95 % of 13 waves. Where the plan's waves are
+// full, the wave is unknown or the tile is another, nothing changes; else
+// runs never grow, never drop below the least a run takes, never more
+// than double in number, and never fill less of their waves.
+TEST(ForwardPlan, NhwcTensorCoreRunsFitTheWave) {
+  Problem p = tall_problem(512);
+  p.layout = Layout::NHWC;
+  if (detail::DefaultTilePolicy<__half, 31, Layout::NHWC>::type::kNhwcTensorChannels == 0)
+    GTEST_SKIP() << "the table does not take the NHWC tensor-core tile";
+  const detail::KernelChoice c = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  ASSERT_TRUE(c.mma_nhwc);
+  ASSERT_EQ(c.rows_per_thread, 256);
+  ASSERT_EQ(detail::make_forward_params(p, c).tiles, 1088);
+  detail::KernelChoice fitted = c;
+  detail::fit_mma_nhwc_runs(p, 132, fitted);
+  EXPECT_EQ(fitted.rows_per_thread, 16 * 11);
+  EXPECT_EQ(detail::make_forward_params(p, fitted).tiles, 3 * 8 * 68);
+  EXPECT_GE(detail::wave_fill(3 * 8 * 68, 132), detail::kFullWaves);
+  fitted = c;
+  detail::fit_mma_nhwc_runs(p, 136, fitted);  // 8 full waves
+  EXPECT_EQ(fitted.rows_per_thread, c.rows_per_thread);
+  detail::fit_mma_nhwc_runs(p, 0, fitted);  // the occupancy query failed
+  EXPECT_EQ(fitted.rows_per_thread, c.rows_per_thread);
+  Problem nchw = p;
+  nchw.layout = Layout::NCHW;
+  const detail::KernelChoice other = detail::choose_kernel<__half, DefaultPolicy>(nchw, kAligned, kAligned);
+  fitted = other;
+  detail::fit_mma_nhwc_runs(nchw, 132, fitted);
+  EXPECT_EQ(fitted.rows_per_thread, other.rows_per_thread);
+
+  for (int k : {15, 31})
+    for (int64_t n : {1, 2, 8})
+      for (int64_t h : {40, 300, 512, 2240})
+        for (int64_t c_ : {48, 64, 128})
+          for (int64_t wave : {66, 132, 264, 396}) {
+            Problem q = p;
+            q.k = k;
+            q.n = n;
+            q.h = h;
+            q.c = c_;
+            q.w = 64;
+            q.pad_top = q.pad_bottom = k / 2;
+            q.pad_left = q.pad_right = 0;
+            const detail::KernelChoice plan = detail::choose_kernel<__half, DefaultPolicy>(q, kAligned, kAligned);
+            ASSERT_TRUE(plan.mma_nhwc) << testbed::describe(q);
+            detail::KernelChoice fit = plan;
+            detail::fit_mma_nhwc_runs(q, wave, fit);
+            const std::string what = testbed::describe(q) + " wave " + std::to_string(wave);
+            const int64_t blocks = (q.out_h() + 15) / 16, run = plan.rows_per_thread / 16;
+            const int64_t fit_run = fit.rows_per_thread / 16;
+            EXPECT_EQ(fit.rows_per_thread % 16, 0) << what;
+            EXPECT_LE(fit_run, run) << what;
+            if (fit_run < run) {
+              EXPECT_GE(fit_run, detail::kMmaNhwcMinRunSteps * (detail::mma_k_steps(k) - 1)) << what;
+              EXPECT_LE((blocks + fit_run - 1) / fit_run, 2 * ((blocks + run - 1) / run) + 1) << what;
+            }
+            EXPECT_GE(detail::wave_fill(detail::make_forward_params(q, fit).tiles, wave),
+                      detail::wave_fill(detail::make_forward_params(q, plan).tiles, wave))
+                << what;
+          }
+}
+
 // The same problem on tensor cores (the default at K = 31): 32-row tiles,
 // two a multiprocessor, the band pitched for ldmatrix. Its dx (dy rows of
 // 542 elements), rows off the vector and odd x pointers take the
