@@ -606,49 +606,6 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
   }
 }
 
-// The NHWC tensor-core tile's runs as launched, fitted to this GPU's wave
-// (fit_mma_nhwc_runs): the first K = 15 column height whose fitted runs
-// differ from the plan's, so that run boundaries sit where only the fit
-// puts them.
-TEST_F(ForwardGpu, NhwcTensorCoreRunsFittedToTheWave) {
-  if constexpr (sizeof(T) != 2) {
-    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
-  } else {
-    constexpr int K = 15, kCh = detail::DefaultTilePolicy<T, K, Layout::NHWC>::type::kNhwcTensorChannels;
-    if (kCh == 0) GTEST_SKIP() << "the table does not take the NHWC tensor-core tile";
-    constexpr int kWarps = detail::kMmaNhwcLineChannels / kCh;
-    Problem p;
-    p.layout = Layout::NHWC;
-    p.n = 1;
-    p.c = detail::kMmaNhwcLineChannels;
-    p.w = 64;
-    p.k = K;
-    p.pad_top = p.pad_bottom = K / 2;
-    auto kernel = detail::forward_mma_nhwc_kernel<T, K, kCh, kWarps>;
-    const int smem = detail::MmaNhwcSmem{detail::kMmaNhwcLineChannels, K}.bytes();
-    ASSERT_EQ(detail::allow_shared_memory(kernel, smem), cudaSuccess);
-    const int64_t wave = detail::resident_blocks(kernel, 32 * kWarps, smem, 0);
-    ASSERT_GT(wave, 0);
-    alignas(16) static const char aligned[16] = {};
-    bool found = false;
-    std::mt19937_64 rng(23);
-    for (int64_t blocks = 1; blocks <= 1024 && !found; ++blocks) {
-      p.h = 16 * blocks;
-      const detail::KernelChoice plan = detail::choose_kernel<T, DefaultPolicy>(p, aligned, aligned);
-      ASSERT_TRUE(plan.mma_nhwc) << testbed::describe(p);
-      detail::KernelChoice fitted = plan;
-      detail::fit_mma_nhwc_runs(p, wave, fitted);
-      if (fitted.rows_per_thread == plan.rows_per_thread) continue;
-      found = true;
-      CaseOptions o;
-      o.integers = false;
-      EXPECT_EQ(run_case(p, rng, o), "") << testbed::describe(p) << " wave " << wave << ": runs of "
-                                         << fitted.rows_per_thread << " rows, planned " << plan.rows_per_thread;
-    }
-    EXPECT_TRUE(found) << "no height up to 16384 rows where the fitted runs differ, wave " << wave;
-  }
-}
-
 TEST_F(ForwardGpu, ExplicitPolicy) {
   Problem p;
   p.n = 2;

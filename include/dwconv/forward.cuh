@@ -85,16 +85,7 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
           constexpr int kCh = P::kNhwcTensorChannels, kLineWarps = kMmaNhwcLineChannels / kCh;
           auto kernel = choice.threads == 32 * kLineWarps ? forward_mma_nhwc_kernel<T, K, kCh, kLineWarps>
                                                           : forward_mma_nhwc_kernel<T, K, kCh, kMmaNhwcWarps>;
-          // Its runs fitted to the GPU's wave, which the kernel's occupancy
-          // gives (after the attribute, which the query reads).
-          err = allow_shared_memory(kernel, choice.smem_bytes);
-          if (err != cudaSuccess) return;
-          KernelChoice fitted = choice;
-          fit_mma_nhwc_runs(p, resident_blocks(kernel, choice.threads, choice.smem_bytes, 0), fitted);
-          params = make_forward_params(p, fitted);
-          params.flip_taps = flip_taps;
-          err = launch_after_previous(kernel, grid_for(params.tiles), choice.threads, choice.smem_bytes, stream, params,
-                                      x, w, bias, y);
+          err = launch(kernel, grid, choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
           return;
         }
       }

@@ -300,8 +300,9 @@ inline int64_t rolling_nchw_blocks_per_channel(int64_t c, int64_t rows, int64_t 
   double best_fill = 0;
   const int64_t first = wave / c > 1 ? wave / c : 1;
   for (int64_t b = first < most ? first : most; b <= most; ++b) {
-    const double fill = wave_fill(c * b, wave);
-    if (fill >= kFullWaves) return b;
+    const int64_t tiles = c * b;
+    const double fill = double(tiles) / double((tiles + wave - 1) / wave * wave);
+    if (fill >= 0.95) return b;
     if (fill > best_fill) {
       best_fill = fill;
       best = b;

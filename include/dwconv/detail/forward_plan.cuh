@@ -284,18 +284,6 @@ bool mma_nhwc_applies(const Problem& p, const void* x, const void* y, int channe
          aligned_to(y, 16);
 }
 
-// The NHWC tensor-core tile's run (16-row blocks) where a column's output
-// rows split into `runs` runs, within the least and the most a run takes.
-inline int64_t mma_nhwc_run_blocks(const Problem& p, int64_t runs) {
-  const int64_t blocks = (p.out_h() + 15) / 16;
-  int64_t run = (blocks + runs - 1) / runs;
-  const int64_t min_run = kMmaNhwcMinRunSteps * (mma_k_steps(p.k) - 1);
-  if (run < min_run) run = min_run;
-  if (run > blocks) run = blocks;
-  if (run > kRollingMaxRun / 16) run = kRollingMaxRun / 16;
-  return run;
-}
-
 // Sets the NHWC tensor-core tile's channels a warp, its block, its shared
 // memory and its run (rows_per_thread).
 inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) {
@@ -305,39 +293,21 @@ inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) 
   const int warps = mma_nhwc_warps(p.c, channels);
   choice.threads = 32 * warps;
   choice.smem_bytes = MmaNhwcSmem{warps * channels, p.k}.bytes();
+  const int64_t blocks = (p.out_h() + 15) / 16;
   const int64_t per_block_row = p.n * ((p.out_w() + kMmaNhwcPixels - 1) / kMmaNhwcPixels) * (p.c / (warps * channels));
   const int64_t min_items = kMmaNhwcMinWarpItems / warps;
   // No images (n = 0, which choose_kernel may be asked to plan): one run.
   const int64_t runs =
       per_block_row >= min_items || per_block_row == 0 ? 1 : (min_items + per_block_row - 1) / per_block_row;
-  choice.rows_per_thread = int(16 * mma_nhwc_run_blocks(p, runs));
+  int64_t run = (blocks + runs - 1) / runs;
+  const int64_t min_run = kMmaNhwcMinRunSteps * (mma_k_steps(p.k) - 1);
+  if (run < min_run) run = min_run;
+  if (run > blocks) run = blocks;
+  if (run > kRollingMaxRun / 16) run = kRollingMaxRun / 16;
+  choice.rows_per_thread = int(16 * run);
 }
 
 inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& choice);
-
-/// The NHWC tensor-core tile's runs fitted to `wave`, the blocks the GPU
-/// holds at once (resident_blocks): from plan_mma_nhwc's runs a column up
-/// to twice as many, the first whose items fill kFullWaves of their waves,
-/// else the fullest. Its items are a few waves (one line block a
-/// multiprocessor): fp16 K = 31 at 8x64x512x512 took 1088 items, 8.24
-/// waves of the H100's 132, and its multiprocessors were active 93 % of
-/// the kernel (ncu, `2026-11-27-h100-s30-ncu.txt`).
-inline void fit_mma_nhwc_runs(const Problem& p, int64_t wave, KernelChoice& choice) {
-  const int64_t blocks = (p.out_h() + 15) / 16, run = choice.rows_per_thread / 16;
-  if (!choice.mma_nhwc || wave < 1 || run < 1) return;
-  const int64_t runs = (blocks + run - 1) / run;
-  KernelChoice trial = choice;
-  double best_fill = -1.0;
-  for (int64_t r = runs; r <= 2 * runs; ++r) {
-    trial.rows_per_thread = int(16 * mma_nhwc_run_blocks(p, r));
-    const double fill = wave_fill(make_forward_params(p, trial).tiles, wave);
-    if (fill > best_fill) {
-      best_fill = fill;
-      choice.rows_per_thread = trial.rows_per_thread;
-    }
-    if (fill >= kFullWaves) return;
-  }
-}
 
 /// The phase S in [0, vec) of a thread's x columns where `vec`-lane vectors
 /// walk p's NCHW y rows (dw: dy's) and x's rows are whole vectors too

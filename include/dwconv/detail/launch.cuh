@@ -42,16 +42,6 @@ int64_t resident_blocks(Kernel kernel, int threads, int dynamic_smem, int64_t fa
   return int64_t(sms) * per_sm;
 }
 
-/// The share of its waves that `tiles` equal tiles fill where `wave` blocks
-/// run at once: tiles over ceil(tiles / wave) * wave; 1 where wave < 1.
-/// Below kFullWaves the last wave's idle multiprocessors are a visible
-/// share of a launch of a few waves.
-inline constexpr double kFullWaves = 0.95;
-inline double wave_fill(int64_t tiles, int64_t wave) {
-  if (wave < 1 || tiles < 1) return 1.0;
-  return double(tiles) / double((tiles + wave - 1) / wave * wave);
-}
-
 /// Whether the current GPU lets a block opt in to `bytes` of shared memory
 /// (dynamic plus static); false where the runtime cannot say.
 inline bool shared_memory_fits(int bytes) {
