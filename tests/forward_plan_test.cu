@@ -157,12 +157,12 @@ TEST(ForwardPlan, TensorCoreBandRing) {
 
 // 2-byte NHWC at stride 1 and dilation 1 on the NHWC tensor-core tile, where
 // the table takes it: blocks over whole 128-byte lines (64 channels) where
-// C allows, else 4 warps; runs of whole 16-row blocks, split only to reach
-// kMmaNhwcMinWarpItems warps' items and never below kMmaNhwcMinRunSteps
-// blocks a k-step read ahead; one item a block per (image, 8 pixels,
-// channel block, run). Strides, dilation, channels off the block's
-// multiple, odd pointers, fp32 and the table without tensor cores take
-// other kernels.
+// C allows, else 4 warps; its tiles are 16-row output blocks (a column
+// of them per image, 8 pixels and channel block), which the launch deals
+// in equal shares of at least kMmaNhwcMinRunSteps blocks a k-step reads
+// ahead (rows_per_thread: 16 rows a block). Strides, dilation, channels
+// off the block's multiple, odd pointers, fp32 and the table without
+// tensor cores take other kernels.
 TEST(ForwardPlan, NhwcTensorCoreRuns) {
   Problem p = tall_problem(512);  // 8 x 542 output pixels x 64 channels, 512 rows
   p.layout = Layout::NHWC;
@@ -175,16 +175,11 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   const int warps = detail::kMmaNhwcLineChannels / kCh;  // C = 64: one line a block
   EXPECT_EQ(c.threads, 32 * warps);
   EXPECT_EQ(c.smem_bytes, (detail::MmaNhwcSmem{64, 31}.bytes()));
-  const int64_t per_block_row = 8 * 68;
-  const int64_t min_items = detail::kMmaNhwcMinWarpItems / warps;
-  const int64_t runs = (min_items + per_block_row - 1) / per_block_row;
-  const int64_t min_run = detail::kMmaNhwcMinRunSteps * (detail::mma_k_steps(31) - 1);
-  EXPECT_EQ(c.rows_per_thread, 16 * std::max<int64_t>((32 + runs - 1) / runs, min_run));
+  EXPECT_EQ(c.rows_per_thread, 16 * detail::kMmaNhwcMinRunSteps * (detail::mma_k_steps(31) - 1));
   const detail::ForwardParams f = detail::make_forward_params(p, c);
-  EXPECT_EQ(f.run_rows, c.rows_per_thread);
   EXPECT_EQ(f.col_blocks, 68);
-  EXPECT_EQ(f.row_blocks, (512 + f.run_rows - 1) / f.run_rows);
-  EXPECT_EQ(f.tiles, 8 * f.row_blocks * 68);
+  EXPECT_EQ(f.row_blocks, 32);
+  EXPECT_EQ(f.tiles, 8 * 32 * 68);
   Problem narrow = p;  // 48 channels: 4-warp blocks of 16 channels
   narrow.c = 48;
   const detail::KernelChoice nc = detail::choose_kernel<__half, DefaultPolicy>(narrow, kAligned, kAligned);
@@ -194,17 +189,8 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   EXPECT_EQ(detail::make_forward_params(narrow, nc).tiles,
             8 * detail::make_forward_params(narrow, nc).row_blocks * 68 * (48 / (detail::kMmaNhwcWarps * kCh)));
 
-  // A small problem: runs of 4 k-steps' blocks (K = 31 reads 2 ahead: 128 rows).
   Problem s = p;
-  s.n = 1;
-  s.c = 32;
-  s.w = 8;
-  s.pad_left = s.pad_right = 0;
-  EXPECT_EQ((detail::choose_kernel<__half, DefaultPolicy>(s, kAligned, kAligned).rows_per_thread), 128);
-  s.h = 40;  // one run of the whole column, rounded up to blocks
-  s.pad_top = s.pad_bottom = 15;
-  EXPECT_EQ((detail::choose_kernel<__half, DefaultPolicy>(s, kAligned, kAligned).rows_per_thread), 48);
-  s.n = 0;  // no images: a plan all the same, and no items
+  s.n = 0;  // no images: a plan all the same, and no tiles
   const detail::KernelChoice none = detail::choose_kernel<__half, DefaultPolicy>(s, kAligned, kAligned);
   EXPECT_TRUE(none.mma_nhwc);
   EXPECT_EQ(detail::make_forward_params(s, none).tiles, 0);
@@ -224,6 +210,23 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   EXPECT_FALSE((detail::choose_kernel<__half, DefaultTable<false>>(p, kAligned, kAligned).mma_nhwc));
   p.layout = Layout::NCHW;
   EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma_nhwc));
+}
+
+// The NHWC tensor-core tile's shares: in order, each block's begins where
+// the one before ends, the first total % grid one block longer, together
+// every output block once.
+TEST(ForwardPlan, NhwcTensorCoreShares) {
+  for (int64_t total : {0, 1, 7, 131, 132, 133, 17408, 1000003})
+    for (int64_t grid : {1, 2, 132, 396, 1000}) {
+      int64_t end = 0;
+      for (int64_t b = 0; b < grid; ++b) {
+        const detail::MmaNhwcShare s = detail::mma_nhwc_share(total, grid, b);
+        ASSERT_EQ(s.begin, end) << total << " over " << grid << ", block " << b;
+        ASSERT_EQ(s.end - s.begin, total / grid + (b < total % grid ? 1 : 0)) << total << " over " << grid;
+        end = s.end;
+      }
+      EXPECT_EQ(end, total) << total << " over " << grid;
+    }
 }
 
 // The same problem on tensor cores (the default at K = 31): 32-row tiles,

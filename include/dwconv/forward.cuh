@@ -85,7 +85,11 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
           constexpr int kCh = P::kNhwcTensorChannels, kLineWarps = kMmaNhwcLineChannels / kCh;
           auto kernel = choice.threads == 32 * kLineWarps ? forward_mma_nhwc_kernel<T, K, kCh, kLineWarps>
                                                           : forward_mma_nhwc_kernel<T, K, kCh, kMmaNhwcWarps>;
-          err = launch(kernel, grid, choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
+          // One wave of blocks, each walking an equal share of the
+          // output blocks, at least the plan's least share.
+          const int64_t least = choice.rows_per_thread / 16;
+          err = launch_one_wave(kernel, (params.tiles + least - 1) / least, choice.threads, choice.smem_bytes, stream,
+                                params, x, w, bias, y);
           return;
         }
       }
@@ -108,15 +112,11 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
             if constexpr (K >= kMmaBandRingMinK) {
               if (choice.mma_band_ring) {
                 // One wave of blocks, each keeping its band across its
-                // tiles. The attribute comes before the occupancy query,
-                // which reads it, so the launch needs no second one.
+                // tiles.
                 kernel = choice.mma_aligned_rows ? forward_mma_nchw_kernel<T, kMmaThreads, K, true, true>
                                                  : forward_mma_nchw_kernel<T, kMmaThreads, K, false, true>;
-                err = allow_shared_memory(kernel, choice.smem_bytes);
-                if (err != cudaSuccess) return;
-                const int64_t wave = resident_blocks(kernel, kMmaThreads, choice.smem_bytes, params.tiles);
-                err = launch_after_previous(kernel, grid_for(wave < params.tiles ? wave : params.tiles), kMmaThreads,
-                                            choice.smem_bytes, stream, params, x, w, bias, y);
+                err = launch_one_wave(kernel, params.tiles, kMmaThreads, choice.smem_bytes, stream, params, x, w, bias,
+                                      y);
                 return;
               }
             }

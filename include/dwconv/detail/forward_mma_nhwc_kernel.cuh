@@ -29,6 +29,8 @@ namespace detail {
 
 /// Pixels a block's tile spans (the n of mma m16n8k16).
 inline constexpr int kMmaNhwcPixels = 8;
+/// Longest run (16-row blocks): keeps a run's row counts in int.
+inline constexpr int64_t kMmaNhwcMaxRunBlocks = int64_t(1) << 16;
 /// Warps a block where its channels are not whole lines (below).
 inline constexpr int kMmaNhwcWarps = 4;
 /// Channels of a whole-line block: the 128 bytes of a pixel's line in 2-byte
@@ -78,12 +80,27 @@ struct MmaNhwcSmem {
   __host__ __device__ constexpr int bytes() const { return (slots() + 1) * block_elems() * 2 + 2 * odd_taps() * 4; }
 };
 
-/// A block's item (p.tiles of them): kWarps * kCh channels of
-/// kMmaNhwcPixels output pixels (p.col_blocks groups a row) in a run of
-/// p.run_rows output rows (p.row_blocks runs a plane) of image n; channel
-/// blocks vary fastest, then runs, so that the runs of a column are in
-/// flight together and the band blocks two of them share meet in the L2.
-/// A run walks its rows in 16-row blocks; k-step j of
+/// The 16-row output blocks [begin, end) that block `b` of `grid` walks, of
+/// `total`: equal shares in order, the first total % grid one block longer.
+struct MmaNhwcShare {
+  int64_t begin, end;
+};
+__host__ __device__ inline MmaNhwcShare mma_nhwc_share(int64_t total, int64_t grid, int64_t b) {
+  const int64_t q = total / grid, r = total % grid;
+  const int64_t begin = b * q + (b < r ? b : r);
+  return {begin, begin + q + (b < r ? 1 : 0)};
+}
+
+/// The tile's output blocks (p.tiles of them): 16 output rows of kWarps *
+/// kCh channels at kMmaNhwcPixels pixels. They are numbered down each
+/// column (p.row_blocks a column), the columns with channel blocks
+/// fastest, then pixel groups (p.col_blocks a row), then images. A block
+/// walks its share (mma_nhwc_share) as runs, a run being the share's
+/// blocks within one column: with one line block a multiprocessor, a run's
+/// start (its first band blocks staged before any output) is latency
+/// nothing hides, so a few runs a block in a grid of one wave beat many
+/// runs in many waves, whose last was part-empty (f35, f36 in
+/// bench/NOTES.md). A run walks its rows in 16-row blocks; k-step j of
 /// output block i reads band block i + j (input rows 16 (i + j) + [0, 16)
 /// from the run's first, ho0 - pad_top), so each band block is staged once,
 /// kMmaNhwcAhead blocks ahead of its first use, and read by kSteps output
@@ -139,16 +156,19 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
   const volatile uint32_t* const lane_taps =
       s_taps + (g & 1) * kSmem.odd_taps() + warp * kCh * kTapWords + (2 * t - g - 8 + 16 - (g & 1)) / 2;
 
-  for (int64_t item = blockIdx.x; item < p.tiles; item += gridDim.x) {
-    int64_t rest = item;
+  const MmaNhwcShare share = mma_nhwc_share(p.tiles, gridDim.x, blockIdx.x);
+  for (int64_t next = share.begin; next < share.end;) {
+    int64_t rest = next / p.row_blocks;  // the column
+    const int64_t first = next - rest * p.row_blocks;
+    const int64_t left = share.end - next < p.row_blocks - first ? share.end - next : p.row_blocks - first;
+    const int blocks = int(left < kMmaNhwcMaxRunBlocks ? left : kMmaNhwcMaxRunBlocks);
+    next += blocks;
     const int64_t cb0 = (rest % channel_blocks) * kBlockCh;
     rest /= channel_blocks;
-    const int64_t ho0 = (rest % p.row_blocks) * p.run_rows;
-    rest /= p.row_blocks;
     const int64_t px0 = (rest % p.col_blocks) * kPx;
     const int64_t n = rest / p.col_blocks;
-    const int64_t run = p.out_h - ho0 < p.run_rows ? p.out_h - ho0 : p.run_rows;
-    const int blocks = int((run + 15) / 16);
+    const int64_t ho0 = 16 * first;
+    const int64_t run = p.out_h - ho0 < 16 * blocks ? p.out_h - ho0 : 16 * blocks;
     const int64_t c0 = cb0 + warp * kCh;
 
     auto tap = [&](int64_t c, int k) { return k >= 0 && k < K ? w[c * K + tap_index(p, k)] : zero; };
@@ -165,8 +185,8 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
 
     // A thread's copies (the same pieces of every 16-row block, in and out):
     // their shared offsets, whether their pixel lies inside the input and
-    // the output row, their input rows and running addresses, made once an
-    // item. Rebuilt per copy (64-bit row and pixel products, four bounds),
+    // the output row, their input rows and running addresses, made once a
+    // run. Rebuilt per copy (64-bit row and pixel products, four bounds),
     // the copies' address math was about half the tile's instructions
     // (IMAD 26 %, LEA 10 %, ISETP 10 %; HMMA 3.6 %; ncu source counters on
     // the H100, `2026-11-26-h100-s27-sass.csv.gz`).
@@ -292,8 +312,8 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
         dst_next[r] += out_block;
       }
     }
-    // The next item's first stages write slots 0.., its taps s_taps and its
-    // first fragments s_out: every warp must be past this item's last reads
+    // The next run's first stages write slots 0.., its taps s_taps and its
+    // first fragments s_out: every warp must be past this run's last reads
     // of all three.
     __syncthreads();
   }

@@ -265,13 +265,9 @@ void plan_rolling(const Problem& p, const void* x, const void* y, int vec, Kerne
   choice.rows_per_thread = int(run < kRollingMaxRun ? run : kRollingMaxRun);
 }
 
-/// The NHWC tensor-core tile's runs: at least this many warps' worth of
-/// items (a block's warps each own their channels of its item; 4096 blocks
-/// of kMmaNhwcWarps, about 10 waves of the H100's resident 4-warp blocks),
-/// in runs of at least kMmaNhwcMinRunSteps times the band blocks a run
-/// stages before its first output, so that those stay a small share of its
-/// loads.
-inline constexpr int64_t kMmaNhwcMinWarpItems = int64_t(1) << 14;
+/// The NHWC tensor-core tile's least share (16-row blocks a block walks):
+/// kMmaNhwcMinRunSteps times the band blocks a run stages before its first
+/// output, so that those stay a small share of its loads; at least one.
 inline constexpr int64_t kMmaNhwcMinRunSteps = 4;
 
 // Whether the NHWC tensor-core tile can take `p` with `channels` a warp:
@@ -285,7 +281,8 @@ bool mma_nhwc_applies(const Problem& p, const void* x, const void* y, int channe
 }
 
 // Sets the NHWC tensor-core tile's channels a warp, its block, its shared
-// memory and its run (rows_per_thread).
+// memory and its least share (rows_per_thread: 16 rows a block); the
+// launch sizes the grid (one wave, or fewer blocks of the least share).
 inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) {
   choice.mma_nhwc = true;
   choice.staged = choice.mma = choice.rolling = false;
@@ -293,18 +290,8 @@ inline void plan_mma_nhwc(const Problem& p, int channels, KernelChoice& choice) 
   const int warps = mma_nhwc_warps(p.c, channels);
   choice.threads = 32 * warps;
   choice.smem_bytes = MmaNhwcSmem{warps * channels, p.k}.bytes();
-  const int64_t blocks = (p.out_h() + 15) / 16;
-  const int64_t per_block_row = p.n * ((p.out_w() + kMmaNhwcPixels - 1) / kMmaNhwcPixels) * (p.c / (warps * channels));
-  const int64_t min_items = kMmaNhwcMinWarpItems / warps;
-  // No images (n = 0, which choose_kernel may be asked to plan): one run.
-  const int64_t runs =
-      per_block_row >= min_items || per_block_row == 0 ? 1 : (min_items + per_block_row - 1) / per_block_row;
-  int64_t run = (blocks + runs - 1) / runs;
-  const int64_t min_run = kMmaNhwcMinRunSteps * (mma_k_steps(p.k) - 1);
-  if (run < min_run) run = min_run;
-  if (run > blocks) run = blocks;
-  if (run > kRollingMaxRun / 16) run = kRollingMaxRun / 16;
-  choice.rows_per_thread = int(16 * run);
+  const int64_t least = kMmaNhwcMinRunSteps * (mma_k_steps(p.k) - 1);
+  choice.rows_per_thread = int(16 * (least > 1 ? least : 1));
 }
 
 inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& choice);
@@ -428,7 +415,7 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   f.pad_top = p.pad_top;
   f.pad_left = p.pad_left;
   f.row_step = choice.row_step;
-  f.run_rows = choice.rolling || choice.mma_nhwc ? choice.rows_per_thread : 0;
+  f.run_rows = choice.rolling ? choice.rows_per_thread : 0;
 
   const int64_t col_groups = (f.cols + choice.vec_elems - 1) / choice.vec_elems;
   const int threads_log2 = log2_ceil(choice.threads);
@@ -441,7 +428,7 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   f.col_blocks = (col_groups + (int64_t(1) << col_log2) - 1) >> col_log2;
   f.tiles = f.planes * f.row_blocks * f.col_blocks;
   if (choice.mma_nhwc) {
-    f.row_blocks = (ho + f.run_rows - 1) / f.run_rows;
+    f.row_blocks = (ho + 15) / 16;
     f.col_blocks = (wo + kMmaNhwcPixels - 1) / kMmaNhwcPixels;
     f.tiles = f.planes * f.row_blocks * f.col_blocks * (p.c / (choice.threads / 32 * choice.vec_elems));
   }

@@ -123,6 +123,20 @@ cudaError_t launch_after_previous(void (*kernel)(Params...), unsigned grid, int 
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
+/// Launches `kernel` as launch_after_previous does on at most one wave of
+/// blocks (resident_blocks, at most `tiles`), first raising its
+/// shared-memory limit where `smem` needs it (the occupancy query reads
+/// the attribute): for kernels whose blocks each walk a share of `tiles`.
+template <class... Params, class... Args>
+cudaError_t launch_one_wave(void (*kernel)(Params...), int64_t tiles, int threads, int smem, cudaStream_t stream,
+                            Args&&... args) {
+  const cudaError_t err = allow_shared_memory(kernel, smem);
+  if (err != cudaSuccess) return err;
+  const int64_t wave = resident_blocks(kernel, threads, smem, tiles);
+  return launch_after_previous(kernel, grid_for(wave < tiles ? wave : tiles), threads, smem, stream,
+                               std::forward<Args>(args)...);
+}
+
 /// The Status of a launch: `what` names the entry point.
 inline Status launch_status(const char* what, cudaError_t err) {
   if (err == cudaSuccess) return Status();
