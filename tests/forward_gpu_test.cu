@@ -584,8 +584,10 @@ TEST_F(ForwardGpu, NhwcTensorCoreTiles) {
             p.c = 192;  // three whole-line blocks a pixel
             p.h = 20 + k;
           } else if (variant == 7) {
-            // 256 columns of 3 output blocks: more than a wave of shares
-            // at K = 31 on the H100, each crossing two or three columns.
+            // 256 columns of 3 output blocks, 768 in all: at K = 15 more
+            // least shares (4 blocks) than the H100's wave of line blocks
+            // (132), so shares of 5-6; at K = 31, 96 shares of 8. Either
+            // way shares cross columns.
             p.n = 1;
             p.c = 64;
             p.h = 40;
