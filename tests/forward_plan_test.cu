@@ -3,7 +3,6 @@
 // assumes (forward_staged_kernel.cuh indexes the bands without bounds).
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <dwconv/dwconv.cuh>
 #include <random>

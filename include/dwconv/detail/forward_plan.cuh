@@ -38,8 +38,9 @@ struct KernelChoice {
   // then rows_per_thread is the length of a thread's run.
   bool rolling = false;
   // NHWC rows on tensor cores (forward_mma_nhwc_kernel.cuh); then
-  // rows_per_thread is a block's run of output rows (a multiple of 16) and
-  // vec_elems the channels of each of its warps.
+  // rows_per_thread is a block's least share of output rows (16 a block of
+  // them; the launch deals equal shares to one wave) and vec_elems the
+  // channels of each of its warps.
   bool mma_nhwc = false;
   // A small problem's register window: kSmallProblemRows<T> rows a thread.
   bool small_rows = false;

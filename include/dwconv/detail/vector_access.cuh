@@ -243,8 +243,8 @@ __device__ __forceinline__ void block_copy(T* global, T* shared, int len, int ph
   // phase (both sides then 4-byte aligned), so that only a lone element at
   // an odd start or end holds its thread: a synchronous edge load a 16-row
   // slot cost the contiguous band ring 5-15 points (f32), pairs gave K31
-  // dx +3-4 (f33). The synchronous
-  // ones come after the body, whose copies they would otherwise hold back.
+  // dx +3-4 (f33). The synchronous ones come after the body, whose copies
+  // they would otherwise hold back.
   for (int i = threadIdx.x; i < head + (len - tail); i += blockDim.x) {
     const int e = i < head ? i : tail + (i - head);
     if constexpr (kToShared && sizeof(T) == 2) {
