@@ -3,9 +3,11 @@
 // assumes (forward_staged_kernel.cuh indexes the bands without bounds).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <dwconv/dwconv.cuh>
 #include <random>
+#include <vector>
 
 #include "testbed.hpp"
 
@@ -226,6 +228,35 @@ TEST(ForwardPlan, NhwcTensorCoreShares) {
       }
       EXPECT_EQ(end, total) << total << " over " << grid;
     }
+}
+
+// A walk covers every output block once, in runs within one column; walks
+// differ by at most one block; in each whole round the blocks take
+// adjacent columns.
+TEST(ForwardPlan, NhwcTensorCoreWalks) {
+  for (int64_t row_blocks : {1, 3, 32})
+    for (int64_t columns : {1, 5, 131, 132, 512, 1001})
+      for (int64_t grid : {1, 2, 132, 396, 1000}) {
+        const int64_t tiles = columns * row_blocks;
+        std::vector<int> seen(size_t(tiles), 0);
+        int64_t least = tiles, most = 0;
+        for (int64_t b = 0; b < grid; ++b) {
+          const detail::MmaNhwcWalk walk = detail::mma_nhwc_walk(tiles, row_blocks, grid, b);
+          least = std::min(least, walk.size());
+          most = std::max(most, walk.size());
+          for (int64_t v = 0; v < walk.size();) {
+            const detail::MmaNhwcRun r = walk.run(v);
+            ASSERT_GE(r.blocks, 1);
+            ASSERT_LE(r.first + r.blocks, row_blocks);
+            ASSERT_LT(r.column, columns);
+            if (v < walk.whole) EXPECT_EQ(r.column % grid, b) << "round column " << r.column << " of block " << b;
+            for (int64_t i = 0; i < r.blocks; ++i) ++seen[size_t(r.column * row_blocks + r.first + i)];
+            v += r.blocks;
+          }
+        }
+        EXPECT_LE(most - least, 1) << tiles << " over " << grid;
+        for (int64_t t = 0; t < tiles; ++t) ASSERT_EQ(seen[size_t(t)], 1) << "block " << t << " of " << tiles;
+      }
 }
 
 // The same problem on tensor cores (the default at K = 31): 32-row tiles,
