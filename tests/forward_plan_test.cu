@@ -213,15 +213,15 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma_nhwc));
 }
 
-// The NHWC tensor-core tile's shares: in order, each block's begins where
-// the one before ends, the first total % grid one block longer, together
-// every output block once.
-TEST(ForwardPlan, NhwcTensorCoreShares) {
+// One wave's shares (the rest of a wave_walk past its rounds): in order,
+// each block's begins where the one before ends, the first total % grid
+// one tile longer, together every tile once.
+TEST(ForwardPlan, WaveShares) {
   for (int64_t total : {0, 1, 7, 131, 132, 133, 17408, 1000003})
     for (int64_t grid : {1, 2, 132, 396, 1000}) {
       int64_t end = 0;
       for (int64_t b = 0; b < grid; ++b) {
-        const detail::MmaNhwcShare s = detail::mma_nhwc_share(total, grid, b);
+        const detail::WaveShare s = detail::wave_share(total, grid, b);
         ASSERT_EQ(s.begin, end) << total << " over " << grid << ", block " << b;
         ASSERT_EQ(s.end - s.begin, total / grid + (b < total % grid ? 1 : 0)) << total << " over " << grid;
         end = s.end;
@@ -230,10 +230,11 @@ TEST(ForwardPlan, NhwcTensorCoreShares) {
     }
 }
 
-// A walk covers every output block once, in runs within one column; walks
-// differ by at most one block; in each whole round the blocks take
-// adjacent columns.
-TEST(ForwardPlan, NhwcTensorCoreWalks) {
+// One wave's walks (the NHWC tensor-core tile's output blocks down columns,
+// the NCHW band ring's tiles down planes) cover every tile once, in runs
+// within one column; walks differ by at most one tile; in each whole round
+// the blocks take adjacent columns.
+TEST(ForwardPlan, WaveWalks) {
   for (int64_t row_blocks : {1, 3, 32})
     for (int64_t columns : {1, 5, 131, 132, 512, 1001})
       for (int64_t grid : {1, 2, 132, 396, 1000}) {
@@ -241,17 +242,18 @@ TEST(ForwardPlan, NhwcTensorCoreWalks) {
         std::vector<int> seen(size_t(tiles), 0);
         int64_t least = tiles, most = 0;
         for (int64_t b = 0; b < grid; ++b) {
-          const detail::MmaNhwcWalk walk = detail::mma_nhwc_walk(tiles, row_blocks, grid, b);
+          const detail::WaveWalk walk = detail::wave_walk(tiles, row_blocks, grid, b);
           least = std::min(least, walk.size());
           most = std::max(most, walk.size());
           for (int64_t v = 0; v < walk.size();) {
-            const detail::MmaNhwcRun r = walk.run(v);
-            ASSERT_GE(r.blocks, 1);
-            ASSERT_LE(r.first + r.blocks, row_blocks);
+            const detail::WaveRun r = walk.run(v);
+            ASSERT_GE(r.tiles, 1);
+            ASSERT_LE(r.first + r.tiles, row_blocks);
+            ASSERT_EQ(walk.tile(v), r.column * row_blocks + r.first);
             ASSERT_LT(r.column, columns);
             if (v < walk.whole) EXPECT_EQ(r.column % grid, b) << "round column " << r.column << " of block " << b;
-            for (int64_t i = 0; i < r.blocks; ++i) ++seen[size_t(r.column * row_blocks + r.first + i)];
-            v += r.blocks;
+            for (int64_t i = 0; i < r.tiles; ++i) ++seen[size_t(r.column * row_blocks + r.first + i)];
+            v += r.tiles;
           }
         }
         EXPECT_LE(most - least, 1) << tiles << " over " << grid;

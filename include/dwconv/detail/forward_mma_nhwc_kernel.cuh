@@ -80,58 +80,14 @@ struct MmaNhwcSmem {
   __host__ __device__ constexpr int bytes() const { return (slots() + 1) * block_elems() * 2 + 2 * odd_taps() * 4; }
 };
 
-/// The 16-row output blocks [begin, end) that block `b` of `grid` walks, of
-/// `total`: equal shares in order, the first total % grid one block longer.
-struct MmaNhwcShare {
-  int64_t begin, end;
-};
-__host__ __device__ inline MmaNhwcShare mma_nhwc_share(int64_t total, int64_t grid, int64_t b) {
-  const int64_t q = total / grid, r = total % grid;
-  const int64_t begin = b * q + (b < r ? b : r);
-  return {begin, begin + q + (b < r ? 1 : 0)};
-}
-
-/// A run of a block's walk: `blocks` output blocks of one column from row
-/// block `first` (before the kMmaNhwcMaxRunBlocks cap).
-struct MmaNhwcRun {
-  int64_t column, first, blocks;
-};
-
-/// The output blocks that block `b` of `grid` walks, of `tiles` in columns
-/// of `row_blocks`: in round k of the cols / grid whole rounds, column
-/// k * grid + b, so that the blocks at work at once sit side by side; then
-/// its equal share (mma_nhwc_share) of the columns past the last round,
-/// numbered down each column. Walk sizes differ by at most one block.
-struct MmaNhwcWalk {
-  int64_t row_blocks, grid, b;
-  int64_t whole;      // blocks in whole columns (the rounds)
-  MmaNhwcShare rest;  // tile numbers of the share past the rounds
-  __host__ __device__ int64_t size() const { return whole + rest.end - rest.begin; }
-  /// The run that starts at step `v` of the walk.
-  __host__ __device__ MmaNhwcRun run(int64_t v) const {
-    if (v < whole) {
-      const int64_t round = v / row_blocks, first = v - round * row_blocks;
-      return {round * grid + b, first, row_blocks - first};
-    }
-    const int64_t u = rest.begin + (v - whole);
-    const int64_t column = u / row_blocks, first = u - column * row_blocks;
-    const int64_t left = rest.end - u;
-    return {column, first, left < row_blocks - first ? left : row_blocks - first};
-  }
-};
-__host__ __device__ inline MmaNhwcWalk mma_nhwc_walk(int64_t tiles, int64_t row_blocks, int64_t grid, int64_t b) {
-  const int64_t rounds = tiles / row_blocks / grid;
-  const int64_t done = rounds * grid * row_blocks;
-  const MmaNhwcShare share = mma_nhwc_share(tiles - done, grid, b);
-  return {row_blocks, grid, b, rounds * row_blocks, {done + share.begin, done + share.end}};
-}
-
 /// The tile's output blocks (p.tiles of them): 16 output rows of kWarps *
 /// kCh channels at kMmaNhwcPixels pixels. They are numbered down each
 /// column (p.row_blocks a column), the columns with channel blocks
 /// fastest, then pixel groups (p.col_blocks a row), then images. A block
-/// walks its walk (mma_nhwc_walk) as runs, a run being the walk's
-/// blocks within one column: with one line block a multiprocessor, a run's
+/// walks its wave_walk (launch.cuh: whole columns side by side with the
+/// other blocks, then an equal share of the rest; f37) as runs, a run being
+/// the walk's blocks within one column: with one line block a
+/// multiprocessor, a run's
 /// start (its first band blocks staged before any output) is latency
 /// nothing hides, so a few runs a block in a grid of one wave beat many
 /// runs in many waves, whose last was part-empty (f35, f36 in
@@ -191,10 +147,10 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
   const volatile uint32_t* const lane_taps =
       s_taps + (g & 1) * kSmem.odd_taps() + warp * kCh * kTapWords + (2 * t - g - 8 + 16 - (g & 1)) / 2;
 
-  const MmaNhwcWalk walk = mma_nhwc_walk(p.tiles, p.row_blocks, gridDim.x, blockIdx.x);
+  const WaveWalk walk = wave_walk(p.tiles, p.row_blocks, gridDim.x, blockIdx.x);
   for (int64_t v = 0; v < walk.size();) {
-    const MmaNhwcRun r = walk.run(v);
-    const int blocks = int(r.blocks < kMmaNhwcMaxRunBlocks ? r.blocks : kMmaNhwcMaxRunBlocks);
+    const WaveRun r = walk.run(v);
+    const int blocks = int(r.tiles < kMmaNhwcMaxRunBlocks ? r.tiles : kMmaNhwcMaxRunBlocks);
     v += blocks;
     int64_t rest = r.column;
     const int64_t first = r.first;
