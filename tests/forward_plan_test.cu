@@ -230,10 +230,9 @@ TEST(ForwardPlan, WaveShares) {
     }
 }
 
-// One wave's walks (the NHWC tensor-core tile's output blocks down columns,
-// the NCHW band ring's tiles down planes) cover every tile once, in runs
-// within one column; walks differ by at most one tile; in each whole round
-// the blocks take adjacent columns.
+// One wave's walks (the NHWC tensor-core tile's output blocks down columns)
+// cover every tile once, in runs within one column; walks differ by at most
+// one tile; in each whole round the blocks take adjacent columns.
 TEST(ForwardPlan, WaveWalks) {
   for (int64_t row_blocks : {1, 3, 32})
     for (int64_t columns : {1, 5, 131, 132, 512, 1001})

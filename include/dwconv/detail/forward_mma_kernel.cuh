@@ -48,7 +48,7 @@ __host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? 
 /// copies whatever the rows' alignment), and each lane loads its B
 /// fragments element by element: 4-byte copies into a pitched band were
 /// measured 2.5x slower (`2026-11-25-h100-v8.json`).
-/// kBandRing: the launch is one wave of blocks, each walking its wave_walk
+/// kBandRing: the launch is one wave of blocks, each walking an even share
 /// of the plane-major tiles, and the band is a ring of 16-row blocks:
 /// after a tile's products its block issues the next tile's tile_rows new
 /// rows into the slots only this tile read, then stores this tile's outputs
@@ -138,25 +138,22 @@ __global__ void __launch_bounds__(Threads)
       if (int(threadIdx.x) < 16) s_in[s_base + band_rows * w_n + int(threadIdx.x)] = Traits::from_accum(0.0f);
     }
   };
-  // The block's tiles: with kBandRing its wave_walk (columns: planes), else
-  // every gridDim.x-th (one, where the grid is the tile count).
-  WaveWalk wave{};
-  int64_t steps = 0;
+  // The block's tiles: with kBandRing an even share in order, else every
+  // gridDim.x-th (one, where the grid is the tile count).
+  int64_t tile_begin = blockIdx.x, tile_end = p.tiles, tile_step = gridDim.x;
   if constexpr (kBandRing) {
-    wave = wave_walk(p.tiles, p.row_blocks, gridDim.x, blockIdx.x);
-    steps = wave.size();
-  } else {
-    steps = blockIdx.x < p.tiles ? (p.tiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+    const int64_t share = p.tiles / gridDim.x, extra = p.tiles % gridDim.x;
+    tile_begin = int64_t(blockIdx.x) * share + (blockIdx.x < extra ? blockIdx.x : extra);
+    tile_end = tile_begin + share + (blockIdx.x < extra ? 1 : 0);
+    tile_step = 1;
   }
-  auto tile_at = [&](int64_t v) { return kBandRing ? wave.tile(v) : int64_t(blockIdx.x) + v * gridDim.x; };
-  if (kBandRing && steps > 0) stage_tile(tile_at(0));
+  if (kBandRing && tile_begin < tile_end) stage_tile(tile_begin);
   int64_t channel = -1;
   uint32_t a[kSteps][3];
   float b = 0.0f;
   const T zero = Traits::from_accum(0.0f);
   auto tap = [&](int k) { return k >= 0 && k < K ? w[channel * K + tap_index(p, k)] : zero; };
-  for (int64_t v = 0; v < steps; ++v) {
-    const int64_t tile = tile_at(v);
+  for (int64_t tile = tile_begin; tile < tile_end; tile += tile_step) {
     if constexpr (!kBandRing) stage_tile(tile);
     const int64_t plane = tile / p.row_blocks;
     const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
@@ -190,7 +187,7 @@ __global__ void __launch_bounds__(Threads)
         s_out[out_base + r * out_pitch + (c < lo_end ? c : hi_begin + c - lo_end)] = Traits::from_accum(b);
       }
     };
-    const bool first = !kBandRing || v == 0;
+    const bool first = !kBandRing || tile == tile_begin;
     if (first) fill_pad_cols();
     copy_async_wait_all();
     __syncthreads();  // the band is in; the previous tile's outputs are out
@@ -279,14 +276,11 @@ __global__ void __launch_bounds__(Threads)
     // The ring: the next tile's band goes in flight before this tile's
     // outputs go out.
     if constexpr (kBandRing) {
-      if (v + 1 < steps) {
-        const int64_t next = tile_at(v + 1);
-        if (next == tile + 1 && r0 + p.tile_rows < p.out_h) {
-          stage_blocks(x + plane * p.in_plane_pitch, r0 - p.pad_top, nb, tile_blocks, head);
-          head = ring_slot(tile_blocks);
-        } else {
-          stage_tile(next);
-        }
+      if (tile + 1 < tile_end && r0 + p.tile_rows < p.out_h) {
+        stage_blocks(x + plane * p.in_plane_pitch, r0 - p.pad_top, nb, tile_blocks, head);
+        head = ring_slot(tile_blocks);
+      } else if (tile + 1 < tile_end) {
+        stage_tile(tile + 1);
       }
     }
     if (boxed)
