@@ -87,11 +87,10 @@ struct MmaNhwcSmem {
 /// walks its wave_walk (launch.cuh: whole columns side by side with the
 /// other blocks, then an equal share of the rest; f37) as runs, a run being
 /// the walk's blocks within one column: with one line block a
-/// multiprocessor, a run's
-/// start (its first band blocks staged before any output) is latency
-/// nothing hides, so a few runs a block in a grid of one wave beat many
-/// runs in many waves, whose last was part-empty (f35, f36 in
-/// bench/NOTES.md). A run walks its rows in 16-row blocks; k-step j of
+/// multiprocessor, a run's start (its first band blocks staged before any
+/// output) is latency nothing hides, so a few runs a block in a grid of one
+/// wave beat many runs in many waves, whose last was part-empty (f35, f36
+/// in bench/NOTES.md). A run walks its rows in 16-row blocks; k-step j of
 /// output block i reads band block i + j (input rows 16 (i + j) + [0, 16)
 /// from the run's first, ho0 - pad_top), so each band block is staged once,
 /// kMmaNhwcAhead blocks ahead of its first use, and read by kSteps output

@@ -160,7 +160,9 @@ struct WaveRun {
 /// share (wave_share) of the tiles past the last round. Walks differ by at
 /// most one tile. Equal shares in order left the blocks at work at once
 /// columns apart across the whole tensor and cost the NHWC tensor-core
-/// tile 2-6 points of the floor (f37 in bench/NOTES.md).
+/// tile 2-6 points of the floor (f37 in bench/NOTES.md). The NCHW band
+/// ring keeps equal shares in order: walking planes this way, its K = 15
+/// tiles gained 2-3 points but K = 31 dx lost 7 (f38).
 struct WaveWalk {
   int64_t column_tiles, grid, b;
   int64_t whole;   // tiles in whole columns (the rounds)
