@@ -520,6 +520,10 @@ TEST_F(ForwardGpu, TensorCoreTileBandRing) {
     band_ring_case<31>(problem(2, 16, 600, 542, 31, 15), true, rng);
     band_ring_case<31>(problem(2, 16, 600, 512, 31, 9), true, rng, 1);
     band_ring_case<15>(problem(2, 16, 600, 512, 15, 7), true, rng, 1);
+    // More planes than the wave holds blocks: shares of a few tiles that
+    // start and end inside planes.
+    band_ring_case<31>(problem(2, 250, 70, 512, 31, 15), true, rng);
+    band_ring_case<15>(problem(2, 250, 70, 512, 15, 7), true, rng, 1);
     band_ring_case<7>(problem(8, 48, 300, 128, 7, 4), false, rng);
     band_ring_case<9>(problem(4, 32, 400, 256, 9, 2), false, rng);
   }

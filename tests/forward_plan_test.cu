@@ -3,9 +3,11 @@
 // assumes (forward_staged_kernel.cuh indexes the bands without bounds).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <dwconv/dwconv.cuh>
 #include <random>
+#include <vector>
 
 #include "testbed.hpp"
 
@@ -211,21 +213,51 @@ TEST(ForwardPlan, NhwcTensorCoreRuns) {
   EXPECT_FALSE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma_nhwc));
 }
 
-// The NHWC tensor-core tile's shares: in order, each block's begins where
-// the one before ends, the first total % grid one block longer, together
-// every output block once.
-TEST(ForwardPlan, NhwcTensorCoreShares) {
+// One wave's shares (the rest of a wave_walk past its rounds): in order,
+// each block's begins where the one before ends, the first total % grid
+// one tile longer, together every tile once.
+TEST(ForwardPlan, WaveShares) {
   for (int64_t total : {0, 1, 7, 131, 132, 133, 17408, 1000003})
     for (int64_t grid : {1, 2, 132, 396, 1000}) {
       int64_t end = 0;
       for (int64_t b = 0; b < grid; ++b) {
-        const detail::MmaNhwcShare s = detail::mma_nhwc_share(total, grid, b);
+        const detail::WaveShare s = detail::wave_share(total, grid, b);
         ASSERT_EQ(s.begin, end) << total << " over " << grid << ", block " << b;
         ASSERT_EQ(s.end - s.begin, total / grid + (b < total % grid ? 1 : 0)) << total << " over " << grid;
         end = s.end;
       }
       EXPECT_EQ(end, total) << total << " over " << grid;
     }
+}
+
+// One wave's walks (the NHWC tensor-core tile's output blocks down columns)
+// cover every tile once, in runs within one column; walks differ by at most
+// one tile; in each whole round the blocks take adjacent columns.
+TEST(ForwardPlan, WaveWalks) {
+  for (int64_t row_blocks : {1, 3, 32})
+    for (int64_t columns : {1, 5, 131, 132, 512, 1001})
+      for (int64_t grid : {1, 2, 132, 396, 1000}) {
+        const int64_t tiles = columns * row_blocks;
+        std::vector<int> seen(size_t(tiles), 0);
+        int64_t least = tiles, most = 0;
+        for (int64_t b = 0; b < grid; ++b) {
+          const detail::WaveWalk walk = detail::wave_walk(tiles, row_blocks, grid, b);
+          least = std::min(least, walk.size());
+          most = std::max(most, walk.size());
+          for (int64_t v = 0; v < walk.size();) {
+            const detail::WaveRun r = walk.run(v);
+            ASSERT_GE(r.tiles, 1);
+            ASSERT_LE(r.first + r.tiles, row_blocks);
+            ASSERT_EQ(walk.tile(v), r.column * row_blocks + r.first);
+            ASSERT_LT(r.column, columns);
+            if (v < walk.whole) EXPECT_EQ(r.column % grid, b) << "round column " << r.column << " of block " << b;
+            for (int64_t i = 0; i < r.tiles; ++i) ++seen[size_t(r.column * row_blocks + r.first + i)];
+            v += r.tiles;
+          }
+        }
+        EXPECT_LE(most - least, 1) << tiles << " over " << grid;
+        for (int64_t t = 0; t < tiles; ++t) ASSERT_EQ(seen[size_t(t)], 1) << "block " << t << " of " << tiles;
+      }
 }
 
 // The same problem on tensor cores (the default at K = 31): 32-row tiles,

@@ -80,27 +80,17 @@ struct MmaNhwcSmem {
   __host__ __device__ constexpr int bytes() const { return (slots() + 1) * block_elems() * 2 + 2 * odd_taps() * 4; }
 };
 
-/// The 16-row output blocks [begin, end) that block `b` of `grid` walks, of
-/// `total`: equal shares in order, the first total % grid one block longer.
-struct MmaNhwcShare {
-  int64_t begin, end;
-};
-__host__ __device__ inline MmaNhwcShare mma_nhwc_share(int64_t total, int64_t grid, int64_t b) {
-  const int64_t q = total / grid, r = total % grid;
-  const int64_t begin = b * q + (b < r ? b : r);
-  return {begin, begin + q + (b < r ? 1 : 0)};
-}
-
 /// The tile's output blocks (p.tiles of them): 16 output rows of kWarps *
 /// kCh channels at kMmaNhwcPixels pixels. They are numbered down each
 /// column (p.row_blocks a column), the columns with channel blocks
 /// fastest, then pixel groups (p.col_blocks a row), then images. A block
-/// walks its share (mma_nhwc_share) as runs, a run being the share's
-/// blocks within one column: with one line block a multiprocessor, a run's
-/// start (its first band blocks staged before any output) is latency
-/// nothing hides, so a few runs a block in a grid of one wave beat many
-/// runs in many waves, whose last was part-empty (f35, f36 in
-/// bench/NOTES.md). A run walks its rows in 16-row blocks; k-step j of
+/// walks its wave_walk (launch.cuh: whole columns side by side with the
+/// other blocks, then an equal share of the rest; f37) as runs, a run being
+/// the walk's blocks within one column: with one line block a
+/// multiprocessor, a run's start (its first band blocks staged before any
+/// output) is latency nothing hides, so a few runs a block in a grid of one
+/// wave beat many runs in many waves, whose last was part-empty (f35, f36
+/// in bench/NOTES.md). A run walks its rows in 16-row blocks; k-step j of
 /// output block i reads band block i + j (input rows 16 (i + j) + [0, 16)
 /// from the run's first, ho0 - pad_top), so each band block is staged once,
 /// kMmaNhwcAhead blocks ahead of its first use, and read by kSteps output
@@ -156,13 +146,13 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == kMmaNhwcWarps ? 3 : 1)
   const volatile uint32_t* const lane_taps =
       s_taps + (g & 1) * kSmem.odd_taps() + warp * kCh * kTapWords + (2 * t - g - 8 + 16 - (g & 1)) / 2;
 
-  const MmaNhwcShare share = mma_nhwc_share(p.tiles, gridDim.x, blockIdx.x);
-  for (int64_t next = share.begin; next < share.end;) {
-    int64_t rest = next / p.row_blocks;  // the column
-    const int64_t first = next - rest * p.row_blocks;
-    const int64_t left = share.end - next < p.row_blocks - first ? share.end - next : p.row_blocks - first;
-    const int blocks = int(left < kMmaNhwcMaxRunBlocks ? left : kMmaNhwcMaxRunBlocks);
-    next += blocks;
+  const WaveWalk walk = wave_walk(p.tiles, p.row_blocks, gridDim.x, blockIdx.x);
+  for (int64_t v = 0; v < walk.size();) {
+    const WaveRun r = walk.run(v);
+    const int blocks = int(r.tiles < kMmaNhwcMaxRunBlocks ? r.tiles : kMmaNhwcMaxRunBlocks);
+    v += blocks;
+    int64_t rest = r.column;
+    const int64_t first = r.first;
     const int64_t cb0 = (rest % channel_blocks) * kBlockCh;
     rest /= channel_blocks;
     const int64_t px0 = (rest % p.col_blocks) * kPx;

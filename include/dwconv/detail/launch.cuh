@@ -137,6 +137,59 @@ cudaError_t launch_one_wave(void (*kernel)(Params...), int64_t tiles, int thread
                                std::forward<Args>(args)...);
 }
 
+/// Tiles [begin, end) of `total` that block `b` of `grid` takes: equal
+/// shares in order, the first total % grid one tile longer.
+struct WaveShare {
+  int64_t begin, end;
+};
+__host__ __device__ inline WaveShare wave_share(int64_t total, int64_t grid, int64_t b) {
+  const int64_t q = total / grid, r = total % grid;
+  const int64_t begin = b * q + (b < r ? b : r);
+  return {begin, begin + q + (b < r ? 1 : 0)};
+}
+
+/// A run of a walk: `tiles` tiles of one column from its tile `first`.
+struct WaveRun {
+  int64_t column, first, tiles;
+};
+
+/// The tiles that block `b` of a one-wave grid of `grid` walks, of `tiles`
+/// numbered down columns of `column_tiles`: in round k of the whole rounds
+/// (columns / grid), column k * grid + b, so that the blocks at work at
+/// once take adjacent columns at about the same depth; then its equal
+/// share (wave_share) of the tiles past the last round. Walks differ by at
+/// most one tile. Equal shares in order left the blocks at work at once
+/// columns apart across the whole tensor and cost the NHWC tensor-core
+/// tile 2-6 points of the floor (f37 in bench/NOTES.md). The NCHW band
+/// ring keeps equal shares in order: walking planes this way, its K = 15
+/// tiles gained 2-3 points but K = 31 dx lost 7 (f38).
+struct WaveWalk {
+  int64_t column_tiles, grid, b;
+  int64_t whole;   // tiles in whole columns (the rounds)
+  WaveShare rest;  // tile numbers of the share past the rounds
+  __host__ __device__ int64_t size() const { return whole + rest.end - rest.begin; }
+  /// The tile number of step `v` (< size()).
+  __host__ __device__ int64_t tile(int64_t v) const {
+    if (v >= whole) return rest.begin + (v - whole);
+    const int64_t round = v / column_tiles;
+    return (round * grid + b) * column_tiles + (v - round * column_tiles);
+  }
+  /// The run that starts at step `v`: the walk's tiles from v on within
+  /// one column.
+  __host__ __device__ WaveRun run(int64_t v) const {
+    const int64_t u = tile(v);
+    const int64_t column = u / column_tiles, first = u - column * column_tiles;
+    const int64_t left = v < whole ? column_tiles - first : rest.end - u;
+    return {column, first, left < column_tiles - first ? left : column_tiles - first};
+  }
+};
+__host__ __device__ inline WaveWalk wave_walk(int64_t tiles, int64_t column_tiles, int64_t grid, int64_t b) {
+  const int64_t rounds = tiles / column_tiles / grid;
+  const int64_t done = rounds * grid * column_tiles;
+  const WaveShare share = wave_share(tiles - done, grid, b);
+  return {column_tiles, grid, b, rounds * column_tiles, {done + share.begin, done + share.end}};
+}
+
 /// The Status of a launch: `what` names the entry point.
 inline Status launch_status(const char* what, cudaError_t err) {
   if (err == cudaSuccess) return Status();
