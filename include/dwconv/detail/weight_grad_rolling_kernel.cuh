@@ -11,10 +11,11 @@
 // waits on each piece's band before its sums.
 //
 // Balance: the grid is one wave of resident blocks, each taking an equal
-// share of the rows (NHWC: of all (block of (image, pixel) slots, row) rows; NCHW: of
-// one channel's (block of (image, column) slots, row) rows, row_chunks
-// blocks a channel), cut into runs where a residue of a column ends; equal
-// tiles in a grid of a few waves left the last wave part-empty.
+// share of the rows (NHWC: of all (block of (image, pixel) slots, row) rows;
+// NCHW: of one channel's (block of (image, column) slots, row) rows,
+// row_chunks blocks a channel), whole columns side by side first, cut into
+// runs where a residue of a column ends; equal tiles in a grid of a few
+// waves left the last wave part-empty.
 #pragma once
 
 #include <cstdint>
@@ -150,11 +151,11 @@ __global__ void __launch_bounds__(Threads)
   zero_sums(acc, acc_b);
   // The block's share of rows [g_begin, g_end) is walked in wave_walk's
   // order: its first `whole` rows are whole columns, column i * shares +
-  // slot in round i, side by side with the other blocks' (f37: blocks
-  // columns apart across the tensor cost the NHWC tensor-core tile 2-6
-  // points); the rest are the share's part of the columns past the rounds,
-  // in order. Mapped from the share's row g rather than walked with its own
-  // state: that took ptxas 17-22 more registers a thread.
+  // slot in round i, side by side with the other blocks' (in order, the
+  // blocks at work at once sat at scattered rows: b35 in bench/NOTES.md,
+  // dw +0-4 points); the rest are the share's part of the columns past the
+  // rounds, in order. Mapped from the share's row g rather than walked with
+  // its own state, which took ptxas 17-22 more registers a thread.
   const int64_t rows = p.pixel_blocks * p.out_h;
   const int64_t g_begin = slot * rows / shares, g_end = (slot + 1) * rows / shares;
   const int64_t whole = p.pixel_blocks / shares * p.out_h;
