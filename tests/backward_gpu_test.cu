@@ -569,7 +569,7 @@ TEST_F(BackwardGpu, InputThroughPairedDy) {
 // staged or register tiles it replaced: every static K (K = 2 falls back),
 // dilation 1-3, padding wider than the window, stride 2 along W, heights
 // under K, and shares of rows from under one row a block to many runs (the
-// grid is one wave of this GPU). NHWC: channel vectors from one to the
+// grid is one wave of this GPU), with and without whole columns a block. NHWC: channel vectors from one to the
 // whole block. NCHW: rows that vectors walk (widths and left pads in whole
 // vectors) and rows they cannot (odd widths and pads, odd pointers), several
 // images a block where rows are narrow.
@@ -616,6 +616,22 @@ TEST_F(BackwardGpu, WeightThroughRollingKernel) {
           if (in_table && !(std::is_same<T, double>::value && k == 31) && (nchw || p.c % kV == 0))
             EXPECT_GT(vec, 0) << testbed::describe(p);
         }
+  // Wide and short: more columns than the grid's blocks (NCHW: than a
+  // channel's), so that each block walks whole columns side by side with
+  // the others first, then a share of the columns past the rounds.
+  for (Layout layout : {Layout::NHWC, Layout::NCHW}) {
+    Problem p;
+    p.layout = layout;
+    p.n = 16;
+    p.c = 64;
+    p.k = 5;
+    p.h = 12;
+    p.w = 2700;
+    p.pad_top = p.pad_bottom = 2;
+    Options o;
+    o.dw_kernel = WeightGradKernel::kRolling;
+    EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+  }
   // Tall enough that blocks hold several runs and cut residues mid-way.
   for (Layout layout : {Layout::NHWC, Layout::NCHW})
     for (int dil : {1, 2}) {

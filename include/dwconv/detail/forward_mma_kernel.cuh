@@ -142,9 +142,9 @@ __global__ void __launch_bounds__(Threads)
   // gridDim.x-th (one, where the grid is the tile count).
   int64_t tile_begin = blockIdx.x, tile_end = p.tiles, tile_step = gridDim.x;
   if constexpr (kBandRing) {
-    const int64_t share = p.tiles / gridDim.x, extra = p.tiles % gridDim.x;
-    tile_begin = int64_t(blockIdx.x) * share + (blockIdx.x < extra ? blockIdx.x : extra);
-    tile_end = tile_begin + share + (blockIdx.x < extra ? 1 : 0);
+    const WaveShare share = wave_share(p.tiles, gridDim.x, blockIdx.x);
+    tile_begin = share.begin;
+    tile_end = share.end;
     tile_step = 1;
   }
   if (kBandRing && tile_begin < tile_end) stage_tile(tile_begin);

@@ -11,10 +11,11 @@
 // waits on each piece's band before its sums.
 //
 // Balance: the grid is one wave of resident blocks, each taking an equal
-// share of the rows (NHWC: of all (block of (image, pixel) slots, row) rows; NCHW: of
-// one channel's (block of (image, column) slots, row) rows, row_chunks
-// blocks a channel), cut into runs where a residue of a column ends; equal
-// tiles in a grid of a few waves left the last wave part-empty.
+// share of the rows (NHWC: of all (block of (image, pixel) slots, row) rows;
+// NCHW: of one channel's (block of (image, column) slots, row) rows,
+// row_chunks blocks a channel), whole columns side by side first, cut into
+// runs where a residue of a column ends; equal tiles in a grid of a few
+// waves left the last wave part-empty.
 #pragma once
 
 #include <cstdint>
@@ -148,10 +149,28 @@ __global__ void __launch_bounds__(Threads)
   const bool slots32 = p.n * col_vecs < (int64_t(1) << 31);
   A acc[K][V], acc_b[V];
   zero_sums(acc, acc_b);
+  // The block's share of rows [g_begin, g_end) is walked in wave_walk's
+  // order: its first `whole` rows are whole columns, column i * shares +
+  // slot in round i, side by side with the other blocks' (in order, the
+  // blocks at work at once sat at scattered rows: b35 in bench/NOTES.md,
+  // dw +0-4 points); the rest are the share's part of the columns past the
+  // rounds, in order. Mapped from the share's row g rather than walked with
+  // its own state, which took ptxas 17-22 more registers a thread.
   const int64_t rows = p.pixel_blocks * p.out_h;
-  const int64_t g_end = (slot + 1) * rows / shares;
-  for (int64_t g = slot * rows / shares; g < g_end;) {
-    const RollingRun run = rolling_run(g, g_end, p.out_h, q);
+  const int64_t g_begin = slot * rows / shares, g_end = (slot + 1) * rows / shares;
+  const int64_t whole = p.pixel_blocks / shares * p.out_h;
+  for (int64_t g = g_begin; g < g_end;) {
+    const int64_t o = g - g_begin;
+    int64_t row, row_end;  // rolling_run's flattened rows
+    if (o < whole) {
+      const int64_t i = o / p.out_h, r = o - i * p.out_h;
+      row = (i * shares + slot) * p.out_h + r;
+      row_end = row - r + p.out_h;
+    } else {
+      row = whole * shares + g - (slot + 1) * whole;
+      row_end = row + (g_end - g);
+    }
+    const RollingRun run = rolling_run(row, row_end, p.out_h, q);
     g += run.rows;
     // The thread's column: the dy and x offsets of its row 0, x at the
     // nearest inside column (rolling_column), and whether its x column lies
