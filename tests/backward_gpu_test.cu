@@ -569,10 +569,11 @@ TEST_F(BackwardGpu, InputThroughPairedDy) {
 // staged or register tiles it replaced: every static K (K = 2 falls back),
 // dilation 1-3, padding wider than the window, stride 2 along W, heights
 // under K, and shares of rows from under one row a block to many runs (the
-// grid is one wave of this GPU), with and without whole columns a block. NHWC: channel vectors from one to the
-// whole block. NCHW: rows that vectors walk (widths and left pads in whole
-// vectors) and rows they cannot (odd widths and pads, odd pointers), several
-// images a block where rows are narrow.
+// grid is one wave of this GPU), with and without whole columns a block.
+// NHWC: channel vectors from one to the whole block. NCHW: rows that
+// vectors walk (widths and left pads in whole vectors) and rows they cannot
+// (odd widths and pads, odd pointers), several images a block where rows
+// are narrow.
 TEST_F(BackwardGpu, WeightThroughRollingKernel) {
   std::mt19937_64 rng(41);
   std::vector<int> ks(std::begin(detail::kStaticKernelHeights), std::end(detail::kStaticKernelHeights));

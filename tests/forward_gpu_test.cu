@@ -469,10 +469,10 @@ TEST_F(ForwardGpu, TensorCoreTiles) {
 // The tensor-core tile keeps its band from one tile of a plane to the next
 // at K >= kMmaBandRingMinK: pitched (aligned rows) or contiguous (rows off
 // the 16-byte vector, or an odd x: each plane's ring at its own base; at
-// K = 15 the runs of new slots wrap round the ring). Problems of at least twice as
-// many tiles as the GPU holds blocks of the tile, so that each block walks
-// several tiles and crosses into the next plane, with padding rows and
-// columns, short last tiles and the bias. The default table's other
+// K = 15 the runs of new slots wrap round the ring). Problems of at least
+// twice as many tiles as the GPU holds blocks of the tile, so that each
+// block walks several tiles and crosses into the next plane, with padding
+// rows and columns, short last tiles and the bias. The default table's other
 // tensor-core heights (7 in 8-warp blocks, 9 in 4-warp blocks) take one
 // tile a block on the same kind of problem.
 template <int K>
