@@ -5,7 +5,6 @@
 // NHWC dw, a box of pixels by channels per row (stage_box).
 #pragma once
 
-#include <climits>
 #include <cstdint>
 
 #include "dwconv/detail/vector_access.cuh"
@@ -155,17 +154,10 @@ __device__ __forceinline__ void for_each_box_vector(int rows, int vecs, F&& f) {
 /// col0, len, row_len and pitch, and `array` is aligned to V elements, so
 /// each vector lies wholly inside or wholly outside (NHWC: a row is pixels
 /// of C channels, V | C). Asynchronous as stage_band.
-/// `walk`: box_walk(len / V), where the caller makes it once. 16-byte
-/// vectors of box rows from `keep_from` on are copied with the L2 policy
-/// `keep`, those of rows before `drop_below` with `drop` (BoxHints).
-struct BoxHints {
-  int drop_below = 0, keep_from = INT_MAX;
-  uint64_t drop = 0, keep = 0;
-};
+/// `walk`: box_walk(len / V), where the caller makes it once.
 template <class T, int V>
 __device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row_len, int64_t pitch, int64_t row0,
-                                          int64_t col0, int rows, int len, T* s, const BoxWalk& walk,
-                                          const BoxHints& hints = BoxHints()) {
+                                          int64_t col0, int rows, int len, T* s, const BoxWalk& walk) {
   using A = typename NumericTraits<T>::Accum;
   using Vec = AlignedVector<T, V>;
   Vec zero;
@@ -195,14 +187,9 @@ __device__ __forceinline__ void stage_box(const T* array, int64_t h, int64_t row
   const int64_t off_step = step_rows * g_pitch + step_vecs, off_wrap = g_pitch - vecs;
   const unsigned r_span = unsigned(r_hi - r_lo), c_span = unsigned(c_hi - c_lo);
   for (int i = int(threadIdx.x); i < rows * vecs; i += int(blockDim.x)) {
-    if (unsigned(r - r_lo) < r_span && unsigned(c - c_lo) < c_span) {
-      if (sizeof(Vec) == 16 && r >= hints.keep_from)
-        copy_async_hinted(sv + i, g + off, hints.keep);
-      else if (sizeof(Vec) == 16 && r < hints.drop_below)
-        copy_async_hinted(sv + i, g + off, hints.drop);
-      else
-        copy_async<int(sizeof(Vec))>(sv + i, g + off);
-    } else
+    if (unsigned(r - r_lo) < r_span && unsigned(c - c_lo) < c_span)
+      copy_async<int(sizeof(Vec))>(sv + i, g + off);
+    else
       sv[i] = zero;
     r += step_rows;
     c += step_vecs;

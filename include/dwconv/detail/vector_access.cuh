@@ -69,35 +69,6 @@ __device__ __forceinline__ void copy_async(void* shared, const void* global) {
 #endif
 }
 
-/// L2 eviction priorities for copy_async_hinted: evict_last for lines read
-/// again soon (a band's halo), evict_first for lines read for the last time.
-__device__ __forceinline__ uint64_t l2_evict_last_policy() {
-  uint64_t policy = 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
-#endif
-  return policy;
-}
-__device__ __forceinline__ uint64_t l2_evict_first_policy() {
-  uint64_t policy = 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-#endif
-  return policy;
-}
-
-/// copy_async of 16 bytes with an L2 eviction policy (l2_evict_*_policy).
-__device__ __forceinline__ void copy_async_hinted(void* shared, const void* global, uint64_t policy) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(s), "l"(global), "l"(policy)
-               : "memory");
-#else
-  (void)policy;
-  copy_async<16>(shared, global);
-#endif
-}
-
 /// Waits for this thread's copy_async calls; a __syncthreads() must follow
 /// before other threads read the data.
 __device__ __forceinline__ void copy_async_wait_all() {

@@ -101,14 +101,6 @@ __global__ void __launch_bounds__(Threads)
   // Walks made once: a boxed x band's vectors, the dbias padding columns.
   const BoxWalk x_walk = box_walk(x_boxed ? xp / kV : 1);
   const BoxWalk side_walk = box_walk(side_cols > 0 ? side_cols : 1);
-  // A boxed x band's last K - 1 rows are the next piece's first (its
-  // halo): kept in L2 until then, and dropped from it once read again (s32
-  // ncu: at K = 31, DRAM read 600 MB for 552 MB of x and dy, L2 hit 52 %).
-  BoxHints x_hints;
-  x_hints.drop_below = K - 1;
-  x_hints.keep_from = p.tile_rows;
-  x_hints.drop = l2_evict_first_policy();
-  x_hints.keep = l2_evict_last_policy();
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
     const int64_t chunk = tile % p.row_chunks;
@@ -133,7 +125,7 @@ __global__ void __launch_bounds__(Threads)
       const T* dyg = dy + plane * p.dy_plane_pitch;
       int x_base = 0, dy_base = 0;
       if (x_boxed)
-        stage_box<T, kV>(xg, p.h, w_n, w_n, r0 - p.pad_top, 0, x_need, xp, s_x, x_walk, x_hints);
+        stage_box<T, kV>(xg, p.h, w_n, w_n, r0 - p.pad_top, 0, x_need, xp, s_x, x_walk);
       else
         x_base = stage_band<T, kV>(xg, p.h, w_n, r0 - p.pad_top, x_need, s_x);
       if (dy_boxed)
