@@ -62,12 +62,7 @@ Status backward_weight_mma_chunks(const Problem& p, const T* x, const T* dy, T* 
           !detail::plan_weight_grad_mma<T>(p, detail::mma_band_boxed<T>(p.w, x),
                                            detail::mma_band_boxed<T>(p.out_w(), dy), kT, plan))
         return;
-      detail::WeightGradParams& f = plan.params;
-      const int64_t pieces = p.n * f.bands_per_plane;
-      f.pieces_per_chunk = o.dw_mma_pieces_per_chunk;
-      f.row_chunks = (pieces + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
-      f.tiles = p.c * f.row_chunks;
-      f.slots = f.row_chunks;
+      detail::chunk_pieces(p, plan.params, o.dw_mma_pieces_per_chunk);
       s = detail::launch_weight_grad_mma<T, kT, K>(p, x, dy, dw, dbias, ws, o.stream, plan);
     });
   }
