@@ -393,14 +393,14 @@ TEST_F(BackwardGpu, WeightThroughTensorCores) {
 // band of the same plane: K15 and K31, rows of whole vectors (boxed, which
 // carry) and odd pointers (contiguous bands, which do not); chunks that
 // start mid-plane, cross from one image to the next and end on a part
-// band; top pads of 0 and K - 1 (the carried rows lie partly above the
-// plane) and bottom pads that end the plane mid-band.
+// band; top pads of 0 and K - 1, and a bottom pad that puts the last
+// carried rows below the plane (zeros carried).
 TEST_F(BackwardGpu, WeightTensorCoreChunksCarryTheHalo) {
   if constexpr (sizeof(T) != 2) {
     GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
   } else {
     std::mt19937_64 rng(71);
-    int i = 0;
+    int i = 0, shape = 0;
     for (int k : {15, 31})
       for (int64_t w : {int64_t(64), int64_t(512)})
         for (int64_t per_chunk : {int64_t(2), int64_t(3)}) {
@@ -410,7 +410,7 @@ TEST_F(BackwardGpu, WeightTensorCoreChunksCarryTheHalo) {
           p.c = 2;
           p.k = k;
           p.w = w;
-          p.pad_top = i % 2 ? k - 1 : 0;
+          p.pad_top = shape++ % 2 ? k - 1 : 0;
           p.pad_bottom = (k - 1) / 2;
           p.pad_left = p.pad_right = (k - 1) / 2;
           detail::WeightGradPlan plan;
