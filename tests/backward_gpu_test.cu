@@ -40,11 +40,39 @@ struct Options {
   bool odd_pointers = false;  // shift every operand by one element
   cudaStream_t stream = nullptr;
   WeightGradKernel dw_kernel = WeightGradKernel::kDefault;
+  // > 0: dw on the NCHW tensor-core tile with this many pieces a chunk in
+  // place of the plan's (which is 1 for every problem small enough to test
+  // here: chunk_pieces aims at 2048 tiles), so that a block walks several
+  // bands of a plane in turn.
+  int64_t dw_mma_pieces_per_chunk = 0;
 };
+
+// backward_weight on the NCHW tensor-core tile with o.dw_mma_pieces_per_chunk
+// pieces a chunk; the workspace is at least the default plan's (fewer chunks
+// take fewer slots).
+Status backward_weight_mma_chunks(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* ws,
+                                  const Options& o) {
+  Status s = Status::error(StatusCode::kUnsupported, "the tensor-core dw tile is for 2-byte NCHW at a static K");
+  if constexpr (sizeof(T) == 2) {
+    detail::dispatch_static_k(p.k, [&](auto k_const) {
+      constexpr int K = decltype(k_const)::value;
+      constexpr int kT = detail::DefaultWeightGradPolicy<T, K, Layout::NCHW>::kTensorCoreThreads;
+      detail::WeightGradPlan plan;
+      if (p.layout != Layout::NCHW ||
+          !detail::plan_weight_grad_mma<T>(p, detail::mma_band_boxed<T>(p.w, x),
+                                           detail::mma_band_boxed<T>(p.out_w(), dy), kT, plan))
+        return;
+      detail::chunk_pieces(p, plan.params, o.dw_mma_pieces_per_chunk);
+      s = detail::launch_weight_grad_mma<T, kT, K>(p, x, dy, dw, dbias, ws, o.stream, plan);
+    });
+  }
+  return s;
+}
 
 // backward_weight with the kernel family o.dw_kernel prefers.
 Status call_backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* ws, size_t* bytes,
                             const Options& o) {
+  if (o.dw_mma_pieces_per_chunk > 0) return backward_weight_mma_chunks(p, x, dy, dw, dbias, ws, o);
   switch (o.dw_kernel) {
     case WeightGradKernel::kRolling:
       return backward_weight<T, WeightGradKernel::kRolling>(p, x, dy, dw, dbias, ws, bytes, o.stream);
@@ -357,6 +385,51 @@ TEST_F(BackwardGpu, WeightThroughTensorCores) {
     ASSERT_TRUE(detail::plan_weight_grad_mma<T>(p, true, false, 256, plan));
     EXPECT_GT(plan.params.bands_per_plane, 1);
     EXPECT_NE(p.out_h() % plan.params.tile_rows, 0);
+  }
+}
+
+// dw on the NCHW tensor-core tile with chunks of several pieces, which at
+// K >= 15 carry a band's last K - 1 x rows in shared memory into the next
+// band of the same plane: K15 and K31, rows of whole vectors (boxed, which
+// carry) and odd pointers (contiguous bands, which do not); chunks that
+// start mid-plane, cross from one image to the next and end on a part
+// band; top pads of 0 and K - 1, and a bottom pad that puts the last
+// carried rows below the plane (zeros carried).
+TEST_F(BackwardGpu, WeightTensorCoreChunksCarryTheHalo) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    std::mt19937_64 rng(71);
+    int i = 0, shape = 0;
+    for (int k : {15, 31})
+      for (int64_t w : {int64_t(64), int64_t(512)})
+        for (int64_t per_chunk : {int64_t(2), int64_t(3)}) {
+          Problem p;
+          p.layout = Layout::NCHW;
+          p.n = 3;
+          p.c = 56;
+          p.k = k;
+          p.w = w;
+          p.pad_top = shape++ % 2 ? k - 1 : 0;
+          p.pad_bottom = (k - 1) / 2;
+          p.pad_left = p.pad_right = (k - 1) / 2;
+          // 101 dy rows in 168 planes: enough rows for 32-row bands
+          // (kStagedMinTiles caps smaller problems at 16, which carry nothing
+          // at K31), so three bands and a part band of 5 rows a plane.
+          p.h = 101 + p.k - 1 - p.pad_top - p.pad_bottom;
+          detail::WeightGradPlan plan;
+          ASSERT_TRUE(detail::plan_weight_grad_mma<T>(p, true, false, 256, plan)) << testbed::describe(p);
+          ASSERT_EQ(plan.params.tile_rows, 32) << testbed::describe(p);
+          ASSERT_EQ(plan.params.bands_per_plane, 4) << testbed::describe(p);
+          for (bool odd : {false, true}) {
+            Options o;
+            o.integers = i % 2 == 0;
+            o.odd_pointers = odd;
+            o.dw_mma_pieces_per_chunk = per_chunk;
+            EXPECT_EQ(run_dw(p, rng, o, i % 3 != 0), "") << testbed::describe(p) << " pieces a chunk " << per_chunk;
+            ++i;
+          }
+        }
   }
 }
 

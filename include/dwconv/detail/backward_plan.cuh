@@ -180,17 +180,22 @@ inline constexpr int64_t kWeightGradChunkMaxTiles = 2 * kWeightGradMaxTiles;
 /// a piece, pieces of every image of a channel dealt to about
 /// kWeightGradChunkMaxTiles / C chunks (kWeightGradMaxTiles / C at tall K
 /// or stride_h > 1; at most one a piece), one block tile and one workspace
-/// slot each.
+/// slot each. This overload: chunks of `per_chunk` pieces, f.bands_per_plane
+/// set (the GPU tests deal several pieces a chunk to small problems).
+inline void chunk_pieces(const Problem& p, WeightGradParams& f, int64_t per_chunk) {
+  const int64_t pieces = p.n * f.bands_per_plane;
+  f.pieces_per_chunk = per_chunk;
+  f.row_chunks = (pieces + per_chunk - 1) / per_chunk;
+  f.tiles = p.c * f.row_chunks;
+  f.slots = f.row_chunks;
+}
 inline void chunk_pieces(const Problem& p, WeightGradParams& f) {
   f.bands_per_plane = (p.out_h() + f.tile_rows - 1) / f.tile_rows;
   const int64_t pieces = p.n * f.bands_per_plane;
   const int64_t most = p.k >= kTallKernelHeight || p.stride_h != 1 ? kWeightGradMaxTiles : kWeightGradChunkMaxTiles;
   int64_t chunks = (most + p.c - 1) / p.c;
   if (chunks > pieces) chunks = pieces > 0 ? pieces : 1;
-  f.pieces_per_chunk = (pieces + chunks - 1) / chunks;
-  f.row_chunks = (pieces + f.pieces_per_chunk - 1) / f.pieces_per_chunk;
-  f.tiles = p.c * f.row_chunks;
-  f.slots = f.row_chunks;
+  chunk_pieces(p, f, (pieces + chunks - 1) / chunks);
 }
 
 /// Plans the staged NHWC dw tiling (params.staged) where it applies: stride
