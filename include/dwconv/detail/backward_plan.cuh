@@ -174,7 +174,13 @@ inline constexpr int64_t kWeightGradMinUnits = 4;
 /// 87.4 %; 2-byte K = 31 (tensor cores, 32 sums a thread to reduce a block)
 /// lost 78.1 -> 75.5 %, and K5 at stride 2 (staged) 1.3-1.8 points
 /// (`-b25.1-ab.txt`: fp16 92.0 -> 90.6 %).
-inline constexpr int64_t kWeightGradChunkMaxTiles = 2 * kWeightGradMaxTiles;
+inline constexpr int64_t kWeightGradChunkMaxTiles = 4 * kWeightGradMaxTiles;
+
+/// The NCHW staged and tensor-core dw tilings aim for up to this many blocks
+/// at K >= kTallKernelHeight: longer chunks, since a tall tile's block
+/// reduces K + 1 sums a thread at its end and carries its x halo from one
+/// piece to the next only within a chunk (weight_grad_mma_kernel.cuh).
+inline constexpr int64_t kWeightGradTallChunkTiles = kWeightGradMaxTiles / 2;
 
 /// The NCHW staged and tensor-core dw tilings' chunks: f.tile_rows dy rows
 /// a piece, pieces of every image of a channel dealt to about
@@ -192,7 +198,9 @@ inline void chunk_pieces(const Problem& p, WeightGradParams& f, int64_t per_chun
 inline void chunk_pieces(const Problem& p, WeightGradParams& f) {
   f.bands_per_plane = (p.out_h() + f.tile_rows - 1) / f.tile_rows;
   const int64_t pieces = p.n * f.bands_per_plane;
-  const int64_t most = p.k >= kTallKernelHeight || p.stride_h != 1 ? kWeightGradMaxTiles : kWeightGradChunkMaxTiles;
+  const int64_t most = p.k >= kTallKernelHeight ? kWeightGradTallChunkTiles
+                       : p.stride_h != 1        ? kWeightGradMaxTiles
+                                                : kWeightGradChunkMaxTiles;
   int64_t chunks = (most + p.c - 1) / p.c;
   if (chunks > pieces) chunks = pieces > 0 ? pieces : 1;
   chunk_pieces(p, f, (pieces + chunks - 1) / chunks);
@@ -679,10 +687,13 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
   // The NHWC tensor-core tiling (stride_h 1) neither: its slots, at most
   // kWeightGradMaxTiles and one a step of 16 x kDwMmaNhwcCols pixels, fit
   // the rolling term's.
-  // The tensor-core tiling (stride_h 1, NCHW) needs no term of its own: its
-  // slots a channel, at most ceil(M / C) with M = kWeightGradChunkMaxTiles
-  // (chunk_pieces), never exceed the rolling term's max(floor(2 M / C), 1).
-  static_assert(kRollingNchwMaxTiles >= 2 * kWeightGradChunkMaxTiles, "the rolling slots bound the chunked ones");
+  // The NCHW tensor-core tiling (stride_h 1), chosen at launch from the
+  // pointers: at most ceil(kWeightGradChunkMaxTiles / C) slots a channel
+  // (chunk_pieces).
+  if (p.stride_h == 1 && p.layout == Layout::NCHW) {
+    const int64_t chunked = (kWeightGradChunkMaxTiles + p.c - 1) / p.c * p.c * (p.k + 1) * int64_t(sizeof(A));
+    if (chunked > r) r = chunked;
+  }
   const int64_t ab = a > b ? a : b;
   return ab > r ? ab : r;
 }
