@@ -168,26 +168,41 @@ inline constexpr int64_t kWeightGradMinUnits = 4;
 
 /// The NCHW staged and tensor-core dw tilings aim for up to this many
 /// blocks at stride_h 1 below kTallKernelHeight, and kWeightGradMaxTiles
-/// elsewhere. Measured on the H100 against 2048 (`2026-11-26-h100-b25-ab.txt`):
-/// the 2-byte padded seed (tensor cores) 80.4 -> 85.9 %, 56x56 72.8 ->
-/// 74.6 %, fp32 56x56 (staged) 79.4 -> 81.3 %, 2-byte d2 (staged) 86.3 ->
-/// 87.4 %; 2-byte K = 31 (tensor cores, 32 sums a thread to reduce a block)
-/// lost 78.1 -> 75.5 %, and K5 at stride 2 (staged) 1.3-1.8 points
-/// (`-b25.1-ab.txt`: fp16 92.0 -> 90.6 %).
-inline constexpr int64_t kWeightGradChunkMaxTiles = 4 * kWeightGradMaxTiles;
+/// elsewhere (chunk_target has the exceptions). Measured on the H100 against
+/// 2048 (`2026-11-26-h100-b25-ab.txt`): the 2-byte padded seed (tensor
+/// cores) 80.4 -> 85.9 %, 56x56 72.8 -> 74.6 %, fp32 56x56 (staged) 79.4 ->
+/// 81.3 %, 2-byte d2 (staged) 86.3 -> 87.4 %; K5 at stride 2 (staged) lost
+/// 1.3-1.8 points (`-b25.1-ab.txt`: fp16 92.0 -> 90.6 %).
+inline constexpr int64_t kWeightGradChunkMaxTiles = 2 * kWeightGradMaxTiles;
 
-/// The NCHW staged and tensor-core dw tilings aim for up to this many blocks
-/// at K >= kTallKernelHeight: longer chunks, since a tall tile's block
-/// reduces K + 1 sums a thread at its end and carries its x halo from one
-/// piece to the next only within a chunk (weight_grad_mma_kernel.cuh).
-inline constexpr int64_t kWeightGradTallChunkTiles = kWeightGradMaxTiles / 2;
+/// How the chunked NCHW dw tilings deal pieces: chunks for up to `most`
+/// blocks in all, each at least `least` pieces (where the pieces allow).
+struct ChunkTarget {
+  int64_t most, least;
+};
+
+/// The chunk target of `p` on the staged tiling or, `tensor_cores`, the
+/// tensor-core tile, from b25 and b41 (bench/NOTES.md, H100). The tall
+/// tensor-core tile (K >= 15) takes 512 blocks: a block reduces K + 1 sums
+/// a thread at its end and carries its x halo from piece to piece only
+/// within a chunk, so at K31 (16 pieces a chunk, a whole plane) 80.7 ->
+/// 85.3 % over 2048 blocks (`-b41-ab.txt`), and 1408 blocks (5.3 waves)
+/// lost 1.5. Below K15 the tensor-core tile takes 8192 blocks of at least
+/// two pieces: the padded seed +1.9-2.8, K9 +1.8-2.1; one piece a chunk
+/// lost 8.5 at 56x56.
+inline ChunkTarget chunk_target(const Problem& p, bool tensor_cores) {
+  if (p.k >= kTallKernelHeight) return {tensor_cores ? kWeightGradMaxTiles / 4 : kWeightGradMaxTiles, 1};
+  if (p.stride_h != 1) return {kWeightGradMaxTiles, 1};
+  if (tensor_cores) return {2 * kWeightGradChunkMaxTiles, 2};
+  return {kWeightGradChunkMaxTiles, 1};
+}
 
 /// The NCHW staged and tensor-core dw tilings' chunks: f.tile_rows dy rows
-/// a piece, pieces of every image of a channel dealt to about
-/// kWeightGradChunkMaxTiles / C chunks (kWeightGradMaxTiles / C at tall K
-/// or stride_h > 1; at most one a piece), one block tile and one workspace
-/// slot each. This overload: chunks of `per_chunk` pieces, f.bands_per_plane
-/// set (the GPU tests deal several pieces a chunk to small problems).
+/// a piece, pieces of every image of a channel dealt to about t.most / C
+/// chunks of at least t.least pieces (chunk_target), one block tile and one
+/// workspace slot each. This overload: chunks of `per_chunk` pieces,
+/// f.bands_per_plane set (the GPU tests deal several pieces a chunk to
+/// small problems).
 inline void chunk_pieces(const Problem& p, WeightGradParams& f, int64_t per_chunk) {
   const int64_t pieces = p.n * f.bands_per_plane;
   f.pieces_per_chunk = per_chunk;
@@ -195,14 +210,12 @@ inline void chunk_pieces(const Problem& p, WeightGradParams& f, int64_t per_chun
   f.tiles = p.c * f.row_chunks;
   f.slots = f.row_chunks;
 }
-inline void chunk_pieces(const Problem& p, WeightGradParams& f) {
+inline void chunk_pieces(const Problem& p, WeightGradParams& f, ChunkTarget t) {
   f.bands_per_plane = (p.out_h() + f.tile_rows - 1) / f.tile_rows;
   const int64_t pieces = p.n * f.bands_per_plane;
-  const int64_t most = p.k >= kTallKernelHeight ? kWeightGradTallChunkTiles
-                       : p.stride_h != 1        ? kWeightGradMaxTiles
-                                                : kWeightGradChunkMaxTiles;
-  int64_t chunks = (most + p.c - 1) / p.c;
-  if (chunks > pieces) chunks = pieces > 0 ? pieces : 1;
+  int64_t chunks = (t.most + p.c - 1) / p.c;
+  if (chunks > pieces / t.least) chunks = pieces / t.least;
+  if (chunks < 1) chunks = 1;
   chunk_pieces(p, f, (pieces + chunks - 1) / chunks);
 }
 
@@ -529,7 +542,7 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
     f.pixels_per_thread = 1;
     f.tile_rows = staged.staged_tile_rows;
     f.smem_x_elems = staged.staged_in_elems;
-    chunk_pieces(p, f);
+    chunk_pieces(p, f, chunk_target(p, false));
     plan.smem_bytes = staged.smem_bytes;
     plan.staged_vec = staged.staged_vec;
   } else if (nchw) {
@@ -612,7 +625,7 @@ bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int thr
   f.smem_x_elems = int(x_elems(tile));
   f.x_band_pitch = int(x_pitch);
   f.dy_band_pitch = int(dy_pitch);
-  chunk_pieces(p, f);
+  chunk_pieces(p, f, chunk_target(p, true));
   plan.smem_bytes = int(bytes(tile));
   plan.staged_vec = int(kV);
   plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
@@ -687,11 +700,11 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
   // The NHWC tensor-core tiling (stride_h 1) neither: its slots, at most
   // kWeightGradMaxTiles and one a step of 16 x kDwMmaNhwcCols pixels, fit
   // the rolling term's.
-  // The NCHW tensor-core tiling (stride_h 1), chosen at launch from the
-  // pointers: at most ceil(kWeightGradChunkMaxTiles / C) slots a channel
-  // (chunk_pieces).
-  if (p.stride_h == 1 && p.layout == Layout::NCHW) {
-    const int64_t chunked = (kWeightGradChunkMaxTiles + p.c - 1) / p.c * p.c * (p.k + 1) * int64_t(sizeof(A));
+  // The NCHW tensor-core tiling, chosen at launch from the pointers: at
+  // most ceil(most / C) slots a channel (chunk_pieces).
+  if (mma_applies<T>(p)) {
+    const int64_t most = chunk_target(p, true).most;
+    const int64_t chunked = (most + p.c - 1) / p.c * p.c * (p.k + 1) * int64_t(sizeof(A));
     if (chunked > r) r = chunked;
   }
   const int64_t ab = a > b ? a : b;
