@@ -180,6 +180,42 @@ void check_weight_grad_plans(Layout layout) {
 
 // Padded NCHW rows of every static height stage (they fit) rather than
 // run 2-byte scalar loads.
+// The NCHW tensor-core dw tile's chunks (chunk_target): every piece of
+// every image in exactly one chunk, at most ceil(most / C) chunks a
+// channel, at least `least` pieces a chunk where a channel has that many,
+// and slots the workspace query covers.
+TEST(BackwardPlan, NchwTensorCoreWeightGradChunks) {
+  std::mt19937_64 rng(79);
+  int planned = 0, tall = 0, paired = 0;
+  for (int i = 0; i < 4000; ++i) {
+    Problem p = testbed::random_problem(rng, Layout::NCHW);
+    p.stride_h = p.stride_w = p.dilation_h = 1;
+    p.k = detail::kStaticKernelHeights[i % std::size(detail::kStaticKernelHeights)];
+    if (i % 2) p.c = 100 + int64_t(rng() % 900);  // few chunks a channel: chunks of several pieces
+    if (p.n == 0 || p.out_h() < 1 || p.out_w() < 1) continue;
+    detail::WeightGradPlan plan;
+    if (!detail::plan_weight_grad_mma<__half>(p, i % 2 == 0, i % 3 == 0, 256, plan)) continue;
+    const detail::WeightGradParams& f = plan.params;
+    const std::string what = testbed::describe(p);
+    const detail::ChunkTarget t = detail::chunk_target(p, true);
+    const int64_t pieces = p.n * f.bands_per_plane;
+    ASSERT_GE(f.bands_per_plane * f.tile_rows, p.out_h()) << what;
+    ASSERT_LT((f.bands_per_plane - 1) * f.tile_rows, p.out_h()) << what;
+    ASSERT_GE(f.pieces_per_chunk * f.row_chunks, pieces) << what;
+    ASSERT_LT(f.pieces_per_chunk * (f.row_chunks - 1), pieces) << what;
+    ASSERT_LE(f.row_chunks, std::max<int64_t>(1, (t.most + p.c - 1) / p.c)) << what;
+    if (pieces >= t.least) ASSERT_GE(f.pieces_per_chunk, t.least) << what;
+    ASSERT_EQ(f.tiles, p.c * f.row_chunks) << what;
+    ASSERT_LE(plan.workspace_bytes, detail::weight_grad_workspace_bytes<__half>(p)) << what;
+    ++planned;
+    tall += p.k >= detail::kTallKernelHeight && f.pieces_per_chunk > 1;
+    paired += t.least > 1 && f.pieces_per_chunk == t.least;
+  }
+  EXPECT_GE(planned, 500) << tall << " " << paired;
+  EXPECT_GE(tall, 20) << planned << " " << paired;
+  EXPECT_GE(paired, 20) << planned << " " << tall;
+}
+
 TEST(BackwardPlan, PaddedNchwWeightGradStages) {
   for (int k : detail::kStaticKernelHeights) {
     Problem p;
