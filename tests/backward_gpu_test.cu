@@ -41,9 +41,9 @@ struct Options {
   cudaStream_t stream = nullptr;
   WeightGradKernel dw_kernel = WeightGradKernel::kDefault;
   // > 0: dw on the NCHW tensor-core tile with this many pieces a chunk in
-  // place of the plan's (which is 1 for every problem small enough to test
-  // here: chunk_pieces aims at 2048 tiles), so that a block walks several
-  // bands of a plane in turn.
+  // place of the plan's (chunk_target aims at thousands of blocks, so
+  // problems small enough to test here get one or two pieces a chunk),
+  // so that a block walks several bands of a plane in turn.
   int64_t dw_mma_pieces_per_chunk = 0;
 };
 
@@ -392,10 +392,10 @@ TEST_F(BackwardGpu, WeightThroughTensorCores) {
 // K >= 15 carry a band's last K - 1 x rows in shared memory into the next
 // band of the same plane: K15 and K31, rows of whole vectors (boxed, which
 // carry; 64 and 136 wide, the latter ending mid-strip) and odd pointers
-// (contiguous bands, which do not); chunks that
-// start mid-plane, cross from one image to the next and end on a part
-// band; top pads of 0 and K - 1, and a bottom pad that puts the last
-// carried rows below the plane (zeros carried).
+// (contiguous bands, which do not); chunks that start mid-plane, cross
+// from one image to the next and end on a part band; top pads of 0 and
+// K - 1, and a bottom pad that puts the last carried rows below the plane
+// (zeros carried).
 TEST_F(BackwardGpu, WeightTensorCoreChunksCarryTheHalo) {
   if constexpr (sizeof(T) != 2) {
     GTEST_SKIP() << "tensor-core tiles are for 2-byte types";

@@ -178,8 +178,6 @@ void check_weight_grad_plans(Layout layout) {
   }
 }
 
-// Padded NCHW rows of every static height stage (they fit) rather than
-// run 2-byte scalar loads.
 // The NCHW tensor-core dw tile's chunks (chunk_target): every piece of
 // every image in exactly one chunk, at most ceil(most / C) chunks a
 // channel, at least `least` pieces a chunk where a channel has that many,
@@ -216,6 +214,8 @@ TEST(BackwardPlan, NchwTensorCoreWeightGradChunks) {
   EXPECT_GE(paired, 20) << planned << " " << tall;
 }
 
+// Padded NCHW rows of every static height stage (they fit) rather than
+// run 2-byte scalar loads.
 TEST(BackwardPlan, PaddedNchwWeightGradStages) {
   for (int k : detail::kStaticKernelHeights) {
     Problem p;
