@@ -195,7 +195,7 @@ TEST(BackwardPlan, NchwTensorCoreWeightGradChunks) {
     if (!detail::plan_weight_grad_mma<__half>(p, i % 2 == 0, i % 3 == 0, 256, plan)) continue;
     const detail::WeightGradParams& f = plan.params;
     const std::string what = testbed::describe(p);
-    const detail::ChunkTarget t = detail::chunk_target(p, true);
+    const detail::ChunkTarget t = detail::chunk_target(p, true, plan.smem_bytes);
     const int64_t pieces = p.n * f.bands_per_plane;
     ASSERT_GE(f.bands_per_plane * f.tile_rows, p.out_h()) << what;
     ASSERT_LT((f.bands_per_plane - 1) * f.tile_rows, p.out_h()) << what;

@@ -175,6 +175,10 @@ inline constexpr int64_t kWeightGradMinUnits = 4;
 /// 1.3-1.8 points (`-b25.1-ab.txt`: fp16 92.0 -> 90.6 %).
 inline constexpr int64_t kWeightGradChunkMaxTiles = 2 * kWeightGradMaxTiles;
 
+/// Band bytes a chunk of the NCHW tensor-core dw tile holds at least below
+/// K15 (chunk_target).
+inline constexpr int64_t kDwMmaChunkBytes = 32 * 1024;
+
 /// How the chunked NCHW dw tilings deal pieces: chunks for up to `most`
 /// blocks in all, each at least `least` pieces (where the pieces allow).
 struct ChunkTarget {
@@ -189,11 +193,16 @@ struct ChunkTarget {
 /// 85.3 % over 2048 blocks (`-b41-ab.txt`), and 1408 blocks (5.3 waves)
 /// lost 1.5. Below K15 the tensor-core tile takes 8192 blocks of at least
 /// two pieces: the padded seed +1.9-2.8, K9 +1.8-2.1; one piece a chunk
-/// lost 8.5 at 56x56.
-inline ChunkTarget chunk_target(const Problem& p, bool tensor_cores) {
+/// lost 8.5 at 56x56. b42: up to 16384 blocks of at least kDwMmaChunkBytes
+/// of bands (`piece_bytes` a piece): one piece where a piece is that large
+/// (the seeds, K7, K9), two at 56x56 (planes of 18 KiB).
+inline ChunkTarget chunk_target(const Problem& p, bool tensor_cores, int64_t piece_bytes) {
   if (p.k >= kTallKernelHeight) return {tensor_cores ? kWeightGradMaxTiles / 4 : kWeightGradMaxTiles, 1};
   if (p.stride_h != 1) return {kWeightGradMaxTiles, 1};
-  if (tensor_cores) return {2 * kWeightGradChunkMaxTiles, 2};
+  if (tensor_cores) {
+    const int64_t least = piece_bytes > 0 ? (kDwMmaChunkBytes + piece_bytes - 1) / piece_bytes : 1;
+    return {4 * kWeightGradChunkMaxTiles, least};
+  }
   return {kWeightGradChunkMaxTiles, 1};
 }
 
@@ -542,7 +551,7 @@ WeightGradPlan plan_weight_grad(const Problem& p, bool vector_access) {
     f.pixels_per_thread = 1;
     f.tile_rows = staged.staged_tile_rows;
     f.smem_x_elems = staged.staged_in_elems;
-    chunk_pieces(p, f, chunk_target(p, false));
+    chunk_pieces(p, f, chunk_target(p, false, staged.smem_bytes));
     plan.smem_bytes = staged.smem_bytes;
     plan.staged_vec = staged.staged_vec;
   } else if (nchw) {
@@ -625,7 +634,7 @@ bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int thr
   f.smem_x_elems = int(x_elems(tile));
   f.x_band_pitch = int(x_pitch);
   f.dy_band_pitch = int(dy_pitch);
-  chunk_pieces(p, f, chunk_target(p, true));
+  chunk_pieces(p, f, chunk_target(p, true, bytes(tile)));
   plan.smem_bytes = int(bytes(tile));
   plan.staged_vec = int(kV);
   plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
@@ -703,7 +712,7 @@ int64_t weight_grad_workspace_bytes(const Problem& p) {
   // The NCHW tensor-core tiling, chosen at launch from the pointers: at
   // most ceil(most / C) slots a channel (chunk_pieces).
   if (mma_applies<T>(p)) {
-    const int64_t most = chunk_target(p, true).most;
+    const int64_t most = chunk_target(p, true, 0).most;
     const int64_t chunked = (most + p.c - 1) / p.c * p.c * (p.k + 1) * int64_t(sizeof(A));
     if (chunked > r) r = chunked;
   }
