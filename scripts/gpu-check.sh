@@ -157,7 +157,8 @@ if has sanitize; then
   wait "${pids[@]}"
   cat "$OUT"/san_*.rc > "$OUT/sanitizers.txt"
   for f in "$OUT"/san_*_*.log; do
-    tail -3 "$f" | grep -E 'ERROR SUMMARY' | sed "s|^|$(basename "$f" .log): |" >> "$OUT/sanitizers.txt"
+    # racecheck closes with a hazard count ("RACECHECK SUMMARY"), the others with "ERROR SUMMARY".
+    tail -5 "$f" | grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' | sed "s|^|$(basename "$f" .log): |" >> "$OUT/sanitizers.txt"
   done
   rm -f "$OUT"/san_*.rc
   # One file back (the device tool returns at most 8): the summaries, and the

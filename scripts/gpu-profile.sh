@@ -8,12 +8,14 @@
 # spends its issue slots on).
 #
 # usage: scripts/gpu-profile.sh BENCHMARK_REGEX KERNEL_REGEX [BENCHMARK_REGEX KERNEL_REGEX ...]
+# BIN: the benchmark binary to profile (default build/gpu/bench/dwconv_bench,
+# built when missing; an A/B side's is under gpu-check.sh's AB_DIR).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
-BIN=build/gpu/bench/dwconv_bench
+BIN=${BIN:-build/gpu/bench/dwconv_bench}
 if [[ ! -x $BIN ]]; then
   cmake --preset gpu > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
   cmake --build --preset gpu -j "$(nproc)" --target dwconv_bench > "$OUT/build.log" 2>&1 ||

@@ -191,11 +191,11 @@ struct ChunkTarget {
 /// a thread at its end and carries its x halo from piece to piece only
 /// within a chunk, so at K31 (16 pieces a chunk, a whole plane) 80.7 ->
 /// 85.3 % over 2048 blocks (`-b41-ab.txt`), and 1408 blocks (5.3 waves)
-/// lost 1.5. Below K15 the tensor-core tile takes 8192 blocks of at least
-/// two pieces: the padded seed +1.9-2.8, K9 +1.8-2.1; one piece a chunk
-/// lost 8.5 at 56x56. b42: up to 16384 blocks of at least kDwMmaChunkBytes
-/// of bands (`piece_bytes` a piece): one piece where a piece is that large
-/// (the seeds, K7, K9), two at 56x56 (planes of 18 KiB).
+/// lost 1.5. Below K15 the tensor-core tile takes up to 16384 blocks of at
+/// least kDwMmaChunkBytes of bands (`piece_bytes` a piece; b42: K9 +1.3 /
+/// +1.5 over b41.1's 8192 blocks of two pieces, which gave the padded seed
+/// +1.9-2.8 and K9 +1.8-2.1): one piece for the seeds, K7 and K9, two at
+/// 56x56 (planes of 18 KiB; one piece a chunk lost 8.5 there, b41).
 inline ChunkTarget chunk_target(const Problem& p, bool tensor_cores, int64_t piece_bytes) {
   if (p.k >= kTallKernelHeight) return {tensor_cores ? kWeightGradMaxTiles / 4 : kWeightGradMaxTiles, 1};
   if (p.stride_h != 1) return {kWeightGradMaxTiles, 1};
