@@ -23,6 +23,7 @@ void register_forward_half();
 void register_backward_half();
 void register_forward_bfloat16();
 void register_backward_bfloat16();
+void register_memory_probes();
 
 }  // namespace bench
 }  // namespace dwconv

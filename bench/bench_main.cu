@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
 #ifdef DWCONV_BENCH_TYPE_bfloat16
   register_backward_bfloat16();
 #endif
+  register_memory_probes();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
