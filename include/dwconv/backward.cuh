@@ -87,15 +87,16 @@ Status launch_weight_grad_reduce(const Problem& p, int64_t slots, int ws_taps,
 
 /// Phase one through `kernel` (`threads` a block, `smem` bytes of dynamic
 /// shared memory, its attribute already set) on `plan`, dbias where not
-/// null, then phase two.
+/// null, then phase two. A grid of `blocks` where positive (a one-wave
+/// kernel's, at most the tiles), else one block a tile.
 template <class T, class Kernel>
 Status run_weight_grad(Kernel kernel, int threads, int smem, WeightGradPlan plan, const Problem& p, const T* x,
-                       const T* dy, T* dw, T* dbias, void* workspace, cudaStream_t stream) {
+                       const T* dy, T* dw, T* dbias, void* workspace, cudaStream_t stream, int64_t blocks = 0) {
   using A = typename NumericTraits<T>::Accum;
   plan.params.write_bias = dbias != nullptr;
   A* ws = static_cast<A*>(workspace);
-  const cudaError_t err =
-      launch_after_previous(kernel, grid_for(plan.params.tiles), threads, smem, stream, plan.params, x, dy, ws);
+  const int64_t grid = blocks > 0 && blocks < plan.params.tiles ? blocks : plan.params.tiles;
+  const cudaError_t err = launch_after_previous(kernel, grid_for(grid), threads, smem, stream, plan.params, x, dy, ws);
   if (err != cudaSuccess) return launch_status("backward_weight", err);
   return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
 }
@@ -137,6 +138,21 @@ Status launch_weight_grad_mma(const Problem& p, const T* x, const T* dy, T* dw, 
   const cudaError_t err = allow_shared_memory(kernel, plan.smem_bytes, int(Threads / 32 * sizeof(float)));
   if (err != cudaSuccess) return launch_status("backward_weight", err);
   return run_weight_grad(kernel, Threads, plan.smem_bytes, plan, p, x, dy, dw, dbias, workspace, stream);
+}
+
+/// dw / dbias through the plane tile (height K), one wave of its blocks on
+/// this GPU, with `plan` from plan_weight_grad_mma_plane.
+template <class T, int K>
+Status launch_weight_grad_mma_plane(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
+                                    cudaStream_t stream, const WeightGradPlan& plan) {
+  static_assert(std::is_same<typename NumericTraits<T>::Accum, float>::value, "the tensor-core tile sums in float");
+  constexpr int kT = kDwPlaneThreads;
+  auto kernel = weight_grad_mma_plane_kernel<T, kT, K>;
+  const int static_bytes = int(kT / 32 * (16 * 8 * dw_mma_groups(K) + 1) * sizeof(float));
+  const cudaError_t err = allow_shared_memory(kernel, plan.smem_bytes, static_bytes);
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  const int64_t wave = resident_blocks(kernel, kT, plan.smem_bytes, kWeightGradMaxTiles);
+  return run_weight_grad(kernel, kT, plan.smem_bytes, plan, p, x, dy, dw, dbias, workspace, stream, wave);
 }
 
 /// dw / dbias through the NHWC tensor-core tile (height K), one wave of its
@@ -199,6 +215,11 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
             (!Table::kTensorCores || (rolling_vectors && K < Table::kTensorCoresOverRollingK)))
           return;
         WeightGradPlan plan;
+        if (Table::kTensorCoresPlane && plan_weight_grad_mma_plane<T>(p, x, dy, plan)) {
+          taken = true;
+          s = launch_weight_grad_mma_plane<T, K>(p, x, dy, dw, dbias, workspace, stream, plan);
+          return;
+        }
         if (!plan_weight_grad_mma<T>(p, mma_band_boxed<T>(p.w, x), mma_band_boxed<T>(p.out_w(), dy), kT, plan)) return;
         taken = true;
         s = launch_weight_grad_mma<T, kT, K>(p, x, dy, dw, dbias, workspace, stream, plan);

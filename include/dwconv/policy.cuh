@@ -251,6 +251,9 @@ struct DefaultWeightGradPolicy {
   static constexpr bool kTensorCores = sizeof(T) == 2 && L == Layout::NCHW;
   static constexpr int kTensorCoresOverRollingK = 5;
   static constexpr int kTensorCoreThreads = K >= kTallKernelHeight ? 256 : 128;
+  // Of those, small planes that the plane tile takes
+  // (weight_grad_mma_plane_kernel.cuh, plan_weight_grad_mma_plane) go there.
+  static constexpr bool kTensorCoresPlane = kTensorCores;
   // 2-byte NHWC at stride 1 and dilation 1 on tensor cores
   // (weight_grad_mma_nhwc_kernel.cuh) where C is a multiple of 64 and the
   // tensors 16-byte aligned, at K >= 7. Measured on the H100 against the

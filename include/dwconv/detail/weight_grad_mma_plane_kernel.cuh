@@ -1,0 +1,152 @@
+// dwconv: the NCHW dw / dbias phase-one tile on tensor cores for small
+// planes, a plane at a time: a block copies whole x and dy planes, one
+// contiguous range each, into two buffers of shared memory (the next plane
+// in flight while its warps take the products of the one before, a strip
+// a warp, as the staged tile walks its bands: dw_mma_strip). No per-piece
+// zero fills (a buffer's padding rows are zeroed once: every plane has the
+// same geometry) and no per-row copy walks. The staged tile spends most of its instructions on those at
+// 2-byte 56x56 (ncu, `2026-11-27-h100-s34-ncu.txt`: staging, zero fills,
+// barriers and setup 4 of 5), where it ran at 76 % of the floor against a
+// pure read's 95 % at that size (`2026-11-27-h100-s35-memory-probes.json`).
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv/detail/backward_weight_kernel.cuh"
+#include "dwconv/detail/launch.cuh"
+#include "dwconv/detail/mma.cuh"
+#include "dwconv/detail/staged_band.cuh"
+#include "dwconv/detail/vector_access.cuh"
+#include "dwconv/detail/weight_grad_mma_kernel.cuh"
+#include "dwconv/numeric.cuh"
+
+namespace dwconv {
+namespace detail {
+
+/// Elements of one plane buffer of the plane tile: x rows from -pad_top
+/// (dw_mma_x_rows of p.tile_rows, p.smem_x_elems with the tail), then dy's
+/// p.tile_rows rows and the tail, each a whole number of 16-byte vectors.
+__host__ __device__ constexpr int64_t dw_plane_dy_elems(int64_t tile_rows, int64_t out_w) {
+  return (tile_rows * out_w + kDwMmaTail + 7) / 8 * 8;
+}
+
+/// Copies `elems` (a multiple of 8) elements at `src` (16-byte aligned) to
+/// shared `dst` (16-byte aligned) with the block's threads, asynchronously.
+template <class T>
+__device__ __forceinline__ void copy_range_async(T* dst, const T* src, int64_t elems) {
+  for (int64_t i = threadIdx.x; i < elems / 8; i += blockDim.x) copy_async<16>(dst + 8 * i, src + 8 * i);
+}
+
+/// Threads a block of the plane tile: a 16-column strip a warp (56 columns:
+/// 4 strips).
+inline constexpr int kDwPlaneThreads = 128;
+
+/// A block's walk: an equal share (wave_share) of a one-wave grid of
+/// p.tiles tiles, tile = channel * p.row_chunks + chunk, a chunk
+/// p.pieces_per_chunk images of one channel. A block sums the planes of its
+/// consecutive tiles of one channel together and writes the sum to the
+/// first tile's workspace slot, zeros to the others'. Buffers (dynamic
+/// shared memory, 2 * (p.smem_x_elems + dw_plane_dy_elems)): x plane rows at
+/// buffer rows pad_top .., dy rows from 0, packed (x rows p.w long, an odd
+/// number of 16-byte vectors: ldmatrix's 8 rows in 8 bank quads).
+template <class T, int Threads, int K>
+__global__ void __launch_bounds__(Threads)
+    weight_grad_mma_plane_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
+                                 float* __restrict__ ws) {
+  follow_previous_grid();
+  using Traits = NumericTraits<T>;
+  constexpr int kG = dw_mma_groups(K), kCols = 8 * kG, kWarps = Threads / 32;
+  static_assert(sizeof(T) == 2 && K > 0, "the tensor-core dw tile is for 2-byte types and static kernel heights");
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ float s_c[kWarps * 16 * kCols];
+  __shared__ float scratch[kWarps];
+  const WaveShare share = wave_share(p.tiles, gridDim.x, blockIdx.x);
+  if (share.begin >= share.end) return;
+
+  const int w_n = int(p.w), wo_n = int(p.out_w), pl = p.pad_left, pt = p.pad_top;
+  const int side_cols = wo_n - w_n;  // dy columns in the padding: the bias alone
+  const int x_elems = p.smem_x_elems, dy_elems = int(dw_plane_dy_elems(p.tile_rows, wo_n));
+  const int plane_x = int(p.h) * w_n, plane_dy = int(p.out_h) * wo_n;
+  T* const buf0 = reinterpret_cast<T*>(smem_raw);
+  auto buf = [&](int b) { return buf0 + b * (x_elems + dy_elems); };
+  const int warp = int(threadIdx.x) / 32;
+  const int strips = (w_n + 15) / 16;
+  const BoxWalk side_walk = box_walk(side_cols > 0 ? side_cols : 1);
+
+  // What no plane's copies write: x rows above and below the plane, x's
+  // tail, dy's rows past out_h and its tail (the plan keeps each range's
+  // ends on 16-byte vectors).
+  for (int b = 0; b < 2; ++b) {
+    zero_range<T, 8>(buf(b), 0, pt * w_n);
+    zero_range<T, 8>(buf(b), pt * w_n + plane_x, x_elems);
+    zero_range<T, 8>(buf(b) + x_elems, plane_dy, dy_elems);
+  }
+
+  struct Cursor {
+    int64_t tile, img, img_end;
+  };
+  auto first_image = [&](int64_t tile, Cursor& cur) {
+    cur.tile = tile;
+    cur.img = tile % p.row_chunks * p.pieces_per_chunk;
+    cur.img_end = cur.img + p.pieces_per_chunk < p.n ? cur.img + p.pieces_per_chunk : p.n;
+  };
+  auto advance = [&](Cursor cur) {
+    if (++cur.img == cur.img_end && cur.tile + 1 < share.end) first_image(cur.tile + 1, cur);
+    return cur;
+  };
+  auto valid = [&](const Cursor& cur) { return cur.img < cur.img_end; };
+  auto issue = [&](const Cursor& cur, T* b) {
+    const int64_t plane = cur.img * p.c + cur.tile / p.row_chunks;
+    copy_range_async(b + pt * w_n, x + plane * p.x_plane_pitch, plane_x);
+    copy_range_async(b + x_elems, dy + plane * p.dy_plane_pitch, plane_dy);
+    copy_async_commit();
+  };
+
+  float c[kG][4] = {}, cb[4] = {}, side = 0.0f;
+  int64_t run_first = share.begin;  // the first tile of the channel's run: its slot takes the sums
+  Cursor cur;
+  first_image(share.begin, cur);
+  issue(cur, buf(0));
+  for (int b = 0;; b ^= 1) {
+    const Cursor next = advance(cur);
+    if (valid(next)) {
+      issue(next, buf(b ^ 1));
+      copy_async_wait_groups<1>();
+    } else {
+      copy_async_wait_all();
+    }
+    __syncthreads();  // this plane's copies (and the zeros) landed for every thread
+    const T* s_x = buf(b);
+    const T* s_dy = buf(b) + x_elems;
+    if (p.write_bias && side_cols > 0) {
+      for_each_box_vector(side_walk, int(p.out_h), [&](int r, int col) {
+        side += Traits::to_accum(s_dy[r * wo_n + (col < pl ? col : col + w_n)]);
+      });
+    }
+    const DwMmaBands<T> bands{s_x, s_dy, 0, 0, w_n, wo_n, w_n, pl, p.tile_rows / 16, p.write_bias};
+    for (int s = warp; s < strips; s += kWarps) dw_mma_strip<T, K, true, false>(bands, s, c, cb);
+    __syncthreads();  // the next issue overwrites this buffer
+
+    if (!valid(next) || next.tile / p.row_chunks != cur.tile / p.row_chunks) {
+      const int64_t channel = cur.tile / p.row_chunks;
+      dw_mma_block_sums<Threads, K>(p, c, cb, side, s_c, scratch, [&](int k, float sum) {
+        for (int64_t tile = run_first; tile <= cur.tile; ++tile)
+          ws[(tile % p.row_chunks * p.c + channel) * p.ws_taps + (k < 0 ? p.ws_taps - 1 : p.tap_base + k)] =
+              tile == run_first ? sum : 0.0f;
+      });
+#pragma unroll
+      for (int j = 0; j < kG; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) c[j][e] = 0.0f;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) cb[e] = 0.0f;
+      side = 0.0f;
+      run_first = next.tile;
+    }
+    if (!valid(next)) break;
+    cur = next;
+  }
+}
+
+}  // namespace detail
+}  // namespace dwconv
