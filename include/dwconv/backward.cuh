@@ -149,10 +149,10 @@ Status launch_weight_grad_mma_plane(const Problem& p, const T* x, const T* dy, T
   constexpr int kT = kDwPlaneThreads;
   auto kernel = weight_grad_mma_plane_kernel<T, kT, K>;
   const int static_bytes = int(kT / 32 * (16 * 8 * dw_mma_groups(K) + 1) * sizeof(float));
-  const cudaError_t err = allow_shared_memory(kernel, plan.smem_bytes, static_bytes);
+  const int smem = dw_plane_smem_bytes<T>(plan.params);
+  const cudaError_t err = allow_shared_memory(kernel, smem, static_bytes);
   if (err != cudaSuccess) return launch_status("backward_weight", err);
-  const int64_t wave = resident_blocks(kernel, kT, plan.smem_bytes, kWeightGradMaxTiles);
-  return run_weight_grad(kernel, kT, plan.smem_bytes, plan, p, x, dy, dw, dbias, workspace, stream, wave);
+  return run_weight_grad(kernel, kT, smem, plan, p, x, dy, dw, dbias, workspace, stream);
 }
 
 /// dw / dbias through the NHWC tensor-core tile (height K), one wave of its

@@ -30,6 +30,16 @@ __host__ __device__ constexpr int64_t dw_plane_dy_elems(int64_t tile_rows, int64
   return (tile_rows * out_w + kDwMmaTail + 7) / 8 * 8;
 }
 
+/// Plane buffers a block of the plane tile takes: two (the next plane in
+/// flight during the products of the one before) where it walks several.
+__host__ __device__ constexpr int dw_plane_buffers(const WeightGradParams& p) { return p.pieces_per_chunk > 1 ? 2 : 1; }
+
+/// Dynamic shared memory of a block of the plane tile.
+template <class T>
+__host__ __device__ constexpr int dw_plane_smem_bytes(const WeightGradParams& p) {
+  return dw_plane_buffers(p) * (p.smem_x_elems + int(dw_plane_dy_elems(p.tile_rows, p.out_w))) * int(sizeof(T));
+}
+
 /// Copies `elems` (a multiple of 8) elements at `src` (16-byte aligned) to
 /// shared `dst` (16-byte aligned) with the block's threads, asynchronously.
 template <class T>
@@ -76,7 +86,7 @@ __global__ void __launch_bounds__(Threads)
   // What no plane's copies write: x rows above and below the plane, x's
   // tail, dy's rows past out_h and its tail (the plan keeps each range's
   // ends on 16-byte vectors).
-  for (int b = 0; b < 2; ++b) {
+  for (int b = 0; b < dw_plane_buffers(p); ++b) {
     zero_range<T, 8>(buf(b), 0, pt * w_n);
     zero_range<T, 8>(buf(b), pt * w_n + plane_x, x_elems);
     zero_range<T, 8>(buf(b) + x_elems, plane_dy, dy_elems);
