@@ -87,16 +87,15 @@ Status launch_weight_grad_reduce(const Problem& p, int64_t slots, int ws_taps,
 
 /// Phase one through `kernel` (`threads` a block, `smem` bytes of dynamic
 /// shared memory, its attribute already set) on `plan`, dbias where not
-/// null, then phase two. A grid of `blocks` where positive (a one-wave
-/// kernel's, at most the tiles), else one block a tile.
+/// null, then phase two.
 template <class T, class Kernel>
 Status run_weight_grad(Kernel kernel, int threads, int smem, WeightGradPlan plan, const Problem& p, const T* x,
-                       const T* dy, T* dw, T* dbias, void* workspace, cudaStream_t stream, int64_t blocks = 0) {
+                       const T* dy, T* dw, T* dbias, void* workspace, cudaStream_t stream) {
   using A = typename NumericTraits<T>::Accum;
   plan.params.write_bias = dbias != nullptr;
   A* ws = static_cast<A*>(workspace);
-  const int64_t grid = blocks > 0 && blocks < plan.params.tiles ? blocks : plan.params.tiles;
-  const cudaError_t err = launch_after_previous(kernel, grid_for(grid), threads, smem, stream, plan.params, x, dy, ws);
+  const cudaError_t err =
+      launch_after_previous(kernel, grid_for(plan.params.tiles), threads, smem, stream, plan.params, x, dy, ws);
   if (err != cudaSuccess) return launch_status("backward_weight", err);
   return launch_weight_grad_reduce<T>(p, plan.params.slots, plan.params.ws_taps, ws, dw, dbias, stream);
 }
@@ -140,17 +139,16 @@ Status launch_weight_grad_mma(const Problem& p, const T* x, const T* dy, T* dw, 
   return run_weight_grad(kernel, Threads, plan.smem_bytes, plan, p, x, dy, dw, dbias, workspace, stream);
 }
 
-/// dw / dbias through the plane tile (height K), one wave of its blocks on
-/// this GPU, with `plan` from plan_weight_grad_mma_plane.
+/// dw / dbias through the plane tile (height K), a block a tile, with `plan`
+/// from plan_weight_grad_mma_plane.
 template <class T, int K>
 Status launch_weight_grad_mma_plane(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
                                     cudaStream_t stream, const WeightGradPlan& plan) {
   static_assert(std::is_same<typename NumericTraits<T>::Accum, float>::value, "the tensor-core tile sums in float");
   constexpr int kT = kDwPlaneThreads;
   auto kernel = weight_grad_mma_plane_kernel<T, kT, K>;
-  const int static_bytes = int(kT / 32 * (16 * 8 * dw_mma_groups(K) + 1) * sizeof(float));
-  const int smem = dw_plane_smem_bytes<T>(plan.params);
-  const cudaError_t err = allow_shared_memory(kernel, smem, static_bytes);
+  const int smem = dw_plane_smem_bytes<T>(plan.params, kT, K);
+  const cudaError_t err = allow_shared_memory(kernel, smem, int(kT / 32 * sizeof(float)));
   if (err != cudaSuccess) return launch_status("backward_weight", err);
   return run_weight_grad(kernel, kT, smem, plan, p, x, dy, dw, dbias, workspace, stream);
 }

@@ -688,7 +688,7 @@ bool plan_weight_grad_mma_plane(const Problem& p, const void* x, const void* dy,
   const int64_t slots = (most + p.c - 1) / p.c < p.n ? (most + p.c - 1) / p.c : p.n;
   const int64_t least = (p.n + slots - 1) / slots;
   chunk_images(p, f, kDwPlaneImages < least ? least : kDwPlaneImages < p.n ? kDwPlaneImages : p.n);
-  plan.smem_bytes = dw_plane_smem_bytes<T>(f);
+  plan.smem_bytes = dw_plane_smem_bytes<T>(f, kDwPlaneThreads, int(p.k));
   plan.staged_vec = 0;
   plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
   return true;

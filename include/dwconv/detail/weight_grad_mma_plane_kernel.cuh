@@ -34,10 +34,13 @@ __host__ __device__ constexpr int64_t dw_plane_dy_elems(int64_t tile_rows, int64
 /// flight during the products of the one before) where it walks several.
 __host__ __device__ constexpr int dw_plane_buffers(const WeightGradParams& p) { return p.pieces_per_chunk > 1 ? 2 : 1; }
 
-/// Dynamic shared memory of a block of the plane tile.
+/// Dynamic shared memory of a block of the plane tile: its buffers, or its
+/// sums (dw_mma_sum_bytes) where they take more.
 template <class T>
-__host__ __device__ constexpr int dw_plane_smem_bytes(const WeightGradParams& p) {
-  return dw_plane_buffers(p) * (p.smem_x_elems + int(dw_plane_dy_elems(p.tile_rows, p.out_w))) * int(sizeof(T));
+__host__ __device__ constexpr int dw_plane_smem_bytes(const WeightGradParams& p, int threads, int k) {
+  const int64_t buffers =
+      dw_plane_buffers(p) * (p.smem_x_elems + dw_plane_dy_elems(p.tile_rows, p.out_w)) * int64_t(sizeof(T));
+  return int(buffers > dw_mma_sum_bytes(threads, k) ? buffers : dw_mma_sum_bytes(threads, k));
 }
 
 /// Copies `elems` (a multiple of 8) elements at `src` (16-byte aligned) to
@@ -51,27 +54,24 @@ __device__ __forceinline__ void copy_range_async(T* dst, const T* src, int64_t e
 /// 4 strips).
 inline constexpr int kDwPlaneThreads = 128;
 
-/// A block's walk: an equal share (wave_share) of a one-wave grid of
-/// p.tiles tiles, tile = channel * p.row_chunks + chunk, a chunk
-/// p.pieces_per_chunk images of one channel. A block sums the planes of its
-/// consecutive tiles of one channel together and writes the sum to the
-/// first tile's workspace slot, zeros to the others'. Buffers (dynamic
-/// shared memory, 2 * (p.smem_x_elems + dw_plane_dy_elems)): x plane rows at
-/// buffer rows pad_top .., dy rows from 0, packed (x rows p.w long, an odd
-/// number of 16-byte vectors: ldmatrix's 8 rows in 8 bank quads).
+/// Tile (block) b: images b % p.row_chunks * p.pieces_per_chunk .. of
+/// channel b / p.row_chunks, summed into the tile's workspace slot. A grid
+/// of such short blocks, not one wave walking fixed shares: the hardware's
+/// block scheduler balances them (b51, bench/NOTES.md). Buffers (dynamic
+/// shared memory, dw_plane_smem_bytes): x plane rows at buffer rows
+/// pad_top .., dy rows from 0, packed (x rows p.w long, an odd number of
+/// 16-byte vectors: ldmatrix's 8 rows in 8 bank quads); the sums take the
+/// buffers' room at the end.
 template <class T, int Threads, int K>
 __global__ void __launch_bounds__(Threads)
     weight_grad_mma_plane_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                  float* __restrict__ ws) {
   follow_previous_grid();
   using Traits = NumericTraits<T>;
-  constexpr int kG = dw_mma_groups(K), kCols = 8 * kG, kWarps = Threads / 32;
+  constexpr int kG = dw_mma_groups(K), kWarps = Threads / 32;
   static_assert(sizeof(T) == 2 && K > 0, "the tensor-core dw tile is for 2-byte types and static kernel heights");
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ float s_c[kWarps * 16 * kCols];
   __shared__ float scratch[kWarps];
-  const WaveShare share = wave_share(p.tiles, gridDim.x, blockIdx.x);
-  if (share.begin >= share.end) return;
 
   const int w_n = int(p.w), wo_n = int(p.out_w), pl = p.pad_left, pt = p.pad_top;
   const int side_cols = wo_n - w_n;  // dy columns in the padding: the bias alone
@@ -82,6 +82,9 @@ __global__ void __launch_bounds__(Threads)
   const int warp = int(threadIdx.x) / 32;
   const int strips = (w_n + 15) / 16;
   const BoxWalk side_walk = box_walk(side_cols > 0 ? side_cols : 1);
+  const int64_t channel = blockIdx.x / p.row_chunks, chunk = blockIdx.x % p.row_chunks;
+  const int64_t first = chunk * p.pieces_per_chunk;
+  const int64_t end = first + p.pieces_per_chunk < p.n ? first + p.pieces_per_chunk : p.n;
 
   // What no plane's copies write: x rows above and below the plane, x's
   // tail, dy's rows past out_h and its tail (the plan keeps each range's
@@ -91,43 +94,25 @@ __global__ void __launch_bounds__(Threads)
     zero_range<T, 8>(buf(b), pt * w_n + plane_x, x_elems);
     zero_range<T, 8>(buf(b) + x_elems, plane_dy, dy_elems);
   }
-
-  struct Cursor {
-    int64_t tile, img, img_end;
-  };
-  auto first_image = [&](int64_t tile, Cursor& cur) {
-    cur.tile = tile;
-    cur.img = tile % p.row_chunks * p.pieces_per_chunk;
-    cur.img_end = cur.img + p.pieces_per_chunk < p.n ? cur.img + p.pieces_per_chunk : p.n;
-  };
-  auto advance = [&](Cursor cur) {
-    if (++cur.img == cur.img_end && cur.tile + 1 < share.end) first_image(cur.tile + 1, cur);
-    return cur;
-  };
-  auto valid = [&](const Cursor& cur) { return cur.img < cur.img_end; };
-  auto issue = [&](const Cursor& cur, T* b) {
-    const int64_t plane = cur.img * p.c + cur.tile / p.row_chunks;
+  auto issue = [&](int64_t img, T* b) {
+    const int64_t plane = img * p.c + channel;
     copy_range_async(b + pt * w_n, x + plane * p.x_plane_pitch, plane_x);
     copy_range_async(b + x_elems, dy + plane * p.dy_plane_pitch, plane_dy);
     copy_async_commit();
   };
 
   float c[kG][4] = {}, cb[4] = {}, side = 0.0f;
-  int64_t run_first = share.begin;  // the first tile of the channel's run: its slot takes the sums
-  Cursor cur;
-  first_image(share.begin, cur);
-  issue(cur, buf(0));
-  for (int b = 0;; b ^= 1) {
-    const Cursor next = advance(cur);
-    if (valid(next)) {
-      issue(next, buf(b ^ 1));
+  issue(first, buf(0));
+  for (int64_t img = first, b = 0; img < end; ++img, b ^= 1) {
+    if (img + 1 < end) {
+      issue(img + 1, buf(int(b ^ 1)));
       copy_async_wait_groups<1>();
     } else {
       copy_async_wait_all();
     }
     __syncthreads();  // this plane's copies (and the zeros) landed for every thread
-    const T* s_x = buf(b);
-    const T* s_dy = buf(b) + x_elems;
+    const T* s_x = buf(int(b));
+    const T* s_dy = s_x + x_elems;
     if (p.write_bias && side_cols > 0) {
       for_each_box_vector(side_walk, int(p.out_h), [&](int r, int col) {
         side += Traits::to_accum(s_dy[r * wo_n + (col < pl ? col : col + w_n)]);
@@ -135,27 +120,11 @@ __global__ void __launch_bounds__(Threads)
     }
     const DwMmaBands<T> bands{s_x, s_dy, 0, 0, w_n, wo_n, w_n, pl, p.tile_rows / 16, p.write_bias};
     for (int s = warp; s < strips; s += kWarps) dw_mma_strip<T, K, true, false>(bands, s, c, cb);
-    __syncthreads();  // the next issue overwrites this buffer
-
-    if (!valid(next) || next.tile / p.row_chunks != cur.tile / p.row_chunks) {
-      const int64_t channel = cur.tile / p.row_chunks;
-      dw_mma_block_sums<Threads, K>(p, c, cb, side, s_c, scratch, [&](int k, float sum) {
-        for (int64_t tile = run_first; tile <= cur.tile; ++tile)
-          ws[(tile % p.row_chunks * p.c + channel) * p.ws_taps + (k < 0 ? p.ws_taps - 1 : p.tap_base + k)] =
-              tile == run_first ? sum : 0.0f;
-      });
-#pragma unroll
-      for (int j = 0; j < kG; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) c[j][e] = 0.0f;
-#pragma unroll
-      for (int e = 0; e < 4; ++e) cb[e] = 0.0f;
-      side = 0.0f;
-      run_first = next.tile;
-    }
-    if (!valid(next)) break;
-    cur = next;
+    __syncthreads();  // the next issue (or the sums) overwrites this buffer
   }
+  float* ws_tile = ws + (chunk * p.c + channel) * p.ws_taps;
+  dw_mma_block_sums<Threads, K>(p, c, cb, side, reinterpret_cast<float*>(smem_raw), scratch,
+                                [&](int k, float sum) { ws_tile[k < 0 ? p.ws_taps - 1 : p.tap_base + k] = sum; });
 }
 
 }  // namespace detail
