@@ -82,7 +82,9 @@ Status backward_weight_plane_chunks(const Problem& p, const T* x, const T* dy, T
       detail::WeightGradPlan plan;
       if (!detail::plan_weight_grad_mma_plane<T>(p, x, dy, plan)) return;
       detail::chunk_images(p, plan.params, o.dw_plane_images_per_chunk);
-      s = detail::launch_weight_grad_mma_plane<T, decltype(k_const)::value>(p, x, dy, dw, dbias, ws, o.stream, plan);
+      constexpr int K = decltype(k_const)::value;
+      constexpr int kMinBlocks = detail::DefaultWeightGradPolicy<T, K, Layout::NCHW>::kTensorCoresPlaneMinBlocks;
+      s = detail::launch_weight_grad_mma_plane<T, K, kMinBlocks>(p, x, dy, dw, dbias, ws, o.stream, plan);
     });
   }
   return s;

@@ -267,8 +267,8 @@ TEST(BackwardPlan, NchwPlaneTileWeightGrad) {
   detail::WeightGradPlan plan;
   ASSERT_TRUE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
   EXPECT_EQ(plan.params.tile_rows, 64);
-  EXPECT_EQ(plan.params.pieces_per_chunk, detail::kDwPlaneImages);
-  EXPECT_EQ(plan.params.tiles, (32 + detail::kDwPlaneImages - 1) / detail::kDwPlaneImages * 256);
+  EXPECT_EQ(plan.params.pieces_per_chunk, 1);
+  EXPECT_EQ(plan.params.tiles, 32 * 256);
   p.w = 64;  // rows of 8 vectors: ldmatrix's rows would share banks
   EXPECT_FALSE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
   p.h = p.w = 120;  // two buffers past kDwPlaneSmemBytes

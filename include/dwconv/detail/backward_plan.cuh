@@ -646,9 +646,6 @@ bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int thr
 /// for a block's two plane buffers: the default limit, no opt-in.
 inline constexpr int64_t kDwPlaneSmemBytes = 48 * 1024;
 
-/// Images of a channel a block of the plane tile takes, one block a tile.
-inline constexpr int64_t kDwPlaneImages = 2;
-
 /// Sets the plane tile's chunks: `per_chunk` images of a channel a tile.
 inline void chunk_images(const Problem& p, WeightGradParams& f, int64_t per_chunk) {
   f.pieces_per_chunk = per_chunk;
@@ -663,8 +660,10 @@ inline void chunk_images(const Problem& p, WeightGradParams& f, int64_t per_chun
 /// conflicts), x and dy 16-byte aligned with dy's planes whole vectors, and
 /// two buffers of a plane (x rows from -pad_top to dw_mma_x_rows of
 /// out_h rounded up to 16, dy's rows as many) within kDwPlaneSmemBytes.
-/// Chunks: one image a tile, or as many as keep a channel's slots within
-/// the staged tile's (chunk_target), so the workspace query holds.
+/// Chunks: one image a tile (a block a plane, one buffer: more blocks a
+/// multiprocessor beat a second buffer, b51.1), or as many as keep a
+/// channel's slots within the staged tile's (chunk_target), so the
+/// workspace query holds.
 template <class T>
 bool plan_weight_grad_mma_plane(const Problem& p, const void* x, const void* dy, WeightGradPlan& plan) {
   constexpr int64_t kV = kVecElems16<T>;
@@ -686,8 +685,7 @@ bool plan_weight_grad_mma_plane(const Problem& p, const void* x, const void* dy,
   f.smem_x_elems = int(x_elems);
   const int64_t most = chunk_target(p, true, 0).most;
   const int64_t slots = (most + p.c - 1) / p.c < p.n ? (most + p.c - 1) / p.c : p.n;
-  const int64_t least = (p.n + slots - 1) / slots;
-  chunk_images(p, f, kDwPlaneImages < least ? least : kDwPlaneImages < p.n ? kDwPlaneImages : p.n);
+  chunk_images(p, f, (p.n + slots - 1) / slots);
   plan.smem_bytes = dw_plane_smem_bytes<T>(f, kDwPlaneThreads, int(p.k));
   plan.staged_vec = 0;
   plan.workspace_bytes = weight_grad_slot_bytes<T>(f);

@@ -111,17 +111,15 @@ struct BoxWalk {
   int vecs;
 };
 
-/// The walk of thread `thread` of `threads` (default: the block's).
-__device__ __forceinline__ BoxWalk box_walk(int vecs, int thread, int threads) {
+__device__ __forceinline__ BoxWalk box_walk(int vecs) {
   BoxWalk w;
   w.vecs = vecs;
-  w.step_rows = threads / vecs;
-  w.step_vecs = threads - w.step_rows * vecs;
-  w.r = thread / vecs;
-  w.c = thread - w.r * vecs;
+  w.step_rows = int(blockDim.x) / vecs;
+  w.step_vecs = int(blockDim.x) - w.step_rows * vecs;
+  w.r = int(threadIdx.x) / vecs;
+  w.c = int(threadIdx.x) - w.r * vecs;
   return w;
 }
-__device__ __forceinline__ BoxWalk box_walk(int vecs) { return box_walk(vecs, int(threadIdx.x), int(blockDim.x)); }
 
 /// Calls f(r, c) for this thread's share of a rows x walk.vecs grid. The
 /// walk adds the block size as whole rows plus a remainder: a box copy's

@@ -1,13 +1,15 @@
 // dwconv: the NCHW dw / dbias phase-one tile on tensor cores for small
-// planes, a plane at a time: a block copies whole x and dy planes, one
-// contiguous range each, into two buffers of shared memory (the next plane
-// in flight while its warps take the products of the one before, a strip
-// a warp, as the staged tile walks its bands: dw_mma_strip). No per-piece
-// zero fills (a buffer's padding rows are zeroed once: every plane has the
-// same geometry) and no per-row copy walks. The staged tile spends most of its instructions on those at
-// 2-byte 56x56 (ncu, `2026-11-27-h100-s34-ncu.txt`: staging, zero fills,
-// barriers and setup 4 of 5), where it ran at 76 % of the floor against a
-// pure read's 95 % at that size (`2026-11-27-h100-s35-memory-probes.json`).
+// planes, a block a plane (or a few, where the workspace's slots bound the
+// tiles): it copies the whole x and dy planes, one contiguous range each,
+// into shared memory, and its warps take the products a strip a warp, as
+// the staged tile walks its bands (dw_mma_strip). No per-piece zero fills
+// (a buffer's padding rows are zeroed once: every plane has the same
+// geometry) and no per-row copy walks. The staged tile spends most of its
+// instructions on those at 2-byte 56x56 (ncu, `2026-11-27-h100-s34-ncu.txt`:
+// staging, zero fills, barriers and setup 4 of 5), where it ran at 76 % of
+// the floor against a pure read's 95 % at that size
+// (`2026-11-27-h100-s35-memory-probes.json`); this tile runs it at 81-82 %
+// (b51.1, bench/NOTES.md).
 #pragma once
 
 #include <cstdint>
@@ -61,9 +63,10 @@ inline constexpr int kDwPlaneThreads = 128;
 /// shared memory, dw_plane_smem_bytes): x plane rows at buffer rows
 /// pad_top .., dy rows from 0, packed (x rows p.w long, an odd number of
 /// 16-byte vectors: ldmatrix's 8 rows in 8 bank quads); the sums take the
-/// buffers' room at the end.
-template <class T, int Threads, int K>
-__global__ void __launch_bounds__(Threads)
+/// buffers' room at the end. MinBlocks: blocks a multiprocessor its
+/// registers allow (a policy's kTensorCoresPlaneMinBlocks).
+template <class T, int Threads, int K, int MinBlocks>
+__global__ void __launch_bounds__(Threads, MinBlocks)
     weight_grad_mma_plane_kernel(const WeightGradParams p, const T* __restrict__ x, const T* __restrict__ dy,
                                  float* __restrict__ ws) {
   follow_previous_grid();
