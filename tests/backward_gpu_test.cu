@@ -461,10 +461,10 @@ TEST_F(BackwardGpu, WeightTensorCoreChunksCarryTheHalo) {
 // 8, 24 and 56 (a strip that ends mid-row, one that ends on it); zero, odd
 // and unequal pads (dy columns that meet no x column sum into dbias alone;
 // top pads past K - 1); heights under one 16-row block and ending
-// mid-block. C = 300 with few images gives a block several tiles, runs that
-// change channel mid-share and share boundaries mid-channel; explicit
-// chunks of 2 and 3 images sum several tiles into one slot and zero the
-// rest.
+// mid-block. C = 300 gives grids of many waves; the default chunks (a plane
+// a block, one buffer), explicit chunks of 1 and of 3 images (a block walks
+// three planes through two buffers, the last chunk short where N is not a
+// multiple of 3).
 TEST_F(BackwardGpu, WeightThroughPlaneTensorCores) {
   if constexpr (sizeof(T) != 2) {
     GTEST_SKIP() << "tensor-core tiles are for 2-byte types";

@@ -245,6 +245,7 @@ TEST(BackwardPlan, NchwPlaneTileWeightGrad) {
     ASSERT_TRUE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan)) << what;
     const detail::WeightGradParams& f = plan.params;
     ASSERT_LE(plan.smem_bytes, detail::kDwPlaneSmemBytes) << what;
+    ASSERT_GE(plan.smem_bytes, detail::dw_mma_sum_bytes(detail::kDwPlaneThreads, int(p.k))) << what;
     ASSERT_GE(f.tile_rows, p.out_h()) << what;
     ASSERT_EQ(f.tile_rows % 16, 0) << what;
     ASSERT_LE((p.pad_top + p.h) * p.w, f.smem_x_elems) << what;

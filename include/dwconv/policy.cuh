@@ -255,11 +255,12 @@ struct DefaultWeightGradPolicy {
   // (weight_grad_mma_plane_kernel.cuh, plan_weight_grad_mma_plane: rows an
   // odd number of 16-byte vectors, two planes within 48 KiB) go there, a
   // block a plane at kTensorCoresPlaneMinBlocks blocks a multiprocessor
-  // (its register bound). The tile is bound by the blocks a multiprocessor
-  // holds: at 56x56 (fp16 / bf16, `2026-11-27-h100-b51.1-ab.txt`, against
-  // the staged tile's 76.2 / 76.7 %) 9 blocks (56 registers, the
-  // compiler's own) 79.2 / 78.6, 10 (48) 81.5 / 81.7, 12 (40, spills) 78.8
-  // / 78.9 %; 7 blocks 72.0 / 72.1 (b51). At K >= kTallKernelHeight 48
+  // (its register bound): the tile is bound by the planes a multiprocessor
+  // holds in flight. At 56x56 (fp16 / bf16, `2026-11-27-h100-b51.1-ab.txt`,
+  // against the staged tile's 76.2 / 76.7 %) a plane a block at 9 blocks
+  // (56 registers, the compiler's own) 79.2 / 78.6, 10 (48) 81.5 / 81.7,
+  // 12 (40, spills) 78.8 / 78.9 %; two planes a block, double-buffered, at
+  // 7 (by shared memory) 79.1 / 79.4 %. At K >= kTallKernelHeight 48
   // registers spill.
   static constexpr bool kTensorCoresPlane = kTensorCores;
   static constexpr int kTensorCoresPlaneMinBlocks = K >= kTallKernelHeight ? 1 : 10;
