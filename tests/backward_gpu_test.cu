@@ -45,6 +45,8 @@ struct Options {
   // problems small enough to test here get one or two pieces a chunk),
   // so that a block walks several bands of a plane in turn.
   int64_t dw_mma_pieces_per_chunk = 0;
+  // > 0: dw through the plane tile with this many images a chunk.
+  int64_t dw_plane_images_per_chunk = 0;
 };
 
 // backward_weight on the NCHW tensor-core tile with o.dw_mma_pieces_per_chunk
@@ -69,10 +71,30 @@ Status backward_weight_mma_chunks(const Problem& p, const T* x, const T* dy, T* 
   return s;
 }
 
+// backward_weight on the plane tile with o.dw_plane_images_per_chunk images
+// a chunk; the workspace is at least the default plan's (fewer chunks take
+// fewer slots).
+Status backward_weight_plane_chunks(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* ws,
+                                    const Options& o) {
+  Status s = Status::error(StatusCode::kUnsupported, "the plane tile does not take this problem");
+  if constexpr (sizeof(T) == 2) {
+    detail::dispatch_static_k(p.k, [&](auto k_const) {
+      detail::WeightGradPlan plan;
+      if (!detail::plan_weight_grad_mma_plane<T>(p, x, dy, plan)) return;
+      detail::chunk_images(p, plan.params, o.dw_plane_images_per_chunk);
+      constexpr int K = decltype(k_const)::value;
+      constexpr int kMinBlocks = detail::DefaultWeightGradPolicy<T, K, Layout::NCHW>::kTensorCoresPlaneMinBlocks;
+      s = detail::launch_weight_grad_mma_plane<T, K, kMinBlocks>(p, x, dy, dw, dbias, ws, o.stream, plan);
+    });
+  }
+  return s;
+}
+
 // backward_weight with the kernel family o.dw_kernel prefers.
 Status call_backward_weight(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* ws, size_t* bytes,
                             const Options& o) {
   if (o.dw_mma_pieces_per_chunk > 0) return backward_weight_mma_chunks(p, x, dy, dw, dbias, ws, o);
+  if (o.dw_plane_images_per_chunk > 0) return backward_weight_plane_chunks(p, x, dy, dw, dbias, ws, o);
   switch (o.dw_kernel) {
     case WeightGradKernel::kRolling:
       return backward_weight<T, WeightGradKernel::kRolling>(p, x, dy, dw, dbias, ws, bytes, o.stream);
@@ -431,6 +453,72 @@ TEST_F(BackwardGpu, WeightTensorCoreChunksCarryTheHalo) {
             ++i;
           }
         }
+  }
+}
+
+// dw on the NCHW plane tile (2-byte, stride 1, dilation 1, x rows an odd
+// number of 16-byte vectors, small planes): every K of the table; x rows of
+// 8, 24 and 56 (a strip that ends mid-row, one that ends on it); zero, odd
+// and unequal pads (dy columns that meet no x column sum into dbias alone;
+// top pads past K - 1); heights under one 16-row block and ending
+// mid-block. C = 300 gives grids of many waves; the default chunks (a plane
+// a block, one buffer), explicit chunks of 1 and of 3 images (a block walks
+// three planes through two buffers, the last chunk short where N is not a
+// multiple of 3).
+TEST_F(BackwardGpu, WeightThroughPlaneTensorCores) {
+  if constexpr (sizeof(T) != 2) {
+    GTEST_SKIP() << "tensor-core tiles are for 2-byte types";
+  } else {
+    std::mt19937_64 rng(79);
+    const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+    int i = 0, taken = 0;
+    for (int k : detail::kStaticKernelHeights)
+      for (int64_t w : {int64_t(8), int64_t(24), int64_t(56)})
+        for (auto [pt, pb, pl, pr] :
+             {std::tuple{0, 0, 0, 0}, std::tuple{1, 1, 1, 1}, std::tuple{k - 1, 0, 3, 2}, std::tuple{k + 2, 1, 0, 8}}) {
+          Problem p;
+          p.layout = Layout::NCHW;
+          p.n = 2 + i % 3;
+          p.c = i % 4 == 0 ? 300 : 3;
+          p.k = k;
+          p.pad_top = pt;
+          p.pad_bottom = pb;
+          p.pad_left = pl;
+          p.pad_right = pr;
+          // Heights whose dy planes are whole 16-byte vectors: out_h a multiple of 8.
+          const int64_t out_h = i % 2 ? 8 : 40;
+          p.h = out_h + k - 1 - pt - pb;
+          p.w = w;
+          ++i;
+          detail::WeightGradPlan plan;
+          if (p.h < 1 || !detail::plan_weight_grad_mma_plane<T>(p, aligned, aligned, plan)) continue;
+          ++taken;
+          for (int64_t per_chunk : {int64_t(0), int64_t(1), int64_t(3)}) {
+            if (per_chunk > 0 && i % 3 != 0) continue;
+            Options o;
+            o.integers = (i + per_chunk) % 2 == 0;
+            o.dw_kernel = WeightGradKernel::kTensorCores;
+            o.dw_plane_images_per_chunk = per_chunk;
+            EXPECT_EQ(run_dw(p, rng, o, (i + per_chunk) % 3 != 0), "")
+                << testbed::describe(p) << " images a chunk " << per_chunk;
+          }
+        }
+    EXPECT_GE(taken, 50);
+    // The benchmark's shape, scaled down: W = 56 with pad 1 (dy rows of 58).
+    Problem p;
+    p.layout = Layout::NCHW;
+    p.n = 4;
+    p.c = 64;
+    p.k = 3;
+    p.h = p.w = 56;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+    detail::WeightGradPlan plan;
+    ASSERT_TRUE(detail::plan_weight_grad_mma_plane<T>(p, aligned, aligned, plan));
+    Options o;
+    o.dw_kernel = WeightGradKernel::kDefault;
+    EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
+    o.integers = false;
+    EXPECT_EQ(run_dw(p, rng, o, true), "") << testbed::describe(p);
   }
 }
 

@@ -214,6 +214,68 @@ TEST(BackwardPlan, NchwTensorCoreWeightGradChunks) {
   EXPECT_GE(paired, 20) << planned << " " << tall;
 }
 
+// The plane tile's plan: it takes only rows of an odd number of 16-byte
+// vectors, aligned tensors, dy planes of whole vectors and two buffers in
+// kDwPlaneSmemBytes, and then every plane's x rows fit its buffer; its
+// chunks cover the images, one a chunk unless a channel's slots would pass
+// the workspace query's bound. The benchmark's 2-byte 56x56 takes it.
+TEST(BackwardPlan, NchwPlaneTileWeightGrad) {
+  const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
+  const void* odd = reinterpret_cast<const void*>((uintptr_t(1) << 20) + 2);
+  std::mt19937_64 rng(83);
+  int planned = 0, chunked = 0;
+  for (int i = 0; i < 4000; ++i) {
+    Problem p = testbed::random_problem(rng, Layout::NCHW);
+    p.stride_h = p.stride_w = p.dilation_h = 1;
+    p.k = detail::kStaticKernelHeights[i % std::size(detail::kStaticKernelHeights)];
+    p.w = 8 * (1 + int64_t(rng() % 8));
+    if (i % 3 == 0) p.c = 500 + int64_t(rng() % 1500);
+    if (i % 5 == 0) p.n = 20 + int64_t(rng() % 40);
+    if (p.n == 0 || p.out_h() < 1 || p.out_w() < 1 || !validate(p).ok()) continue;
+    detail::WeightGradPlan plan;
+    const bool takes = detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan);
+    const std::string what = testbed::describe(p);
+    if (p.w % 16 == 0 || p.out_h() * p.out_w() % 8 != 0) {
+      ASSERT_FALSE(takes) << what;
+      continue;
+    }
+    if (!takes) continue;
+    ASSERT_FALSE(detail::plan_weight_grad_mma_plane<__half>(p, odd, aligned, plan)) << what;
+    ASSERT_FALSE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, odd, plan)) << what;
+    ASSERT_TRUE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan)) << what;
+    const detail::WeightGradParams& f = plan.params;
+    ASSERT_LE(plan.smem_bytes, detail::kDwPlaneSmemBytes) << what;
+    ASSERT_GE(plan.smem_bytes, detail::dw_mma_sum_bytes(detail::kDwPlaneThreads, int(p.k))) << what;
+    ASSERT_GE(f.tile_rows, p.out_h()) << what;
+    ASSERT_EQ(f.tile_rows % 16, 0) << what;
+    ASSERT_LE((p.pad_top + p.h) * p.w, f.smem_x_elems) << what;
+    ASSERT_GE(f.pieces_per_chunk * f.row_chunks, p.n) << what;
+    ASSERT_LT(f.pieces_per_chunk * (f.row_chunks - 1), p.n) << what;
+    ASSERT_EQ(f.tiles, p.c * f.row_chunks) << what;
+    ASSERT_LE(plan.workspace_bytes, detail::weight_grad_workspace_bytes<__half>(p)) << what;
+    ++planned;
+    chunked += f.pieces_per_chunk > 1;
+  }
+  EXPECT_GE(planned, 300) << chunked;
+  EXPECT_GE(chunked, 20) << planned;
+  Problem p;
+  p.layout = Layout::NCHW;
+  p.n = 32;
+  p.c = 256;
+  p.k = 3;
+  p.h = p.w = 56;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  detail::WeightGradPlan plan;
+  ASSERT_TRUE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
+  EXPECT_EQ(plan.params.tile_rows, 64);
+  EXPECT_EQ(plan.params.pieces_per_chunk, 1);
+  EXPECT_EQ(plan.params.tiles, 32 * 256);
+  p.w = 64;  // rows of 8 vectors: ldmatrix's rows would share banks
+  EXPECT_FALSE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
+  p.h = p.w = 120;  // two buffers past kDwPlaneSmemBytes
+  EXPECT_FALSE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
+}
+
 // Padded NCHW rows of every static height stage (they fit) rather than
 // run 2-byte scalar loads.
 TEST(BackwardPlan, PaddedNchwWeightGradStages) {

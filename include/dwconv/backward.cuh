@@ -139,6 +139,21 @@ Status launch_weight_grad_mma(const Problem& p, const T* x, const T* dy, T* dw, 
   return run_weight_grad(kernel, Threads, plan.smem_bytes, plan, p, x, dy, dw, dbias, workspace, stream);
 }
 
+/// dw / dbias through the plane tile (height K, MinBlocks blocks a
+/// multiprocessor), a block a tile, with `plan` from
+/// plan_weight_grad_mma_plane.
+template <class T, int K, int MinBlocks>
+Status launch_weight_grad_mma_plane(const Problem& p, const T* x, const T* dy, T* dw, T* dbias, void* workspace,
+                                    cudaStream_t stream, const WeightGradPlan& plan) {
+  static_assert(std::is_same<typename NumericTraits<T>::Accum, float>::value, "the tensor-core tile sums in float");
+  constexpr int kT = kDwPlaneThreads;
+  auto kernel = weight_grad_mma_plane_kernel<T, kT, K, MinBlocks>;
+  const int smem = dw_plane_smem_bytes<T>(plan.params, kT, K);
+  const cudaError_t err = allow_shared_memory(kernel, smem, int(kT / 32 * sizeof(float)));
+  if (err != cudaSuccess) return launch_status("backward_weight", err);
+  return run_weight_grad(kernel, kT, smem, plan, p, x, dy, dw, dbias, workspace, stream);
+}
+
 /// dw / dbias through the NHWC tensor-core tile (height K), one wave of its
 /// blocks on this GPU; `p` must pass mma_nhwc_weight_grad_applies.
 template <class T, int K>
@@ -199,6 +214,12 @@ Status launch_weight_grad(const Problem& p, const T* x, const T* dy, T* dw, T* d
             (!Table::kTensorCores || (rolling_vectors && K < Table::kTensorCoresOverRollingK)))
           return;
         WeightGradPlan plan;
+        if (Table::kTensorCoresPlane && plan_weight_grad_mma_plane<T>(p, x, dy, plan)) {
+          taken = true;
+          s = launch_weight_grad_mma_plane<T, K, Table::kTensorCoresPlaneMinBlocks>(p, x, dy, dw, dbias, workspace,
+                                                                                    stream, plan);
+          return;
+        }
         if (!plan_weight_grad_mma<T>(p, mma_band_boxed<T>(p.w, x), mma_band_boxed<T>(p.out_w(), dy), kT, plan)) return;
         taken = true;
         s = launch_weight_grad_mma<T, kT, K>(p, x, dy, dw, dbias, workspace, stream, plan);

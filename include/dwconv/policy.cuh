@@ -251,6 +251,19 @@ struct DefaultWeightGradPolicy {
   static constexpr bool kTensorCores = sizeof(T) == 2 && L == Layout::NCHW;
   static constexpr int kTensorCoresOverRollingK = 5;
   static constexpr int kTensorCoreThreads = K >= kTallKernelHeight ? 256 : 128;
+  // Of those, small planes that the plane tile takes
+  // (weight_grad_mma_plane_kernel.cuh, plan_weight_grad_mma_plane: rows an
+  // odd number of 16-byte vectors, two planes within 48 KiB) go there, a
+  // block a plane at kTensorCoresPlaneMinBlocks blocks a multiprocessor
+  // (its register bound): the tile is bound by the planes a multiprocessor
+  // holds in flight. At 56x56 (fp16 / bf16, `2026-11-27-h100-b51.1-ab.txt`,
+  // against the staged tile's 76.2 / 76.7 %) a plane a block at 9 blocks
+  // (56 registers, the compiler's own) 79.2 / 78.6, 10 (48) 81.5 / 81.7,
+  // 12 (40, spills) 78.8 / 78.9 %; two planes a block, double-buffered, at
+  // 7 (by shared memory) 79.1 / 79.4 %. At K >= kTallKernelHeight 48
+  // registers spill.
+  static constexpr bool kTensorCoresPlane = kTensorCores;
+  static constexpr int kTensorCoresPlaneMinBlocks = K >= kTallKernelHeight ? 1 : 10;
   // 2-byte NHWC at stride 1 and dilation 1 on tensor cores
   // (weight_grad_mma_nhwc_kernel.cuh) where C is a multiple of 64 and the
   // tensors 16-byte aligned, at K >= 7. Measured on the H100 against the

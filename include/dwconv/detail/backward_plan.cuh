@@ -11,6 +11,7 @@
 #include "dwconv/detail/forward_plan.cuh"
 #include "dwconv/detail/weight_grad_mma_kernel.cuh"
 #include "dwconv/detail/weight_grad_mma_nhwc_kernel.cuh"
+#include "dwconv/detail/weight_grad_mma_plane_kernel.cuh"
 #include "dwconv/detail/weight_grad_rolling_kernel.cuh"
 #include "dwconv/detail/weight_grad_staged_kernel.cuh"
 #include "dwconv/policy.cuh"
@@ -637,6 +638,56 @@ bool plan_weight_grad_mma(const Problem& p, bool x_boxed, bool dy_boxed, int thr
   chunk_pieces(p, f, chunk_target(p, true, bytes(tile)));
   plan.smem_bytes = int(bytes(tile));
   plan.staged_vec = int(kV);
+  plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
+  return true;
+}
+
+/// Shared memory the plane tile (weight_grad_mma_plane_kernel.cuh) may take
+/// for a block's two plane buffers: the default limit, no opt-in.
+inline constexpr int64_t kDwPlaneSmemBytes = 48 * 1024;
+
+/// Sets the plane tile's chunks: `per_chunk` images of a channel a tile.
+inline void chunk_images(const Problem& p, WeightGradParams& f, int64_t per_chunk) {
+  f.pieces_per_chunk = per_chunk;
+  f.row_chunks = (p.n + per_chunk - 1) / per_chunk;
+  f.tiles = p.c * f.row_chunks;
+  f.slots = f.row_chunks;
+}
+
+/// Plans the NCHW plane tile where it takes `p` with these pointers: the
+/// staged tile's problems (mma_applies, a static K) whose x rows are an odd
+/// number of 16-byte vectors (packed rows that ldmatrix reads without bank
+/// conflicts), x and dy 16-byte aligned with dy's planes whole vectors, and
+/// two buffers of a plane (x rows from -pad_top to dw_mma_x_rows of
+/// out_h rounded up to 16, dy's rows as many) within kDwPlaneSmemBytes.
+/// Chunks: one image a tile (a block a plane, one buffer: more blocks a
+/// multiprocessor beat a second buffer, b51.1), or as many as keep a
+/// channel's slots within the staged tile's (chunk_target), so the
+/// workspace query holds.
+template <class T>
+bool plan_weight_grad_mma_plane(const Problem& p, const void* x, const void* dy, WeightGradPlan& plan) {
+  constexpr int64_t kV = kVecElems16<T>;
+  if (!mma_applies<T>(p) || !dispatch_static_k(p.k, [](auto) {})) return false;
+  if (p.w % (2 * kV) != kV || !aligned_to(x, 16) || !aligned_to(dy, 16)) return false;
+  const int64_t ho = p.out_h(), wo = p.out_w();
+  if (ho * wo % kV != 0) return false;
+  const int64_t tile = round_up(ho, int64_t(16));
+  const int64_t x_rows = dw_mma_x_rows(tile, p.k);
+  if (p.pad_top + p.h > x_rows) return false;
+  const int64_t x_elems = round_up(x_rows * p.w + kDwMmaTail, kV);
+  const int64_t bytes = 2 * (x_elems + dw_plane_dy_elems(tile, wo)) * int64_t(sizeof(T));
+  if (bytes > kDwPlaneSmemBytes) return false;
+  plan = tensor_core_weight_grad_plan<T>(p, kDwPlaneThreads);
+  WeightGradParams& f = plan.params;
+  f.col_blocks = f.pixel_blocks = 1;
+  f.tile_rows = int(tile);
+  f.bands_per_plane = 1;
+  f.smem_x_elems = int(x_elems);
+  const int64_t most = chunk_target(p, true, 0).most;
+  const int64_t slots = (most + p.c - 1) / p.c < p.n ? (most + p.c - 1) / p.c : p.n;
+  chunk_images(p, f, (p.n + slots - 1) / slots);
+  plan.smem_bytes = dw_plane_smem_bytes<T>(f, kDwPlaneThreads, int(p.k));
+  plan.staged_vec = 0;
   plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
   return true;
 }

@@ -54,6 +54,157 @@ __device__ __forceinline__ uint32_t shared_pair(const T* s, int a) {
   return v;
 }
 
+/// A plane's or band's rows in shared memory, as a tensor-core dw strip
+/// walk reads them: x band row 0 (x row r0 - pad_top) and dy band row 0
+/// at shared indices x_base and dy_base, rows xp and dp elements apart; x
+/// rows of w elements, x column 0 met by dy column pl; `blocks` 16-row dy
+/// blocks.
+template <class T>
+struct DwMmaBands {
+  const T* s_x;
+  const T* s_dy;
+  int x_base, dy_base, xp, dp, w, pl, blocks;
+  bool write_bias;
+};
+
+/// Adds the products of 16-column strip s of `b` into c (C's fragments,
+/// dw_mma_write_tile's layout) and, write_bias, dy's sums against ones into
+/// cb; every lane of the warp calls it. kLdm: two groups' B fragments a
+/// ldmatrix (x rows 16-byte aligned); kXPadded: x zero past the row (boxed
+/// bands), so B needs no masks where the row ends inside the strip.
+template <class T, int K, bool kLdm, bool kXPadded>
+__device__ __forceinline__ void dw_mma_strip(const DwMmaBands<T>& b, int s, float (&c)[dw_mma_groups(K)][4],
+                                             float (&cb)[4]) {
+  using Traits = NumericTraits<T>;
+  constexpr int kG = dw_mma_groups(K);
+  const int lane = int(threadIdx.x) % 32;
+  const int g = lane / 4, t = lane % 4;
+  const int xp = b.xp, dp = b.dp;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const uint32_t ones = pack_pair(Traits::from_accum(1.0f), Traits::from_accum(1.0f));
+  // Down the strip's blocks. kPartial: the row ends inside the strip.
+  auto walk = [&](auto partial) {
+    constexpr bool kPartial = decltype(partial)::value;
+    constexpr bool kMaskB = kPartial && !kXPadded;
+    uint32_t m_lo = ~0u, m_hi = ~0u;  // columns 2t, 2t + 1 and 2t + 8, 2t + 9 inside the row
+    if constexpr (kPartial) {
+      const int valid = b.w - 16 * s;
+      auto mask = [&](int col) { return col + 1 < valid ? ~0u : (col < valid ? 0xffffu : 0u); };
+      m_lo = mask(2 * t);
+      m_hi = mask(2 * t + 8);
+    }
+    const int xa = b.x_base + g * xp + 16 * s + 2 * t;
+    const int da = b.dy_base + g * dp + b.pl + 16 * s + 2 * t;
+    // ldmatrix: lane l addresses row l % 8 of matrix l / 8 = (group + l / 16, column half (l / 8) % 2).
+    [[maybe_unused]] const uint32_t ldm_addr = static_cast<uint32_t>(
+        __cvta_generic_to_shared(b.s_x + b.x_base + ((lane / 16) * 8 + lane % 8) * xp + 16 * s + ((lane / 8) % 2) * 8));
+    [[maybe_unused]] const uint32_t group_bytes = 8u * uint32_t(xp) * uint32_t(sizeof(T));
+    uint32_t bq[kG][2];
+    auto load_group = [&](uint32_t(&q)[2], int group) {
+      const int a = xa + 8 * group * xp;
+      q[0] = shared_pair(b.s_x, a);
+      q[1] = shared_pair(b.s_x, a + 8);
+      if constexpr (kMaskB) {
+        q[0] &= m_lo;
+        q[1] &= m_hi;
+      }
+    };
+#pragma unroll
+    for (int j = 0; j + 2 < kG; ++j) load_group(bq[j], j);
+    for (int i = 0; i < b.blocks; ++i) {
+      if constexpr (kLdm) {
+        uint32_t d[4];
+        ldmatrix_x4(d, ldm_addr + uint32_t(2 * i + kG - 2) * group_bytes);
+        bq[kG - 2][0] = d[0];
+        bq[kG - 2][1] = d[1];
+        bq[kG - 1][0] = d[2];
+        bq[kG - 1][1] = d[3];
+        if constexpr (kMaskB) {
+          bq[kG - 2][0] &= m_lo;
+          bq[kG - 2][1] &= m_hi;
+          bq[kG - 1][0] &= m_lo;
+          bq[kG - 1][1] &= m_hi;
+        }
+      } else {
+        load_group(bq[kG - 2], 2 * i + kG - 2);
+        load_group(bq[kG - 1], 2 * i + kG - 1);
+      }
+      const int a = da + 16 * i * dp;
+      uint32_t a0 = shared_pair(b.s_dy, a), a1 = shared_pair(b.s_dy, a + 8 * dp);
+      uint32_t a2 = shared_pair(b.s_dy, a + 8), a3 = shared_pair(b.s_dy, a + 8 * dp + 8);
+      if constexpr (kPartial) {
+        a0 &= m_lo;
+        a1 &= m_lo;
+        a2 &= m_hi;
+        a3 &= m_hi;
+      }
+#pragma unroll
+      for (int j = 0; j < kG; ++j) mma_16x8x16<T>(c[j], a0, a1, a2, a3, bq[j][0], bq[j][1]);
+      if (b.write_bias) mma_16x8x16<T>(cb, a0, a1, a2, a3, ones, ones);
+#pragma unroll
+      for (int j = 0; j + 2 < kG; ++j) {
+        bq[j][0] = bq[j + 2][0];
+        bq[j][1] = bq[j + 2][1];
+      }
+    }
+  };
+  if (16 * s + 16 > b.w)
+    walk(std::true_type{});
+  else
+    walk(std::false_type{});
+#else
+  // Targets without mma.sync: each lane forms its own C elements.
+  const int valid = b.w - 16 * s < 16 ? b.w - 16 * s : 16;
+  for (int i = 0; i < b.blocks; ++i)
+    for (int u = 0; u < 2; ++u) {
+      const int m = 16 * i + g + 8 * u;
+      for (int kk = 0; kk < valid; ++kk) {
+        const float d = Traits::to_accum(b.s_dy[b.dy_base + m * dp + b.pl + 16 * s + kk]);
+        cb[2 * u] += d;
+        for (int j = 0; j < kG; ++j)
+          for (int e = 0; e < 2; ++e)
+            c[j][2 * u + e] += d * Traits::to_accum(b.s_x[b.x_base + (16 * i + 8 * j + 2 * t + e) * xp + 16 * s + kk]);
+      }
+    }
+#endif
+}
+
+/// A tensor-core dw block's sums at a tile's end, on every thread of the
+/// block: tap k is C's diagonal j - m = k (fragments c: rows g, g + 8,
+/// columns 2t, 2t + 1 of group j), summed over the warps in a fixed order
+/// through `s_c` (dw_mma_sum_bytes), out(k, sum) on thread k; dbias, where
+/// p.write_bias, the ones-product cb (every C column of a row holds the
+/// row's sum: lanes t = 0 give rows g, g + 8) plus `side` over the block
+/// through block_sum's `scratch` (a float a warp), out(-1, sum) on thread 0.
+/// Ends on a barrier: `s_c` and `scratch` may be written again.
+template <int Threads, int K, class Out>
+__device__ __forceinline__ void dw_mma_block_sums(const WeightGradParams& p, const float (&c)[dw_mma_groups(K)][4],
+                                                  const float (&cb)[4], float side, float* s_c, float* scratch,
+                                                  Out&& out) {
+  constexpr int kG = dw_mma_groups(K), kCols = 8 * kG, kWarps = Threads / 32;
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
+  const int g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int j = 0; j < kG; ++j)
+#pragma unroll
+    for (int u = 0; u < 2; ++u)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) s_c[(warp * 16 + g + 8 * u) * kCols + 8 * j + 2 * t + e] = c[j][2 * u + e];
+  __syncthreads();
+  for (int k = int(threadIdx.x); k < K; k += Threads) {
+    float sum = 0.0f;
+    for (int wp = 0; wp < kWarps; ++wp)
+#pragma unroll
+      for (int m = 0; m < 16; ++m) sum += s_c[(wp * 16 + m) * kCols + m + k];
+    out(k, sum);
+  }
+  if (p.write_bias) {
+    const float b[1] = {side + (t == 0 ? cb[0] + cb[2] : 0.0f)};
+    block_sum<float, Threads, 1, true>(b, 0, scratch, [&](int, int, float sum) { out(-1, sum); });
+  }
+  __syncthreads();
+}
+
 /// Tile: a chunk of pieces of one channel (weight_grad_staged_kernel's
 /// NCHW tiling); a piece is p.tile_rows dy rows (a multiple of 16) of one
 /// image. A band whose rows are whole 16-byte vectors (and its tensor
@@ -79,7 +230,6 @@ __global__ void __launch_bounds__(Threads)
   using Traits = NumericTraits<T>;
   constexpr int kV = kVecElems16<T>;
   constexpr int kG = dw_mma_groups(K);
-  constexpr int kCols = 8 * kG;
   constexpr int kWarps = Threads / 32;
   static_assert(sizeof(T) == 2 && K > 0, "the tensor-core dw tile is for 2-byte types and static kernel heights");
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -96,8 +246,7 @@ __global__ void __launch_bounds__(Threads)
   const int strips = (w_n + 15) / 16;
   const int side_cols = wo_n - w_n;  // dy columns in the padding: the bias alone
   const int64_t pieces = p.n * p.bands_per_plane;
-  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
-  const int g = lane / 4, t = lane % 4;
+  const int warp = int(threadIdx.x) / 32;
   // Walks made once: a boxed x band's vectors, the dbias padding columns.
   const BoxWalk x_walk = box_walk(x_boxed ? xp / kV : 1);
   const BoxWalk side_walk = box_walk(side_cols > 0 ? side_cols : 1);
@@ -160,102 +309,13 @@ __global__ void __launch_bounds__(Threads)
         });
       }
 
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-      const uint32_t ones = pack_pair(Traits::from_accum(1.0f), Traits::from_accum(1.0f));
-      // A strip walked down its blocks. kPartial: the row ends inside it;
-      // kLdm: x boxed, two groups' B fragments a ldmatrix.
-      auto walk = [&](int s, auto partial, auto ldm) {
-        constexpr bool kPartial = decltype(partial)::value;
-        constexpr bool kLdm = decltype(ldm)::value;
-        uint32_t m_lo = ~0u, m_hi = ~0u;  // columns 2t, 2t + 1 and 2t + 8, 2t + 9 inside the row
-        if constexpr (kPartial) {
-          const int valid = w_n - 16 * s;
-          auto mask = [&](int col) { return col + 1 < valid ? ~0u : (col < valid ? 0xffffu : 0u); };
-          m_lo = mask(2 * t);
-          m_hi = mask(2 * t + 8);
-        }
-        const int xa = x_base + g * xp + 16 * s + 2 * t;
-        const int da = dy_base + g * dp + pl + 16 * s + 2 * t;
-        // ldmatrix: lane l addresses row l % 8 of matrix l / 8 = (group + l / 16, column half (l / 8) % 2).
-        const uint32_t ldm_addr = static_cast<uint32_t>(
-            __cvta_generic_to_shared(s_x + ((lane / 16) * 8 + lane % 8) * xp + 16 * s + ((lane / 8) % 2) * 8));
-        const uint32_t group_bytes = 8u * uint32_t(xp) * uint32_t(sizeof(T));
-        uint32_t bq[kG][2];
-        auto load_group = [&](uint32_t(&b)[2], int group) {
-          const int a = xa + 8 * group * xp;
-          b[0] = shared_pair(s_x, a);
-          b[1] = shared_pair(s_x, a + 8);
-          if constexpr (kPartial && !kLdm) {
-            b[0] &= m_lo;
-            b[1] &= m_hi;
-          }
-        };
-#pragma unroll
-        for (int j = 0; j + 2 < kG; ++j) load_group(bq[j], j);
-        for (int i = 0; i < blocks; ++i) {
-          if constexpr (kLdm) {
-            // Boxed x is zero past the row: no masks.
-            uint32_t d[4];
-            ldmatrix_x4(d, ldm_addr + uint32_t(2 * i + kG - 2) * group_bytes);
-            bq[kG - 2][0] = d[0];
-            bq[kG - 2][1] = d[1];
-            bq[kG - 1][0] = d[2];
-            bq[kG - 1][1] = d[3];
-          } else {
-            load_group(bq[kG - 2], 2 * i + kG - 2);
-            load_group(bq[kG - 1], 2 * i + kG - 1);
-          }
-          const int a = da + 16 * i * dp;
-          uint32_t a0 = shared_pair(s_dy, a), a1 = shared_pair(s_dy, a + 8 * dp);
-          uint32_t a2 = shared_pair(s_dy, a + 8), a3 = shared_pair(s_dy, a + 8 * dp + 8);
-          if constexpr (kPartial) {
-            a0 &= m_lo;
-            a1 &= m_lo;
-            a2 &= m_hi;
-            a3 &= m_hi;
-          }
-#pragma unroll
-          for (int j = 0; j < kG; ++j) mma_16x8x16<T>(c[j], a0, a1, a2, a3, bq[j][0], bq[j][1]);
-          if (p.write_bias) mma_16x8x16<T>(cb, a0, a1, a2, a3, ones, ones);
-#pragma unroll
-          for (int j = 0; j + 2 < kG; ++j) {
-            bq[j][0] = bq[j + 2][0];
-            bq[j][1] = bq[j + 2][1];
-          }
-        }
-      };
+      const DwMmaBands<T> bands{s_x, s_dy, x_base, dy_base, xp, dp, w_n, pl, blocks, p.write_bias};
       for (int s = warp; s < strips; s += kWarps) {
-        const bool partial = 16 * s + 16 > w_n;
-        if (x_boxed) {
-          if (partial)
-            walk(s, std::true_type{}, std::true_type{});
-          else
-            walk(s, std::false_type{}, std::true_type{});
-        } else {
-          if (partial)
-            walk(s, std::true_type{}, std::false_type{});
-          else
-            walk(s, std::false_type{}, std::false_type{});
-        }
+        if (x_boxed)
+          dw_mma_strip<T, K, true, true>(bands, s, c, cb);
+        else
+          dw_mma_strip<T, K, false, false>(bands, s, c, cb);
       }
-#else
-      // Targets without mma.sync: each lane forms its own C elements.
-      for (int s = warp; s < strips; s += kWarps) {
-        const int valid = w_n - 16 * s < 16 ? w_n - 16 * s : 16;
-        for (int i = 0; i < blocks; ++i)
-          for (int u = 0; u < 2; ++u) {
-            const int m = 16 * i + g + 8 * u;
-            for (int kk = 0; kk < valid; ++kk) {
-              const float d = Traits::to_accum(s_dy[dy_base + m * dp + pl + 16 * s + kk]);
-              cb[2 * u] += d;
-              for (int j = 0; j < kG; ++j)
-                for (int e = 0; e < 2; ++e)
-                  c[j][2 * u + e] +=
-                      d * Traits::to_accum(s_x[x_base + (16 * i + 8 * j + 2 * t + e) * xp + 16 * s + kk]);
-            }
-          }
-      }
-#endif
       __syncthreads();  // the next piece overwrites both bands
       if (++band == p.bands_per_plane) {
         band = 0;
@@ -263,31 +323,10 @@ __global__ void __launch_bounds__(Threads)
       }
     }
 
-    // Tap k: C's diagonal j - m = k, summed over the warps in a fixed order
-    // through shared memory (the bands' room: every warp is past its last
-    // read of them).
-    float* s_c = reinterpret_cast<float*>(smem_raw);
-#pragma unroll
-    for (int j = 0; j < kG; ++j)
-#pragma unroll
-      for (int u = 0; u < 2; ++u)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) s_c[(warp * 16 + g + 8 * u) * kCols + 8 * j + 2 * t + e] = c[j][2 * u + e];
-    __syncthreads();
+    // The bands' room holds the sums: every warp is past its last read of them.
     float* ws_tile = ws + (chunk * p.c + channel) * p.ws_taps;
-    for (int k = int(threadIdx.x); k < K; k += Threads) {
-      float sum = 0.0f;
-      for (int wp = 0; wp < kWarps; ++wp)
-#pragma unroll
-        for (int m = 0; m < 16; ++m) sum += s_c[(wp * 16 + m) * kCols + m + k];
-      ws_tile[p.tap_base + k] = sum;
-    }
-    // Every C column of a row holds its bias sum: lanes t = 0 give rows g, g + 8.
-    if (p.write_bias) {
-      const float b[1] = {side + (t == 0 ? cb[0] + cb[2] : 0.0f)};
-      block_sum<float, Threads, 1, true>(b, 0, scratch, [&](int, int, float sum) { ws_tile[p.ws_taps - 1] = sum; });
-    }
-    __syncthreads();  // the next tile's bands overwrite the sums
+    dw_mma_block_sums<Threads, K>(p, c, cb, side, reinterpret_cast<float*>(smem_raw), scratch,
+                                  [&](int k, float sum) { ws_tile[k < 0 ? p.ws_taps - 1 : p.tap_base + k] = sum; });
   }
 }
 
