@@ -505,13 +505,7 @@ TEST_F(BackwardGpu, WeightThroughPlaneTensorCores) {
         }
     EXPECT_GE(taken, 50);
     // The benchmark's shape, scaled down: W = 56 with pad 1 (dy rows of 58).
-    Problem p;
-    p.layout = Layout::NCHW;
-    p.n = 4;
-    p.c = 64;
-    p.k = 3;
-    p.h = p.w = 56;
-    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+    const Problem p = testbed::mobile_56x56_problem(4, 64);
     detail::WeightGradPlan plan;
     ASSERT_TRUE(detail::plan_weight_grad_mma_plane<T>(p, aligned, aligned, plan));
     Options o;

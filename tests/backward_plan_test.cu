@@ -258,13 +258,7 @@ TEST(BackwardPlan, NchwPlaneTileWeightGrad) {
   }
   EXPECT_GE(planned, 300) << chunked;
   EXPECT_GE(chunked, 20) << planned;
-  Problem p;
-  p.layout = Layout::NCHW;
-  p.n = 32;
-  p.c = 256;
-  p.k = 3;
-  p.h = p.w = 56;
-  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  Problem p = testbed::mobile_56x56_problem(32, 256);
   detail::WeightGradPlan plan;
   ASSERT_TRUE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
   EXPECT_EQ(plan.params.tile_rows, 64);

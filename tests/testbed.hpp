@@ -50,6 +50,19 @@ inline Problem column_problem(int64_t h, int k) {
   return p;
 }
 
+/// The benchmark's 56x56 case (K3, pad 1 on both axes, NCHW) at `n` images
+/// of `c` channels.
+inline Problem mobile_56x56_problem(int64_t n, int64_t c) {
+  Problem p;
+  p.layout = Layout::NCHW;
+  p.n = n;
+  p.c = c;
+  p.k = 3;
+  p.h = p.w = 56;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  return p;
+}
+
 /// The right pad of the fixed-phase tests' case `i` for left pad `pad`:
 /// the same on odd cases, else one making pad_left + pad_right a multiple of
 /// 4, so that rows of a multiple of 4 stay whole 4-lane vectors at every
