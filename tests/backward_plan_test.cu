@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <dwconv/dwconv.cuh>
 #include <random>
@@ -268,6 +269,14 @@ TEST(BackwardPlan, NchwPlaneTileWeightGrad) {
   EXPECT_FALSE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
   p.h = p.w = 120;  // two buffers past kDwPlaneSmemBytes
   EXPECT_FALSE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
+  // A tile a block: more tiles than a grid's blocks go to the staged tile.
+  p = testbed::mobile_56x56_problem(1, int64_t(INT_MAX) + 1);
+  ASSERT_TRUE(validate(p).ok());
+  EXPECT_FALSE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
+  EXPECT_TRUE(detail::plan_weight_grad_mma<__half>(p, true, true, 128, plan));
+  p.c = INT_MAX;
+  EXPECT_TRUE(detail::plan_weight_grad_mma_plane<__half>(p, aligned, aligned, plan));
+  EXPECT_EQ(plan.params.tiles, INT_MAX);
 }
 
 // Padded NCHW rows of every static height stage (they fit) rather than

@@ -3,6 +3,7 @@
 // workspace size.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 
 #include "dwconv/detail/backward_input_kernel.cuh"
@@ -663,9 +664,10 @@ inline void chunk_images(const Problem& p, WeightGradParams& f, int64_t per_chun
 /// Chunks: one image a tile (a block a plane, one buffer: more blocks a
 /// multiprocessor beat a second buffer, b51.1), or as many as keep a
 /// channel's slots within the staged tile's (chunk_target), so the
-/// workspace query holds.
+/// workspace query holds. The kernel takes a tile a block: tiles past a
+/// grid's INT_MAX blocks go to the staged tile, which walks its tiles.
 template <class T>
-bool plan_weight_grad_mma_plane(const Problem& p, const void* x, const void* dy, WeightGradPlan& plan) {
+bool plan_weight_grad_mma_plane(const Problem& p, const void* x, const void* dy, WeightGradPlan& out) {
   constexpr int64_t kV = kVecElems16<T>;
   if (!mma_applies<T>(p) || !dispatch_static_k(p.k, [](auto) {})) return false;
   if (p.w % (2 * kV) != kV || !aligned_to(x, 16) || !aligned_to(dy, 16)) return false;
@@ -677,7 +679,7 @@ bool plan_weight_grad_mma_plane(const Problem& p, const void* x, const void* dy,
   const int64_t x_elems = round_up(x_rows * p.w + kDwMmaTail, kV);
   const int64_t bytes = 2 * (x_elems + dw_plane_dy_elems(tile, wo)) * int64_t(sizeof(T));
   if (bytes > kDwPlaneSmemBytes) return false;
-  plan = tensor_core_weight_grad_plan<T>(p, kDwPlaneThreads);
+  WeightGradPlan plan = tensor_core_weight_grad_plan<T>(p, kDwPlaneThreads);
   WeightGradParams& f = plan.params;
   f.col_blocks = f.pixel_blocks = 1;
   f.tile_rows = int(tile);
@@ -686,9 +688,11 @@ bool plan_weight_grad_mma_plane(const Problem& p, const void* x, const void* dy,
   const int64_t most = chunk_target(p, true, 0).most;
   const int64_t slots = (most + p.c - 1) / p.c < p.n ? (most + p.c - 1) / p.c : p.n;
   chunk_images(p, f, (p.n + slots - 1) / slots);
+  if (f.tiles > INT_MAX) return false;
   plan.smem_bytes = dw_plane_smem_bytes<T>(f, kDwPlaneThreads, int(p.k));
   plan.staged_vec = 0;
   plan.workspace_bytes = weight_grad_slot_bytes<T>(f);
+  out = plan;
   return true;
 }
 
