@@ -23,10 +23,13 @@ struct Case {
 /// both on the line and whole warps of padding columns. The K9 case at
 /// C = 64 (N = 2, the same bytes) and a K15 case shaped as the K31 one
 /// (pad_w = pad: no change along W): the NHWC dw tensor-core tile takes
-/// C % 64 == 0 at heights no case has. The 56x56 case's bytes as 448-row
-/// images (columns 8 times as long) and at C = 8 (N = 1024; the K3 seed's
-/// 16 bytes a pixel): which of the two holds 2-byte NHWC dw at 73 %
-/// against the seed's 93 %. (Listed before the cases:
+/// C % 64 == 0 at heights no case has. The 56x56 case (2-byte NHWC dw 73 %
+/// against the K3 seed's 93 % on the same kernel) with one property
+/// changed: 448-row images (columns 8 times as long), C = 8 (N = 1024), no
+/// bias, no padding along W, 448-wide rows, 4 times the images; and the
+/// seed at a quarter of its images. All the 103 MB forms read 70-73 %, the
+/// 411 MB one 91 %: a call's fixed cost, not the shape (b53 in
+/// bench/NOTES.md). (Listed before the cases:
 /// compare_torch.py reads the rows that follow their name.)
 struct Probe {
   Case base;
