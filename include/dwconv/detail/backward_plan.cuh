@@ -677,8 +677,7 @@ bool plan_weight_grad_mma_plane(const Problem& p, const void* x, const void* dy,
   const int64_t x_rows = dw_mma_x_rows(tile, p.k);
   if (p.pad_top + p.h > x_rows) return false;
   const int64_t x_elems = round_up(x_rows * p.w + kDwMmaTail, kV);
-  const int64_t bytes = 2 * (x_elems + dw_plane_dy_elems(tile, wo)) * int64_t(sizeof(T));
-  if (bytes > kDwPlaneSmemBytes) return false;
+  if (2 * dw_plane_buffer_bytes<T>(x_elems, tile, wo) > kDwPlaneSmemBytes) return false;
   WeightGradPlan plan = tensor_core_weight_grad_plan<T>(p, kDwPlaneThreads);
   WeightGradParams& f = plan.params;
   f.col_blocks = f.pixel_blocks = 1;

@@ -172,15 +172,17 @@ __device__ __forceinline__ void dw_mma_strip(const DwMmaBands<T>& b, int s, floa
 /// A tensor-core dw block's sums at a tile's end, on every thread of the
 /// block: tap k is C's diagonal j - m = k (fragments c: rows g, g + 8,
 /// columns 2t, 2t + 1 of group j), summed over the warps in a fixed order
-/// through `s_c` (dw_mma_sum_bytes), out(k, sum) on thread k; dbias, where
-/// p.write_bias, the ones-product cb (every C column of a row holds the
-/// row's sum: lanes t = 0 give rows g, g + 8) plus `side` over the block
-/// through block_sum's `scratch` (a float a warp), out(-1, sum) on thread 0.
-/// Ends on a barrier: `s_c` and `scratch` may be written again.
-template <int Threads, int K, class Out>
+/// through `s_c` (dw_mma_sum_bytes), into ws_tile[p.tap_base + k] on thread
+/// k; dbias, where p.write_bias, the ones-product cb (every C column of a
+/// row holds the row's sum: lanes t = 0 give rows g, g + 8) plus `side` over
+/// the block through block_sum's `scratch` (a float a warp), into
+/// ws_tile[p.ws_taps - 1] on thread 0. ws_tile: the tile's workspace slot
+/// of its channel. Ends on a barrier: `s_c` and `scratch` may be written
+/// again.
+template <int Threads, int K>
 __device__ __forceinline__ void dw_mma_block_sums(const WeightGradParams& p, const float (&c)[dw_mma_groups(K)][4],
                                                   const float (&cb)[4], float side, float* s_c, float* scratch,
-                                                  Out&& out) {
+                                                  float* ws_tile) {
   constexpr int kG = dw_mma_groups(K), kCols = 8 * kG, kWarps = Threads / 32;
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   const int g = lane / 4, t = lane % 4;
@@ -196,11 +198,11 @@ __device__ __forceinline__ void dw_mma_block_sums(const WeightGradParams& p, con
     for (int wp = 0; wp < kWarps; ++wp)
 #pragma unroll
       for (int m = 0; m < 16; ++m) sum += s_c[(wp * 16 + m) * kCols + m + k];
-    out(k, sum);
+    ws_tile[p.tap_base + k] = sum;
   }
   if (p.write_bias) {
     const float b[1] = {side + (t == 0 ? cb[0] + cb[2] : 0.0f)};
-    block_sum<float, Threads, 1, true>(b, 0, scratch, [&](int, int, float sum) { out(-1, sum); });
+    block_sum<float, Threads, 1, true>(b, 0, scratch, [&](int, int, float sum) { ws_tile[p.ws_taps - 1] = sum; });
   }
   __syncthreads();
 }
@@ -324,9 +326,8 @@ __global__ void __launch_bounds__(Threads)
     }
 
     // The bands' room holds the sums: every warp is past its last read of them.
-    float* ws_tile = ws + (chunk * p.c + channel) * p.ws_taps;
     dw_mma_block_sums<Threads, K>(p, c, cb, side, reinterpret_cast<float*>(smem_raw), scratch,
-                                  [&](int k, float sum) { ws_tile[k < 0 ? p.ws_taps - 1 : p.tap_base + k] = sum; });
+                                  ws + (chunk * p.c + channel) * p.ws_taps);
   }
 }
 

@@ -25,11 +25,20 @@
 namespace dwconv {
 namespace detail {
 
+/// Elements of a 16-byte vector of the plane tile's 2-byte types: the unit
+/// of its copies and of its buffers' ranges.
+inline constexpr int kDwPlaneVec = 8;
+
 /// Elements of one plane buffer of the plane tile: x rows from -pad_top
-/// (dw_mma_x_rows of p.tile_rows, p.smem_x_elems with the tail), then dy's
-/// p.tile_rows rows and the tail, each a whole number of 16-byte vectors.
+/// (dw_mma_x_rows of p.tile_rows, x_elems with the tail), then dy's
+/// tile_rows rows and the tail, each a whole number of 16-byte vectors.
 __host__ __device__ constexpr int64_t dw_plane_dy_elems(int64_t tile_rows, int64_t out_w) {
-  return (tile_rows * out_w + kDwMmaTail + 7) / 8 * 8;
+  return (tile_rows * out_w + kDwMmaTail + kDwPlaneVec - 1) / kDwPlaneVec * kDwPlaneVec;
+}
+/// Bytes of one plane buffer: x_elems of x, then dy's (dw_plane_dy_elems).
+template <class T>
+__host__ __device__ constexpr int64_t dw_plane_buffer_bytes(int64_t x_elems, int64_t tile_rows, int64_t out_w) {
+  return (x_elems + dw_plane_dy_elems(tile_rows, out_w)) * int64_t(sizeof(T));
 }
 
 /// Plane buffers a block of the plane tile takes: two (the next plane in
@@ -40,16 +49,18 @@ __host__ __device__ constexpr int dw_plane_buffers(const WeightGradParams& p) { 
 /// sums (dw_mma_sum_bytes) where they take more.
 template <class T>
 __host__ __device__ constexpr int dw_plane_smem_bytes(const WeightGradParams& p, int threads, int k) {
-  const int64_t buffers =
-      dw_plane_buffers(p) * (p.smem_x_elems + dw_plane_dy_elems(p.tile_rows, p.out_w)) * int64_t(sizeof(T));
+  const int64_t buffers = dw_plane_buffers(p) * dw_plane_buffer_bytes<T>(p.smem_x_elems, p.tile_rows, p.out_w);
   return int(buffers > dw_mma_sum_bytes(threads, k) ? buffers : dw_mma_sum_bytes(threads, k));
 }
 
-/// Copies `elems` (a multiple of 8) elements at `src` (16-byte aligned) to
-/// shared `dst` (16-byte aligned) with the block's threads, asynchronously.
+/// Copies `elems` (a multiple of kDwPlaneVec) elements at `src` (16-byte
+/// aligned) to shared `dst` (16-byte aligned) with the block's threads,
+/// asynchronously.
 template <class T>
 __device__ __forceinline__ void copy_range_async(T* dst, const T* src, int64_t elems) {
-  for (int64_t i = threadIdx.x; i < elems / 8; i += blockDim.x) copy_async<16>(dst + 8 * i, src + 8 * i);
+  static_assert(sizeof(T) * kDwPlaneVec == 16, "16-byte copies of 2-byte elements");
+  for (int64_t i = threadIdx.x; i < elems / kDwPlaneVec; i += blockDim.x)
+    copy_async<16>(dst + kDwPlaneVec * i, src + kDwPlaneVec * i);
 }
 
 /// Threads a block of the plane tile: a 16-column strip a warp (56 columns:
@@ -93,9 +104,9 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
   // tail, dy's rows past out_h and its tail (the plan keeps each range's
   // ends on 16-byte vectors).
   for (int b = 0; b < dw_plane_buffers(p); ++b) {
-    zero_range<T, 8>(buf(b), 0, pt * w_n);
-    zero_range<T, 8>(buf(b), pt * w_n + plane_x, x_elems);
-    zero_range<T, 8>(buf(b) + x_elems, plane_dy, dy_elems);
+    zero_range<T, kDwPlaneVec>(buf(b), 0, pt * w_n);
+    zero_range<T, kDwPlaneVec>(buf(b), pt * w_n + plane_x, x_elems);
+    zero_range<T, kDwPlaneVec>(buf(b) + x_elems, plane_dy, dy_elems);
   }
   auto issue = [&](int64_t img, T* b) {
     const int64_t plane = img * p.c + channel;
@@ -125,9 +136,8 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
     for (int s = warp; s < strips; s += kWarps) dw_mma_strip<T, K, true, false>(bands, s, c, cb);
     __syncthreads();  // the next issue (or the sums) overwrites this buffer
   }
-  float* ws_tile = ws + (chunk * p.c + channel) * p.ws_taps;
   dw_mma_block_sums<Threads, K>(p, c, cb, side, reinterpret_cast<float*>(smem_raw), scratch,
-                                [&](int k, float sum) { ws_tile[k < 0 ? p.ws_taps - 1 : p.tap_base + k] = sum; });
+                                ws + (chunk * p.c + channel) * p.ws_taps);
 }
 
 }  // namespace detail
