@@ -29,12 +29,14 @@ namespace detail {
 /// of its copies and of its buffers' ranges.
 inline constexpr int kDwPlaneVec = 8;
 
-/// Elements of one plane buffer of the plane tile: x rows from -pad_top
-/// (dw_mma_x_rows of p.tile_rows, x_elems with the tail), then dy's
-/// tile_rows rows and the tail, each a whole number of 16-byte vectors.
+/// A plane buffer of the plane tile holds x rows from -pad_top
+/// (dw_mma_x_rows of p.tile_rows, p.smem_x_elems with the tail), then dy's
+/// tile_rows rows and the tail, each a whole number of 16-byte vectors:
+/// the elements of dy's part.
 __host__ __device__ constexpr int64_t dw_plane_dy_elems(int64_t tile_rows, int64_t out_w) {
   return (tile_rows * out_w + kDwMmaTail + kDwPlaneVec - 1) / kDwPlaneVec * kDwPlaneVec;
 }
+
 /// Bytes of one plane buffer: x_elems of x, then dy's (dw_plane_dy_elems).
 template <class T>
 __host__ __device__ constexpr int64_t dw_plane_buffer_bytes(int64_t x_elems, int64_t tile_rows, int64_t out_w) {
