@@ -66,7 +66,7 @@ __host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? 
 /// (x4, transposed): two 8-column halves of the strip, two 8-row halves of
 /// the k-step. C holds rows g, g + 8 and columns 2t, 2t + 1 of each half.
 template <class T, int Threads, int K, bool kAlignedRows, bool kBandRing = false>
-__global__ void __launch_bounds__(Threads)
+__global__ void __launch_bounds__(Threads, kBandRing ? 2 : 1)
     forward_mma_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
   follow_previous_grid();
