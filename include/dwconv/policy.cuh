@@ -125,7 +125,12 @@ struct DefaultTilePolicy {
   // runs 94 % there (`-f17.4.json`; the CUDA-core tile, since f17.2 at
   // 92-94 % forward, was not measured on dx). Not at K = 3 (56x56: the
   // CUDA-core tile 80-81 % in `-f17.4.json`, 4 warps 78-79 % in `-f17.1.json`).
-  static constexpr int kTensorCoreWarps = !TensorCores ? 0 : K == 7 || K >= kTallKernelHeight ? 8 : K == 9 ? 4 : 0;
+  // K >= 15 (the band ring) with 12 warps, at most 3 of a 512- or 542-column
+  // band's 16-column strips a warp (`2026-11-27-h100-b55-ab.txt`, fp16 NCHW
+  // against 8 warps: K = 15 probes forward 84.0 -> 85.3 %, dx 81.9 -> 85.7
+  // %; K = 31 +0.6 both; 16 warps under a 64-register bound lost, K = 31 dx
+  // -4.6, K = 15 spilled).
+  static constexpr int kTensorCoreWarps = !TensorCores ? 0 : K >= kTallKernelHeight ? 12 : K == 7 ? 8 : K == 9 ? 4 : 0;
   // Tall kernels at stride 1 walk rows with the rolling kernel where no
   // staged tile takes them (H100, `2026-11-25-h100-v9.1-rolling.json`
   // against v8.6's run: fp32 NCHW K = 31 44 -> 54 %, fp16/bf16 NHWC 26 ->

@@ -65,8 +65,12 @@ __host__ __device__ inline int mma_out_pitch(int64_t wo) { return wo % 8 == 0 ? 
 /// A[g][2t] and three registers per k-step hold it. B comes from ldmatrix
 /// (x4, transposed): two 8-column halves of the strip, two 8-row halves of
 /// the k-step. C holds rows g, g + 8 and columns 2t, 2t + 1 of each half.
+/// The ring's launch bound keeps two blocks a multiprocessor (12 warps each
+/// at K >= 15); the one-tile form takes none: an explicit minimum of one let
+/// ptxas hold 77 registers instead of 40 at K = 7 and 9 (H100, fp16 K = 7
+/// forward 95.0 -> 87.2 %, `2026-11-27-h100-b55-ab.txt`).
 template <class T, int Threads, int K, bool kAlignedRows, bool kBandRing = false>
-__global__ void __launch_bounds__(Threads)
+__global__ void __launch_bounds__(Threads, kBandRing ? 2 : 0)
     forward_mma_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                             const T* __restrict__ bias, T* __restrict__ y) {
   follow_previous_grid();
