@@ -117,7 +117,7 @@ struct DefaultTilePolicy {
   static constexpr int kRows = K == 0 ? 4 : kTallNchw ? 32 : min_int(16, max_int(4, kAccumRegs / kVec));
   // Tensor-core staged tiles where they measured faster than the CUDA-core
   // ones in the same run (H100, fp16 / bf16 NCHW forward): K = 7 and
-  // K >= 15 with 8 warps a tile (`2026-11-25-h100-v8.2.json`: K = 7 78 ->
+  // K >= 15, measured with 8 warps a tile (`2026-11-25-h100-v8.2.json`: K = 7 78 ->
   // 87 %, K = 31 41 -> 62 %; 4 warps 85 and 49 %); K = 9 with 4 since the
   // tile's stores and band copies lost their per-element checks and
   // divisions (f17, `2026-11-26-h100-f17.json`: 4 warps 91 %, 8 warps
