@@ -256,9 +256,12 @@ __global__ void __launch_bounds__(Threads, kBandRing ? 2 : 0)
             for (int e = 0; e < 2; ++e)
               if (row_ok[u] && col_ok[h][e]) out[u * 8 * out_pitch + h * 8 + e] = Traits::from_accum(c[h][2 * u + e]);
       };
-      if (blocks == 2) {
-        // A 32-row tile (the band ring's): every band block's fragments
-        // loaded before the first product, all in flight together.
+      // A 32-row tile's band blocks all loaded before its first product, in
+      // flight together: the contiguous band's element loads (K31 dx 81.6 ->
+      // 84.2 %) and the one-tile form's ldmatrix (K9 forward and dx +1.1)
+      // gained; the pitched ring's lost (K31 forward -0.8, K15 -1.3; H100,
+      // fp16, `2026-11-27-h100-b59-ab.txt`) and keeps the rolling carry.
+      if (blocks == 2 && (!kAlignedRows || !kBandRing)) {
         uint32_t bb[kSteps + 1][4];
 #pragma unroll
         for (int j = 0; j <= kSteps; ++j) load_b(bb[j], j);
