@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "dwconv/detail/forward_kernel.cuh"
 #include "dwconv/detail/launch.cuh"
@@ -230,12 +231,10 @@ __global__ void __launch_bounds__(Threads, kBandRing ? 2 : 0)
           }
         }
       };
-      // bk[j]: the band block that k-step j of the current output block reads.
-      uint32_t bk[kSteps][4];
-#pragma unroll
-      for (int j = 0; j + 1 < kSteps; ++j) load_b(bk[j], j);
-      for (int i = 0; i < blocks; ++i) {
-        load_b(bk[kSteps - 1], i + kSteps - 1);
+      // Output block i from frag[o + j], the B fragments of the band block
+      // that its k-step j reads.
+      auto out_block = [&](int i, auto o_const, auto& frag) {
+        constexpr int o = decltype(o_const)::value;
         float c[2][4];
 #pragma unroll
         for (int h = 0; h < 2; ++h)
@@ -243,11 +242,11 @@ __global__ void __launch_bounds__(Threads, kBandRing ? 2 : 0)
           for (int e = 0; e < 4; ++e) c[h][e] = b;
 #pragma unroll
         for (int j = 0; j < kSteps; ++j) {
-          mma_16x8x16<T>(c[0], a[j][0], a[j][1], a[j][2], a[j][0], bk[j][0], bk[j][1]);
-          mma_16x8x16<T>(c[1], a[j][0], a[j][1], a[j][2], a[j][0], bk[j][2], bk[j][3]);
+          mma_16x8x16<T>(c[0], a[j][0], a[j][1], a[j][2], a[j][0], frag[o + j][0], frag[o + j][1]);
+          mma_16x8x16<T>(c[1], a[j][0], a[j][1], a[j][2], a[j][0], frag[o + j][2], frag[o + j][3]);
         }
         // C element 2 u + e: output row 16 i + g + 8 u, column 2t + e of its half.
-        T* o = lane_out + 16 * i * out_pitch;
+        T* out = lane_out + 16 * i * out_pitch;
         const bool row_ok[2] = {16 * i + g < rows, 16 * i + g + 8 < rows};
 #pragma unroll
         for (int h = 0; h < 2; ++h)
@@ -255,7 +254,28 @@ __global__ void __launch_bounds__(Threads, kBandRing ? 2 : 0)
           for (int u = 0; u < 2; ++u)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
-              if (row_ok[u] && col_ok[h][e]) o[u * 8 * out_pitch + h * 8 + e] = Traits::from_accum(c[h][2 * u + e]);
+              if (row_ok[u] && col_ok[h][e]) out[u * 8 * out_pitch + h * 8 + e] = Traits::from_accum(c[h][2 * u + e]);
+      };
+      // A 32-row tile's band blocks all loaded before its first product, in
+      // flight together: the contiguous band's element loads (K31 dx 81.6 ->
+      // 84.2 %) and the one-tile form's ldmatrix (K9 forward and dx +1.1)
+      // gained; the pitched ring's lost (K31 forward -0.8, K15 -1.3; H100,
+      // fp16, `2026-11-27-h100-b59-ab.txt`) and keeps the rolling carry.
+      if (blocks == 2 && (!kAlignedRows || !kBandRing)) {
+        uint32_t bb[kSteps + 1][4];
+#pragma unroll
+        for (int j = 0; j <= kSteps; ++j) load_b(bb[j], j);
+        out_block(0, std::integral_constant<int, 0>{}, bb);
+        out_block(1, std::integral_constant<int, 1>{}, bb);
+        continue;
+      }
+      // bk[j]: the band block that k-step j of the current output block reads.
+      uint32_t bk[kSteps][4];
+#pragma unroll
+      for (int j = 0; j + 1 < kSteps; ++j) load_b(bk[j], j);
+      for (int i = 0; i < blocks; ++i) {
+        load_b(bk[kSteps - 1], i + kSteps - 1);
+        out_block(i, std::integral_constant<int, 0>{}, bk);
 #pragma unroll
         for (int j = 0; j + 1 < kSteps; ++j)
 #pragma unroll
