@@ -135,6 +135,15 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
           };
           using Single = std::false_type;
           using Pairs = std::true_type;
+          if constexpr (is_default_table_v<Policy> && kStagedStrips<T, K, L>) {
+            if (choice.staged_strip_cols > 0) {
+              constexpr int kBoxV = kVecElems16<T>;
+              auto kernel = choice.stride_ratio == 1 ? forward_staged_nchw_kernel<T, kT, kR, kBoxV, K, 1, false, true>
+                                                     : forward_staged_nchw_kernel<T, kT, kR, kBoxV, K, 2, false, true>;
+              err = launch(kernel, grid, choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
+              return;
+            }
+          }
           auto kernel = staged(std::integral_constant<int, kT>{}, Single{});
           if constexpr (sizeof(T) == 2) {
             constexpr int kSmall = kStagedSmallThreads;

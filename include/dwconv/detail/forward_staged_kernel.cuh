@@ -35,7 +35,15 @@ namespace detail {
 /// of the floor (ncu source counters on the H100,
 /// `2026-11-26-h100-f17-sass.txt`); pairs halve the loads and the setup,
 /// and only the pairs at a row's ends select.
-template <class T, int Threads, int R, int V, int K, int M, bool kPairs = false>
+///
+/// kStrips (p.strip_cols output columns a tile, rows too wide for a whole-
+/// row band): x's band is a box of p.strip_in_pitch columns from a vector-
+/// aligned one (stage_box; its columns in the padding zero-filled, so no
+/// column selects), and y's strip rows sit p.strip_out_pitch apart in
+/// shared memory at their global phase mod V, so each row goes out as
+/// aligned vectors (store_rows_aligned): the stores of rows off the 32-byte
+/// sector stay whole sectors but for the strip's two ends.
+template <class T, int Threads, int R, int V, int K, int M, bool kPairs = false, bool kStrips = false>
 __global__ void __launch_bounds__(Threads)
     forward_staged_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                                const T* __restrict__ bias, T* __restrict__ y) {
@@ -43,6 +51,7 @@ __global__ void __launch_bounds__(Threads)
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
   static_assert(K > 0 && M >= 1, "the staged kernel is for static kernel heights");
+  static_assert(!(kPairs && kStrips), "strips walk single columns");
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* s_in = reinterpret_cast<T*>(smem_raw);
   T* s_out = s_in + p.smem_in_elems;
@@ -52,18 +61,35 @@ __global__ void __launch_bounds__(Threads)
   const int w_n = int(p.w);
   const int units = p.tile_rows / R;  // (row block of R*q rows, phase) pairs per tile
   const int band_rows = int(staged_band_rows(p.tile_rows, p.stride_h, K, p.dilation_h));
-  const int in_step = p.dilation_h * w_n;  // between window rows
-  const int out_step = q * wo_n;           // between a thread's output rows
-  const int unit_in_rows = p.stride_h * w_n;
+  const int in_pitch = kStrips ? p.strip_in_pitch : w_n;
+  const int out_pitch = kStrips ? p.strip_out_pitch : wo_n;
+  const int in_step = p.dilation_h * in_pitch;  // between window rows
+  const int out_step = q * out_pitch;           // between a thread's output rows
+  const int unit_in_rows = p.stride_h * in_pitch;
+  const BoxWalk box = box_walk(kStrips ? in_pitch / V : 1);
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
-    const int64_t plane = tile / p.row_blocks;
-    const int64_t r0 = (tile - plane * p.row_blocks) * p.tile_rows;
+    const int64_t strip = kStrips ? tile % p.col_blocks : 0;
+    const int64_t rows_tile = kStrips ? tile / p.col_blocks : tile;
+    const int64_t plane = rows_tile / p.row_blocks;
+    const int64_t r0 = (rows_tile - plane * p.row_blocks) * p.tile_rows;
     const int64_t r1 = r0 + p.tile_rows < p.out_h ? r0 + p.tile_rows : p.out_h;
-    // Band row 0 is input row r0 * stride_h - pad_top.
-    const int s_base =
-        stage_band<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, r0 * p.stride_h - p.pad_top, band_rows, s_in);
-    T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
+    const int c0 = int(strip) * p.strip_cols;  // the tile's first output column
+    const int cols = kStrips && wo_n - c0 < p.strip_cols ? wo_n - c0 : (kStrips ? p.strip_cols : wo_n);
+    // Band row 0 is input row r0 * stride_h - pad_top. s_base: the shared
+    // index of band row 0's input column 0 (whole rows) or of the strip's
+    // first output column's input column (strips).
+    int s_base;
+    if constexpr (kStrips) {
+      const int first = c0 * p.stride_w - p.pad_left;
+      const int x0 = floor_multiple(first, V);
+      stage_box<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, w_n, r0 * p.stride_h - p.pad_top, x0, band_rows, in_pitch,
+                      s_in, box);
+      s_base = first - x0;
+    } else {
+      s_base = stage_band<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, r0 * p.stride_h - p.pad_top, band_rows, s_in);
+    }
+    T* gy = y + plane * p.out_plane_pitch + r0 * wo_n + c0;
     const int out_phase = vector_phase<T, V>(gy);
     // The tile's weights are read while its band is in flight: loaded after
     // the barrier they would add a second memory latency to every tile.
@@ -108,13 +134,14 @@ __global__ void __launch_bounds__(Threads)
             });
       });
     } else {
-      for_each_staged_item<Threads, R>(units, q, wo_n, r1 - r0, [&](int ho_rel, int wo) {
-        const int wi = wo * p.stride_w - p.pad_left;
-        const bool in_bounds = wi >= 0 && wi < w_n;
-        // Columns in the padding read a valid address and discard the value:
-        // a select, not a branch per load.
+      for_each_staged_item<Threads, R>(units, q, cols, r1 - r0, [&](int ho_rel, int wo) {
+        // A strip's box holds its padding columns as zeros; in whole rows,
+        // columns in the padding read a valid address and discard the
+        // value: a select, not a branch per load.
+        const int wi = wo * p.stride_w - (kStrips ? 0 : p.pad_left);
+        const bool in_bounds = kStrips || (wi >= 0 && wi < w_n);
         const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
-        const int out_idx = out_phase + ho_rel * wo_n + wo;
+        const int out_idx = out_phase + ho_rel * out_pitch + wo;
         window_rows<A, R, 1, K, M, 1, false>(
             wr, b,
             [&](int i, A(&xv)[1]) {
@@ -125,7 +152,10 @@ __global__ void __launch_bounds__(Threads)
       });
     }
     __syncthreads();
-    block_copy<false, T, V>(gy, s_out, int(r1 - r0) * wo_n, out_phase);
+    if constexpr (kStrips)
+      store_rows_aligned<T, V>(gy, wo_n, s_out, out_pitch, out_phase, int(r1 - r0), cols);
+    else
+      block_copy<false, T, V>(gy, s_out, int(r1 - r0) * wo_n, out_phase);
     __syncthreads();  // the next tile overwrites both bands
   }
 }

@@ -220,6 +220,34 @@ __device__ __forceinline__ void store_box(const T* s, int s_pitch, T* g, int64_t
   });
 }
 
+/// Copies `rows` rows of `len` elements from shared memory to global memory
+/// at `g` (rows `g_pitch` apart), where row r's elements start at shared
+/// index phase + r * s_pitch, congruent mod V to their global index
+/// (s_pitch = g_pitch mod V, phase = vector_phase(g)): each row goes out as
+/// aligned V-element vectors, and elements one at a time only in the
+/// vectors a row's ends cut.
+template <class T, int V>
+__device__ __forceinline__ void store_rows_aligned(T* g, int64_t g_pitch, const T* s, int s_pitch, int phase, int rows,
+                                                   int len) {
+  using Vec = AlignedVector<T, V>;
+  // Vectors a row touches, at most, whatever its phase.
+  const int slots = (len + 2 * V - 2) / V;
+  for_each_box_vector(rows, slots, [&](int r, int j) {
+    const int a = phase + r * s_pitch;  // the row's first element in shared memory
+    const int e0 = (a / V + j) * V;
+    const int lo = e0 > a ? e0 : a;
+    const int hi = e0 + V < a + len ? e0 + V : a + len;
+    T* gr = g + r * g_pitch;  // gr[e - a]: shared element e's place
+    if (lo == e0 && hi == e0 + V)
+      *reinterpret_cast<Vec*>(gr + (e0 - a)) = *reinterpret_cast<const Vec*>(s + e0);
+    else
+      for (int e = lo; e < hi; ++e) gr[e - a] = s[e];
+  });
+}
+
+/// The largest multiple of m (> 0) not above v, for negative v too.
+__host__ __device__ inline int floor_multiple(int v, int m) { return (v >= 0 ? v / m : -((-v + m - 1) / m)) * m; }
+
 /// Row pitch, in elements, of a shared band of rows of `len` 2-byte elements
 /// that ldmatrix reads or mma fragments write in 8-row groups: room for
 /// whole 16-column strips, and an odd number of 16-byte units, so the 8 rows
