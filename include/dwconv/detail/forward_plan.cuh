@@ -28,7 +28,7 @@ struct KernelChoice {
   int staged_in_elems = 0;    // input band capacity, elements
   int staged_vec = 0;         // elements per band copy vector (the policy's vector)
   bool staged_pairs = false;  // the staged kernel's threads own column pairs (kPairs)
-  // Staged tiles over column strips of this many output columns (kStrips),
+  // Staged tiles over column strips of this many output columns (forward_strips_nchw_kernel),
   // and their shared row pitches (x's box, y's strip); 0: whole rows.
   int staged_strip_cols = 0;
   int staged_in_pitch = 0, staged_out_pitch = 0;
@@ -177,7 +177,13 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
   choice.smem_bytes = int(bytes(tile));
 }
 
-// Plans staged tiles over column strips (the kernel's kStrips) where no
+/// Consecutive strip tiles a block takes (forward_strips_nchw_kernel): its
+/// weights load once a run and its indices advance without divisions; few
+/// enough that the fp32 K = 31 case's 40960 tiles still make ~15 waves of
+/// five blocks a multiprocessor.
+inline constexpr int kStagedStripRun = 4;
+
+// Plans staged tiles over column strips (forward_strips_nchw_kernel) where no
 // whole-row tile fits: a (K x 1) window reads only its own column, so a
 // strip needs no columns beside it. A strip holds about one output column a
 // thread (rows of 542 in five strips of 109; of 512 in four of 128); x's box
@@ -490,6 +496,7 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
       f.strip_cols = choice.staged_strip_cols;
       f.strip_in_pitch = choice.staged_in_pitch;
       f.strip_out_pitch = choice.staged_out_pitch;
+      f.strip_run = kStagedStripRun;
       f.col_blocks = (wo + f.strip_cols - 1) / f.strip_cols;
     }
     f.tiles = f.planes * f.row_blocks * f.col_blocks;
