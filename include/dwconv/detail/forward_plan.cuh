@@ -182,14 +182,21 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
 /// enough that the fp32 K = 31 case's 40960 tiles still make ~15 waves of
 /// five blocks a multiprocessor.
 inline constexpr int kStagedStripRun = 4;
+/// Threads of a strip tile: strips of about a column a thread leave fewer
+/// idle lanes at 96 than at the table's 128 where rows are not a multiple
+/// of the block (the fp32 K = 31 case's 542 columns: six strips of 91, 95 %
+/// of the lanes, against five of 109, 85 %), and the window's multiply-adds
+/// keep the tile issue-bound (ncu on the H100: 0.70-0.75 warps issued a
+/// scheduler a cycle at 128 threads).
+inline constexpr int kStagedStripThreads = 96;
 
 // Plans staged tiles over column strips (forward_strips_nchw_kernel) where no
 // whole-row tile fits: a (K x 1) window reads only its own column, so a
 // strip needs no columns beside it. A strip holds about one output column a
-// thread (rows of 542 in five strips of 109; of 512 in four of 128); x's box
-// starts at a vector-aligned column and holds whole vectors (stage_box: W a
+// thread (kStagedStripThreads: rows of 542 in six strips of 91); x's box
+// starts at a vector-aligned column and holds whole vectors (stage_box_rows: W a
 // multiple of the vector, x aligned to it); y's strip rows sit in shared
-// memory at x's phase mod the vector, so that each goes out as aligned
+// memory at their global phase mod the vector, so that each goes out as aligned
 // vectors. Budgets as plan_staged's: a unit within the tall budget, tiles
 // grown within kStagedSmemBudget; else choice.staged stays false.
 template <class T>
@@ -197,7 +204,7 @@ void plan_staged_strips(const Problem& p, const void* x, KernelChoice& choice) {
   constexpr int V = kVecElems16<T>;
   if (p.w % V != 0 || !aligned_to(x, V * int64_t(sizeof(T)))) return;
   const int64_t wo = p.out_w();
-  const int64_t strips = (wo + choice.threads - 1) / choice.threads;
+  const int64_t strips = (wo + kStagedStripThreads - 1) / kStagedStripThreads;
   const int64_t cols = (wo + strips - 1) / strips;
   // The box: the strip's first input column floored to the vector, so up to
   // V - 1 more columns than the strip's span.
@@ -215,6 +222,7 @@ void plan_staged_strips(const Problem& p, const void* x, KernelChoice& choice) {
   const int64_t tile = staged_tile_rows(p, unit_rows, kStagedSmemBudget, false, bytes);
   choice.staged = true;
   choice.staged_pairs = false;
+  choice.threads = kStagedStripThreads;
   choice.staged_tile_rows = int(tile);
   choice.staged_in_elems = int(in_elems(tile));
   choice.staged_vec = V;

@@ -234,19 +234,23 @@ template <class T, int V>
 __device__ __forceinline__ void store_rows_aligned(T* g, int64_t g_pitch, const T* s, int s_pitch, int phase, int rows,
                                                    int len) {
   using Vec = AlignedVector<T, V>;
+  static_assert((V & (V - 1)) == 0, "a power-of-two vector");
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) >> 5, warps = int(blockDim.x) >> 5;
   const int slots = (len + 2 * V - 2) / V;  // vectors a row touches, at most, whatever its phase
   for (int j = lane; j < slots; j += 32) {
-    int a = phase + warp * s_pitch;  // row r's first element in shared memory
+    int a = phase + warp * s_pitch;  // row r's first element in shared memory (>= 0)
     T* gr = g + warp * g_pitch;      // row r
     for (int r = warp; r < rows; r += warps, a += warps * s_pitch, gr += warps * g_pitch) {
-      const int e0 = (a / V + j) * V;  // the vector's first element, shared; gr[e0 - a] globally
-      if (e0 >= a && e0 + V <= a + len) {
-        *reinterpret_cast<Vec*>(gr + (e0 - a)) = *reinterpret_cast<const Vec*>(s + e0);
+      // The lane's vector: shared elements [e0, e0 + V), row elements
+      // [o, o + V) with o = e0 - a.
+      const int e0 = (a & ~(V - 1)) + j * V;
+      const int o = e0 - a;
+      if (o >= 0 && o + V <= len) {
+        *reinterpret_cast<Vec*>(gr + o) = *reinterpret_cast<const Vec*>(s + e0);
       } else {
 #pragma unroll
         for (int v = 0; v < V; ++v)
-          if (e0 + v >= a && e0 + v < a + len) gr[e0 + v - a] = s[e0 + v];
+          if (unsigned(o + v) < unsigned(len)) gr[o + v] = s[e0 + v];
       }
     }
   }
@@ -272,20 +276,20 @@ __device__ __forceinline__ void stage_box_rows(const T* plane, int64_t h, int w,
   // Rows [r_lo, r_hi) of the box lie inside the plane.
   const int r_lo = int(row0 < 0 ? (-row0 < rows ? -row0 : rows) : 0);
   const int r_hi = int(h - row0 < rows ? (h - row0 > r_lo ? h - row0 : r_lo) : rows);
-  Vec* sv = reinterpret_cast<Vec*>(s);
+  const int step = warps * vecs;  // shared vectors between a warp's rows
+  const int64_t g_step = int64_t(warps) * w * int64_t(sizeof(T));
   for (int c = lane; c < vecs; c += 32) {
     const int col = col0 + c * V;
-    const bool col_in = col >= 0 && col < w;
-    // Row r's vector as a byte address: outside the plane where the row
-    // is, never read there.
-    uintptr_t g = element_address(plane, (row0 + warp) * w + (col_in ? col : 0));
-    const int64_t g_step = int64_t(warps) * w * int64_t(sizeof(T));
-    for (int r = warp; r < rows; r += warps, g += uintptr_t(g_step)) {
-      if (col_in && r >= r_lo && r < r_hi)
-        copy_async<int(sizeof(Vec))>(sv + r * vecs + c, reinterpret_cast<const void*>(g));
-      else
-        sv[r * vecs + c] = zero;
+    Vec* dst = reinterpret_cast<Vec*>(s) + warp * vecs + c;
+    int r = warp;
+    if (col >= 0 && col < w) {
+      // Zeros above the plane, copies inside it, zeros below: no bounds a row.
+      for (; r < r_lo; r += warps, dst += step) *dst = zero;
+      uintptr_t g = element_address(plane, (row0 + r) * w + col);
+      for (; r < r_hi; r += warps, dst += step, g += uintptr_t(g_step))
+        copy_async<int(sizeof(Vec))>(dst, reinterpret_cast<const void*>(g));
     }
+    for (; r < rows; r += warps, dst += step) *dst = zero;
   }
 }
 
