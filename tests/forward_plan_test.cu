@@ -140,19 +140,19 @@ TEST(ForwardPlan, StagedStrips) {
   ASSERT_TRUE(f.staged);
   EXPECT_FALSE(f.rolling || f.staged_pairs);
   EXPECT_EQ(f.threads, detail::kStagedStripThreads);
-  EXPECT_EQ(f.staged_strip_cols, 91);  // six strips of 542
-  EXPECT_EQ(f.staged_in_pitch, 96);    // 90 + 4 columns, whole vectors
+  EXPECT_EQ(f.staged_strip_cols, 109);  // five strips of 542
+  EXPECT_EQ(f.staged_in_pitch, 112);    // 108 + 4 columns, whole vectors
   EXPECT_EQ(f.staged_out_pitch % 4, 542 % 4);
-  EXPECT_GE(f.staged_out_pitch, 91);
+  EXPECT_GE(f.staged_out_pitch, 109);
   EXPECT_EQ(f.staged_tile_rows, 32);
   EXPECT_EQ(f.staged_vec, 4);
   EXPECT_LE(f.smem_bytes, detail::kStagedSmemBudget);
-  EXPECT_EQ(f.staged_in_elems, 62 * 96);
+  EXPECT_EQ(f.staged_in_elems, 62 * 112);
   const detail::ForwardParams fp = detail::make_forward_params(p, f);
-  EXPECT_EQ(fp.col_blocks, 6);
+  EXPECT_EQ(fp.col_blocks, 5);
   EXPECT_EQ(fp.row_blocks, 16);
-  EXPECT_EQ(fp.tiles, 8 * 64 * 16 * 6);
-  EXPECT_EQ(fp.strip_cols, 91);
+  EXPECT_EQ(fp.tiles, 8 * 64 * 16 * 5);
+  EXPECT_EQ(fp.strip_cols, 109);
   EXPECT_EQ(fp.strip_run, detail::kStagedStripRun);
 
   // dx's transposed problem at W = 512: dy rows of 542 (off the vector) roll.

@@ -182,18 +182,16 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
 /// enough that the fp32 K = 31 case's 40960 tiles still make ~15 waves of
 /// five blocks a multiprocessor.
 inline constexpr int kStagedStripRun = 4;
-/// Threads of a strip tile: strips of about a column a thread leave fewer
-/// idle lanes at 96 than at the table's 128 where rows are not a multiple
-/// of the block (the fp32 K = 31 case's 542 columns: six strips of 91, 95 %
-/// of the lanes, against five of 109, 85 %), and the window's multiply-adds
-/// keep the tile issue-bound (ncu on the H100: 0.70-0.75 warps issued a
-/// scheduler a cycle at 128 threads).
-inline constexpr int kStagedStripThreads = 96;
+/// Threads of a strip tile, and about the columns of a strip. 96 (six
+/// strips of 91 at 542 columns, 95 % of the lanes busy against 85 % at 128)
+/// lost: fp32 K = 31 70.8 -> 67.9 %, the K = 15 probe 79.2 -> 75.5 %
+/// (f39.2, H100; 96 registers a thread, 18 warps a multiprocessor).
+inline constexpr int kStagedStripThreads = 128;
 
 // Plans staged tiles over column strips (forward_strips_nchw_kernel) where no
 // whole-row tile fits: a (K x 1) window reads only its own column, so a
 // strip needs no columns beside it. A strip holds about one output column a
-// thread (kStagedStripThreads: rows of 542 in six strips of 91); x's box
+// thread (kStagedStripThreads: rows of 542 in five strips of 109); x's box
 // starts at a vector-aligned column and holds whole vectors (stage_box_rows: W a
 // multiple of the vector, x aligned to it); y's strip rows sit in shared
 // memory at their global phase mod the vector, so that each goes out as aligned
