@@ -377,7 +377,7 @@ TEST_F(ForwardGpu, StagedBandsBeyond48KiBAndInPadding) {
 // tile at K >= 15): strips that end part-way through a row's last vector
 // and a last strip narrower than the others, strips wholly in the left or
 // right padding (pad 130), y one element off (every row's phase moves),
-// stride 2 along W, dilation 2 (row step 2), bands in the
+// stride 2 both ways (window step 2), dilation 2 (row step 2), bands in the
 // top padding and heights under K; dilation 3 (a unit of 96 rows) where it
 // fits the tall budget. x one element off and widths off the vector roll.
 TEST_F(ForwardGpu, StagedStrips) {
@@ -395,7 +395,7 @@ TEST_F(ForwardGpu, StagedStrips) {
       p.pad_bottom = k / 2 + variant % 2;
       p.pad_left = variant == 2 ? 130 : 15;
       p.pad_right = variant == 2 ? 3 : 13 + variant % 3;
-      p.stride_w = variant == 3 ? 2 : 1;
+      p.stride_h = p.stride_w = variant == 3 ? 2 : 1;
       p.dilation_h = variant == 4 ? 2 : (variant == 1 ? 3 : 1);
       CaseOptions o;
       o.has_bias = variant % 2 == 0;
@@ -413,7 +413,7 @@ TEST_F(ForwardGpu, StagedStrips) {
       if (variant >= 6) EXPECT_EQ(c.staged_strip_cols, 0) << testbed::describe(p);
     }
   if (detail::kStagedStrips<T, 31, Layout::NCHW>) {
-    EXPECT_GE(strips, 2 * 4 + 1);  // stride 2 along W: K = 15 only
+    EXPECT_GE(strips, 2 * 5);
     EXPECT_GE(rolled, 2 * 2);
   } else {
     EXPECT_EQ(strips, 0);

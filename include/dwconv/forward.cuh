@@ -139,7 +139,8 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
             if (choice.staged_strip_cols > 0) {
               constexpr int kBoxV = kVecElems16<T>;
               constexpr int kST = kStagedStripThreads;
-              auto kernel = forward_strips_nchw_kernel<T, kST, kR, kBoxV, K, 1>;  // window step 1 (the plan)
+              auto kernel = choice.stride_ratio == 1 ? forward_strips_nchw_kernel<T, kST, kR, kBoxV, K, 1>
+                                                     : forward_strips_nchw_kernel<T, kST, kR, kBoxV, K, 2>;
               const int64_t runs = (params.tiles + params.strip_run - 1) / params.strip_run;
               err = launch(kernel, grid_for(runs), choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
               return;

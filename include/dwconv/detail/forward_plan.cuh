@@ -178,11 +178,10 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
 }
 
 /// Consecutive strip tiles a block takes (forward_strips_nchw_kernel): its
-/// weights load once a run, its indices advance without divisions, and
-/// each tile's box but the first is copied during the tile before; few
-/// enough that the fp32 K = 31 case's 40960 tiles still make ~13 waves of
-/// three blocks a multiprocessor.
-inline constexpr int kStagedStripRun = 8;
+/// weights load once a run and its indices advance without divisions; few
+/// enough that the fp32 K = 31 case's 40960 tiles still make ~15 waves of
+/// five blocks a multiprocessor.
+inline constexpr int kStagedStripRun = 4;
 /// Threads of a strip tile, and about the columns of a strip. 96 (six
 /// strips of 91 at 542 columns, 95 % of the lanes busy against 85 % at 128)
 /// lost: fp32 K = 31 70.8 -> 67.9 %, the K = 15 probe 79.2 -> 75.5 %
@@ -201,9 +200,7 @@ inline constexpr int kStagedStripThreads = 128;
 template <class T>
 void plan_staged_strips(const Problem& p, const void* x, KernelChoice& choice) {
   constexpr int V = kVecElems16<T>;
-  // Window step 1 only: at 2 (stride_h 2), two boxes of a 32-row unit's 93
-  // rows do not fit the tall budget on rows a strip is worth on.
-  if (choice.stride_ratio != 1 || p.w % V != 0 || !aligned_to(x, V * int64_t(sizeof(T)))) return;
+  if (p.w % V != 0 || !aligned_to(x, V * int64_t(sizeof(T)))) return;
   const int64_t wo = p.out_w();
   const int64_t strips = (wo + kStagedStripThreads - 1) / kStagedStripThreads;
   const int64_t cols = (wo + strips - 1) / strips;
@@ -215,10 +212,9 @@ void plan_staged_strips(const Problem& p, const void* x, KernelChoice& choice) {
   auto in_elems = [&](int64_t tile_rows) {
     return staged_band_rows(tile_rows, p.stride_h, p.k, p.dilation_h) * in_pitch;
   };
-  // Two boxes (the next tile's in flight); y's rows start at phase < V,
-  // and the last row's vectors may read V past it.
+  // y's rows start at phase < V; the last row's vectors may read V past it.
   auto bytes = [&](int64_t tile_rows) {
-    return (2 * in_elems(tile_rows) + tile_rows * out_pitch + 2 * V) * int64_t(sizeof(T));
+    return (in_elems(tile_rows) + tile_rows * out_pitch + 2 * V) * int64_t(sizeof(T));
   };
   if (bytes(unit_rows) > (p.k >= kStagedTallK ? kStagedTallSmemBudget : kStagedSmemBudget)) return;
   const int64_t tile = staged_tile_rows(p, unit_rows, kStagedSmemBudget, false, bytes);

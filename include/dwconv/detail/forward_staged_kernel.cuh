@@ -172,10 +172,7 @@ __global__ void __launch_bounds__(Threads)
 /// order, so that its channel's weights load once a run and its tiles'
 /// indices advance without divisions (the per-tile divisions and weight
 /// loads were a quarter of a tile's instructions); the row block below a
-/// tile reads its K - 1 halo rows from L2. Two boxes of p.smem_in_elems:
-/// each tile's box but a run's first is copied during the tile before, so
-/// that the window's multiply-adds, which keep a tile issue-bound, overlap
-/// the copies (one box: 0.70 warps issued a scheduler a cycle, DRAM 69 %).
+/// tile reads its K - 1 halo rows from L2.
 template <class T, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
     forward_strips_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
@@ -185,8 +182,8 @@ __global__ void __launch_bounds__(Threads)
   using A = typename Traits::Accum;
   static_assert(K > 0 && M >= 1, "the staged kernel is for static kernel heights");
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* s_in = reinterpret_cast<T*>(smem_raw);  // two boxes of p.smem_in_elems
-  T* s_out = s_in + 2 * p.smem_in_elems;
+  T* s_in = reinterpret_cast<T*>(smem_raw);
+  T* s_out = s_in + p.smem_in_elems;
 
   const int q = p.row_step;
   const int wo_n = int(p.cols);
@@ -197,82 +194,50 @@ __global__ void __launch_bounds__(Threads)
   const int64_t strip_tiles = p.col_blocks * p.row_blocks;  // a plane's
   const int64_t runs = (p.tiles + p.strip_run - 1) / p.strip_run;
 
-  // A tile's place: its plane, strip and row block.
-  struct Where {
-    int64_t plane;
-    int strip, row_block;
-  };
-  auto next = [&](Where t) {
-    if (++t.row_block == p.row_blocks) {
-      t.row_block = 0;
-      if (++t.strip == p.col_blocks) {
-        t.strip = 0;
-        ++t.plane;
-      }
-    }
-    return t;
-  };
-  auto stage = [&](const Where& t, T* s) {
-    const int first = t.strip * p.strip_cols * p.stride_w - p.pad_left;
-    stage_box_rows<T, V>(x + t.plane * p.in_plane_pitch, p.h, w_n,
-                         int64_t(t.row_block) * p.tile_rows * p.stride_h - p.pad_top, floor_multiple(first, V),
-                         band_rows, in_pitch / V, s);
-  };
-
   for (int64_t run = blockIdx.x; run < runs; run += gridDim.x) {
     int64_t tile = run * p.strip_run;
     const int64_t end = tile + p.strip_run < p.tiles ? tile + p.strip_run : p.tiles;
-    const int64_t plane0 = tile / strip_tiles;
-    const int64_t in_plane = tile - plane0 * strip_tiles;
-    const int strip0 = int(in_plane / p.row_blocks);
-    Where at{plane0, strip0, int(in_plane - int64_t(strip0) * p.row_blocks)};
+    int64_t plane = tile / strip_tiles;
+    const int64_t in_plane = tile - plane * strip_tiles;
+    int strip = int(in_plane / p.row_blocks);
+    int row_block = int(in_plane - int64_t(strip) * p.row_blocks);
     int64_t loaded = -1;  // the plane whose weights wr holds
     A wr[K][1];
     A b[1];
-    // Two boxes: the next tile's copies are in flight during this tile's
-    // products and stores.
-    stage(at, s_in);
-    copy_async_commit();
-    int buf = 0;
     for (; tile < end; ++tile) {
-      const Where nx = next(at);
-      if (tile + 1 < end) stage(nx, s_in + (buf ^ 1) * p.smem_in_elems);
-      copy_async_commit();  // empty after the run's last tile: the wait below still counts it
-      if (at.plane != loaded) {
-        // Read while the box is in flight: loaded after the barrier they
-        // would add a memory latency.
-        const int64_t channel = at.plane % p.c;
-        load_weights<T, K, 1, true>(p, w, channel, wr);
-        b[0] = bias ? Traits::to_accum(load_before_barrier(bias + channel)) : A(0);
-        loaded = at.plane;
-      }
-      const int64_t r0 = int64_t(at.row_block) * p.tile_rows;
+      const int64_t r0 = int64_t(row_block) * p.tile_rows;
       const int64_t r1 = r0 + p.tile_rows < p.out_h ? r0 + p.tile_rows : p.out_h;
-      const int c0 = at.strip * p.strip_cols;
+      const int c0 = strip * p.strip_cols;
       const int cols = wo_n - c0 < p.strip_cols ? wo_n - c0 : p.strip_cols;
       const int first = c0 * p.stride_w - p.pad_left;  // the strip's first input column
-      T* gy = y + at.plane * p.out_plane_pitch + r0 * wo_n + c0;
+      const int x0 = floor_multiple(first, V);
+      stage_box_rows<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, r0 * p.stride_h - p.pad_top, x0, band_rows,
+                           in_pitch / V, s_in);
+      if (plane != loaded) {
+        // Read while the box is in flight: loaded after the barrier they
+        // would add a memory latency.
+        const int64_t channel = plane % p.c;
+        load_weights<T, K, 1, true>(p, w, channel, wr);
+        b[0] = bias ? Traits::to_accum(load_before_barrier(bias + channel)) : A(0);
+        loaded = plane;
+      }
+      T* gy = y + plane * p.out_plane_pitch + r0 * wo_n + c0;
       const int out_phase = vector_phase<T, V>(gy);
-      copy_async_wait_groups<1>();  // this tile's box
+      copy_async_wait_all();
       __syncthreads();
-      const StagedColumns cs{first - floor_multiple(first, V),
-                             p.stride_h * in_pitch,
-                             p.dilation_h * in_pitch,
-                             p.stride_w,
-                             0,
-                             0,
-                             out_phase,
-                             out_pitch,
-                             q * out_pitch};
-      staged_columns<T, Threads, R, K, M, false>(cs, wr, b, s_in + buf * p.smem_in_elems, s_out, units, q, cols,
-                                                 r1 - r0);
-      // The box is free for the tile after next and y's strip is whole. The
-      // next tile's first barrier keeps its products off y's strip until
-      // these stores have read it.
+      const StagedColumns cs{first - x0, p.stride_h * in_pitch, p.dilation_h * in_pitch, p.stride_w, 0, 0, out_phase,
+                             out_pitch,  q * out_pitch};
+      staged_columns<T, Threads, R, K, M, false>(cs, wr, b, s_in, s_out, units, q, cols, r1 - r0);
       __syncthreads();
       store_rows_aligned<T, V>(gy, wo_n, s_out, out_pitch, out_phase, int(r1 - r0), cols);
-      at = nx;
-      buf ^= 1;
+      __syncthreads();  // the next tile overwrites both
+      if (++row_block == p.row_blocks) {
+        row_block = 0;
+        if (++strip == p.col_blocks) {
+          strip = 0;
+          ++plane;
+        }
+      }
     }
   }
 }
