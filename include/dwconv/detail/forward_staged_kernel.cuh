@@ -56,6 +56,25 @@ __device__ __forceinline__ void staged_columns(const StagedColumns& c,
   });
 }
 
+/// What both staged NCHW kernels take from their parameters first: shared
+/// memory (the input band or box, then y's band or strip at
+/// p.smem_in_elems), the row step, widths, units a tile and band rows.
+template <class T, int R, int K, int M>
+struct StagedTile {
+  static_assert(K > 0 && M >= 1, "the staged kernels are for static kernel heights");
+  T* s_in;
+  T* s_out;
+  int q, wo_n, w_n, units, band_rows;
+  __device__ __forceinline__ StagedTile(const ForwardParams& p, unsigned char* smem)
+      : s_in(reinterpret_cast<T*>(smem)),
+        s_out(s_in + p.smem_in_elems),
+        q(p.row_step),
+        wo_n(int(p.cols)),
+        w_n(int(p.w)),
+        units(p.tile_rows / R),  // (row block of R*q rows, phase) pairs per tile
+        band_rows(int(staged_band_rows(p.tile_rows, p.stride_h, K, p.dilation_h))) {}
+};
+
 /// Tile: one plane (n, c) and p.tile_rows output rows (a multiple of R * q).
 /// Each thread owns one output column and R rows at a time (register window
 /// over shared memory). Dynamic shared memory: p.smem_in_elems + output band.
@@ -81,16 +100,11 @@ __global__ void __launch_bounds__(Threads)
   follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
-  static_assert(K > 0 && M >= 1, "the staged kernel is for static kernel heights");
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* s_in = reinterpret_cast<T*>(smem_raw);
-  T* s_out = s_in + p.smem_in_elems;
-
-  const int q = p.row_step;
-  const int wo_n = int(p.cols);
-  const int w_n = int(p.w);
-  const int units = p.tile_rows / R;  // (row block of R*q rows, phase) pairs per tile
-  const int band_rows = int(staged_band_rows(p.tile_rows, p.stride_h, K, p.dilation_h));
+  const StagedTile<T, R, K, M> st(p, smem_raw);
+  T* const s_in = st.s_in;
+  T* const s_out = st.s_out;
+  const int q = st.q, wo_n = st.wo_n, w_n = st.w_n, units = st.units, band_rows = st.band_rows;
   const int in_step = p.dilation_h * w_n;  // between window rows
   const int out_step = q * wo_n;           // between a thread's output rows
   const int unit_in_rows = p.stride_h * w_n;
@@ -180,16 +194,11 @@ __global__ void __launch_bounds__(Threads)
   follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
-  static_assert(K > 0 && M >= 1, "the staged kernel is for static kernel heights");
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* s_in = reinterpret_cast<T*>(smem_raw);
-  T* s_out = s_in + p.smem_in_elems;
-
-  const int q = p.row_step;
-  const int wo_n = int(p.cols);
-  const int w_n = int(p.w);
-  const int units = p.tile_rows / R;
-  const int band_rows = int(staged_band_rows(p.tile_rows, p.stride_h, K, p.dilation_h));
+  const StagedTile<T, R, K, M> st(p, smem_raw);
+  T* const s_in = st.s_in;
+  T* const s_out = st.s_out;
+  const int q = st.q, wo_n = st.wo_n, w_n = st.w_n, units = st.units, band_rows = st.band_rows;
   const int in_pitch = p.strip_in_pitch, out_pitch = p.strip_out_pitch;
   const int64_t strip_tiles = p.col_blocks * p.row_blocks;  // a plane's
   const int64_t runs = (p.tiles + p.strip_run - 1) / p.strip_run;
