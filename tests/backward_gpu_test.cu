@@ -602,24 +602,25 @@ TEST_F(BackwardGpu, InputThroughNhwcTensorCores) {
 // Stride-1 dx on the rolling kernel (tall kernels, rows no staged or
 // tensor-core tile takes): the transposed problem's padding is negative at the sides and at
 // the top (pad_top > K - 1), so runs start inside dy; dilation 2; odd
-// pointers take single elements.
+// pointers take single elements. Variant 3: fp32 NCHW dy rows of 400 at
+// pad_left -1 take the forward's column strips (boxes start inside dy).
 TEST_F(BackwardGpu, InputThroughRollingKernel) {
   std::mt19937_64 rng(37);
   const void* aligned = reinterpret_cast<const void*>(uintptr_t(1) << 20);
-  int rolled = 0;
+  int rolled = 0, strips = 0;
   for (Layout layout : {Layout::NCHW, Layout::NHWC})
     for (int k : {15, 31})
-      for (int variant = 0; variant < 3; ++variant) {
+      for (int variant = 0; variant < 4; ++variant) {
         Problem p;
         p.layout = layout;
         p.n = 2;
         p.c = 4;
         p.k = k;
         p.h = 6 * k + 5;
-        p.w = 20;
+        p.w = variant == 3 ? 398 : 20;
         p.pad_top = variant == 0 ? k + 2 : 2;
         p.pad_bottom = variant == 0 ? k - 3 : 1;
-        p.pad_left = p.pad_right = variant == 1 ? 3 : 0;
+        p.pad_left = p.pad_right = variant == 1 ? 3 : (variant == 3 ? 1 : 0);
         p.dilation_h = variant == 2 ? 2 : 1;
         Options o;
         o.odd_pointers = variant == 1;
@@ -629,11 +630,13 @@ TEST_F(BackwardGpu, InputThroughRollingKernel) {
         const detail::KernelChoice c =
             detail::choose_kernel<T, DefaultPolicy>(detail::transposed_problem(p), base, base);
         rolled += c.rolling;
+        strips += c.staged_strip_cols > 0;
       }
   if (sizeof(T) == 8)
     EXPECT_EQ(rolled, 0);
   else
     EXPECT_GE(rolled, 8);
+  EXPECT_EQ(strips, (detail::kStagedStrips<T, 31, Layout::NCHW> ? 2 : 0));
 }
 
 // Strided dx by residue (stride_h 2, dilation 1, K in the table): every

@@ -365,8 +365,58 @@ TEST_F(ForwardGpu, StagedBandsBeyond48KiBAndInPadding) {
     p.pad_left = p.pad_right = 1;
     detail::KernelChoice c;
     EXPECT_EQ(run_case(p, rng, CaseOptions{}, &c), "") << testbed::describe(p);
-    EXPECT_EQ(c.staged, two_bytes && detail::kDefaultStagedNchw<T>) << testbed::describe(p);
-    if (c.staged) EXPECT_GT(c.smem_bytes, 48 * 1024) << testbed::describe(p);
+    // fp32 stages column strips instead (StagedStrips).
+    const bool strips = detail::kStagedStrips<T, 31, Layout::NCHW>;
+    EXPECT_EQ(c.staged, (two_bytes || strips) && detail::kDefaultStagedNchw<T>) << testbed::describe(p);
+    EXPECT_EQ(c.staged_strip_cols > 0, strips) << testbed::describe(p);
+    if (c.staged && !strips) EXPECT_GT(c.smem_bytes, 48 * 1024) << testbed::describe(p);
+  }
+}
+
+// Staged tiles in column strips (fp32 NCHW rows too wide for a whole-row
+// tile at K >= 15): strips that end part-way through a row's last vector
+// and a last strip narrower than the others, strips wholly in the left or
+// right padding (pad 130), y one element off (every row's phase moves),
+// stride 2 both ways (window step 2), dilation 2 (row step 2), bands in the
+// top padding and heights under K; dilation 3 (a unit of 96 rows) where it
+// fits the tall budget. x one element off and widths off the vector roll.
+TEST_F(ForwardGpu, StagedStrips) {
+  std::mt19937_64 rng(59);
+  int strips = 0, rolled = 0;
+  for (int k : {15, 31})
+    for (int variant = 0; variant < 8; ++variant) {
+      Problem p;
+      p.n = 2;
+      p.c = 3;
+      p.k = k;
+      p.h = variant == 5 ? k - 4 : 3 * k + 11;
+      p.w = variant == 6 ? 402 : 400;
+      p.pad_top = variant == 5 ? k + 3 : k / 2;
+      p.pad_bottom = k / 2 + variant % 2;
+      p.pad_left = variant == 2 ? 130 : 15;
+      p.pad_right = variant == 2 ? 3 : 13 + variant % 3;
+      p.stride_h = p.stride_w = variant == 3 ? 2 : 1;
+      p.dilation_h = variant == 4 ? 2 : (variant == 1 ? 3 : 1);
+      CaseOptions o;
+      o.has_bias = variant % 2 == 0;
+      o.integers = variant != 7;
+      o.offsets.y = variant == 0 || variant == 3 ? 1 : 0;
+      o.offsets.x = variant == 7 ? 1 : 0;
+      detail::KernelChoice c;
+      EXPECT_EQ(run_case(p, rng, o, &c), "") << testbed::describe(p);
+      strips += c.staged_strip_cols > 0;
+      rolled += c.rolling;
+      if (c.staged_strip_cols > 0) {
+        EXPECT_TRUE(c.staged && !c.staged_pairs);
+        EXPECT_LE(c.smem_bytes, detail::kStagedTallSmemBudget);
+      }
+      if (variant >= 6) EXPECT_EQ(c.staged_strip_cols, 0) << testbed::describe(p);
+    }
+  if (detail::kStagedStrips<T, 31, Layout::NCHW>) {
+    EXPECT_GE(strips, 2 * 5);
+    EXPECT_GE(rolled, 2 * 2);
+  } else {
+    EXPECT_EQ(strips, 0);
   }
 }
 

@@ -58,7 +58,9 @@ TEST(ForwardPlan, TallKernelsStageOrWalkSixteenScalarRows) {
 // residue on its own.
 TEST(ForwardPlan, RollingRuns) {
   const Problem p = tall_problem(512);  // 8 x 64 planes of 512 columns
-  const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned);
+  // x one element off the 16-byte vector: no column strips (StagedStrips).
+  const void* x_odd = static_cast<const char*>(kAligned) + 4;
+  const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(p, x_odd, kAligned);
   EXPECT_TRUE(f.rolling);
   EXPECT_FALSE(f.staged || f.mma);
   EXPECT_EQ(f.vec_elems, 1);
@@ -71,7 +73,7 @@ TEST(ForwardPlan, RollingRuns) {
   EXPECT_EQ(fp.units_per_plane, 4);
   Problem on_sector = p;
   on_sector.pad_left = on_sector.pad_right = 16;
-  EXPECT_EQ((detail::choose_kernel<float, DefaultPolicy>(on_sector, kAligned, kAligned).rows_per_thread), 256);
+  EXPECT_EQ((detail::choose_kernel<float, DefaultPolicy>(on_sector, x_odd, kAligned).rows_per_thread), 256);
 
   // Tensor cores and staged tiles keep the 2-byte NCHW rows they take.
   EXPECT_TRUE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma));
@@ -125,6 +127,49 @@ TEST(ForwardPlan, RollingRuns) {
   EXPECT_FALSE((detail::choose_kernel<double, DefaultPolicy>(p, kAligned, kAligned).rolling));
   EXPECT_FALSE((detail::choose_kernel<float, TilePolicy<128, 16, 4>>(p, kAligned, kAligned).rolling));
   EXPECT_TRUE((detail::choose_kernel<float, TilePolicy<128, 16, 4, true, 0, 4>>(q, kAligned, kAligned).rolling));
+}
+
+// fp32 NCHW rows that no whole-row staged tile fits (K = 31 at pad 15: rows
+// of 542 outputs) take staged tiles in column strips: about a column a
+// thread, a 32-row unit within 48 KiB, y's strip rows at their global
+// phase mod 4. x off the 16-byte vector or W off it roll instead; 2-byte
+// types keep their tensor-core tiles, explicit policies their tilings.
+TEST(ForwardPlan, StagedStrips) {
+  const Problem p = tall_problem(512);
+  const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned);
+  ASSERT_TRUE(f.staged);
+  EXPECT_FALSE(f.rolling || f.staged_pairs);
+  EXPECT_EQ(f.threads, detail::kStagedStripThreads);
+  EXPECT_EQ(f.staged_strip_cols, 109);  // five strips of 542
+  EXPECT_EQ(f.staged_in_pitch, 112);    // 108 + 4 columns, whole vectors
+  EXPECT_EQ(f.staged_out_pitch % 4, 542 % 4);
+  EXPECT_GE(f.staged_out_pitch, 109);
+  EXPECT_EQ(f.staged_tile_rows, 32);
+  EXPECT_EQ(f.staged_vec, 4);
+  EXPECT_LE(f.smem_bytes, detail::kStagedSmemBudget);
+  EXPECT_EQ(f.staged_in_elems, 62 * 112);
+  const detail::ForwardParams fp = detail::make_forward_params(p, f);
+  EXPECT_EQ(fp.col_blocks, 5);
+  EXPECT_EQ(fp.row_blocks, 16);
+  EXPECT_EQ(fp.tiles, 8 * 64 * 16 * 5);
+  EXPECT_EQ(fp.strip_cols, 109);
+  EXPECT_EQ(fp.strip_run, detail::kStagedStripRun);
+
+  // dx's transposed problem at W = 512: dy rows of 542 (off the vector) roll.
+  EXPECT_EQ((detail::choose_kernel<float, DefaultPolicy>(tall_problem(510), kAligned, kAligned).staged_strip_cols), 0);
+  const void* x_odd = static_cast<const char*>(kAligned) + 4;
+  EXPECT_TRUE((detail::choose_kernel<float, DefaultPolicy>(p, x_odd, kAligned).rolling));
+  EXPECT_TRUE((detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned).mma));
+  EXPECT_EQ((detail::choose_kernel<double, DefaultPolicy>(p, kAligned, kAligned).staged_strip_cols), 0);
+  EXPECT_EQ((detail::choose_kernel<float, TilePolicy<128, 32, 2>>(p, kAligned, kAligned).staged_strip_cols), 0);
+
+  // Stride 2 both ways: rows of 271 in three strips of 91 columns, each
+  // box (91 - 1) * 2 + 4 = 184 columns.
+  Problem s = p;
+  s.stride_h = s.stride_w = 2;
+  const detail::KernelChoice f2 = detail::choose_kernel<float, DefaultPolicy>(s, kAligned, kAligned);
+  EXPECT_EQ(f2.staged_strip_cols, 91);
+  EXPECT_EQ(f2.staged_in_pitch, 184);
 }
 
 // The NCHW tensor-core tile's band ring: at K >= kMmaBandRingMinK on
@@ -342,9 +387,19 @@ TEST(ForwardPlan, TensorCoreTiles) {
 // alignment room; output: whole tiles plus two vectors).
 template <class T>
 void check_staged_bands(std::mt19937_64& rng) {
-  int staged = 0, mma = 0;
+  int staged = 0, mma = 0, strips = 0;
   for (int i = 0; i < 3000; ++i) {
-    const Problem p = testbed::random_problem(rng, Layout::NCHW);
+    Problem p = testbed::random_problem(rng, Layout::NCHW);
+    // Every fourth problem wide and tall-kernelled, so that column strips
+    // (fp32) come up.
+    if (i % 4 == 0) {
+      p.k = rng() % 2 ? 15 : 31;
+      p.w = 4 * (100 + int64_t(rng() % 200));
+      p.h = 40 + int64_t(rng() % 100);
+      p.pad_top = p.pad_bottom = p.k / 2;
+      p.pad_left = 1 + int64_t(rng() % 20);
+      p.pad_right = int64_t(rng() % 20);
+    }
     if (!validate(p).ok() || p.n == 0) continue;
     // Tensor cores at every K, to check their plans as often as the others.
     const detail::KernelChoice c =
@@ -381,6 +436,21 @@ void check_staged_bands(std::mt19937_64& rng) {
       continue;
     }
     const int64_t band_rows = (tile - 1) * p.stride_h + int64_t(p.k - 1) * p.dilation_h + 1;
+    if (c.staged_strip_cols > 0) {
+      // Column strips: a box from a vector-aligned column holding the
+      // strip's span, and y's strip rows at the global phase mod v.
+      ++strips;
+      const int64_t cols = c.staged_strip_cols;
+      EXPECT_EQ(c.staged_in_pitch % v, 0) << testbed::describe(p);
+      EXPECT_GE(c.staged_in_pitch, (cols - 1) * p.stride_w + v) << testbed::describe(p);
+      EXPECT_GE(c.staged_out_pitch, cols) << testbed::describe(p);
+      EXPECT_EQ((c.staged_out_pitch - p.out_w()) % v, 0) << testbed::describe(p);
+      EXPECT_GE(c.staged_in_elems, band_rows * c.staged_in_pitch) << testbed::describe(p);
+      EXPECT_GE(c.smem_bytes, (c.staged_in_elems + tile * c.staged_out_pitch + 2 * v) * int64_t(sizeof(T)))
+          << testbed::describe(p);
+      EXPECT_LE(c.smem_bytes, detail::kStagedTallSmemBudget) << testbed::describe(p);
+      continue;
+    }
     EXPECT_GE(c.staged_in_elems, band_rows * p.w + 2 * v) << testbed::describe(p);
     EXPECT_EQ(c.staged_in_elems % v, 0) << testbed::describe(p);
     EXPECT_GE(c.smem_bytes, (c.staged_in_elems + tile * p.out_w() + 2 * v) * int64_t(sizeof(T)))
@@ -389,6 +459,7 @@ void check_staged_bands(std::mt19937_64& rng) {
         << testbed::describe(p);
   }
   if (sizeof(T) == 2) EXPECT_GT(mma, 50);
+  if (detail::kStagedStrips<T, 31, Layout::NCHW>) EXPECT_GT(strips, 50);
   EXPECT_GT(staged, 100);
 }
 

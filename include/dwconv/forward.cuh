@@ -135,6 +135,17 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
           };
           using Single = std::false_type;
           using Pairs = std::true_type;
+          if constexpr (is_default_table_v<Policy> && kStagedStrips<T, K, L>) {
+            if (choice.staged_strip_cols > 0) {
+              constexpr int kBoxV = kVecElems16<T>;
+              constexpr int kST = kStagedStripThreads;
+              auto kernel = choice.stride_ratio == 1 ? forward_strips_nchw_kernel<T, kST, kR, kBoxV, K, 1>
+                                                     : forward_strips_nchw_kernel<T, kST, kR, kBoxV, K, 2>;
+              const int64_t runs = (params.tiles + params.strip_run - 1) / params.strip_run;
+              err = launch(kernel, grid_for(runs), choice.threads, choice.smem_bytes, stream, params, x, w, bias, y);
+              return;
+            }
+          }
           auto kernel = staged(std::integral_constant<int, kT>{}, Single{});
           if constexpr (sizeof(T) == 2) {
             constexpr int kSmall = kStagedSmallThreads;

@@ -310,6 +310,16 @@ inline constexpr bool kWindowEarlyStores = sizeof(T) == 2 && L == Layout::NHWC&&
 template <class T, int K, Layout L>
 inline constexpr bool kWindowFixedShift = sizeof(T) == 4 && L == Layout::NCHW&& K > 0 && K < kTallKernelHeight;
 
+// Whether the default table stages NCHW rows that no whole-row staged tile
+// fits (tall kernels on wide rows) in column strips
+// (forward_strips_nchw_kernel): x's box, y's strip through shared memory and out as aligned
+// 16-byte vectors, in place of the rolling kernel, whose stores of rows off
+// the 32-byte sector held fp32 K = 31 at pad 15 (rows of 542) to 72 % where
+// NHWC reads 90 % (ncu: 162 registers, 15 % occupancy; f22-f24 in
+// bench/NOTES.md). fp32 only: 2-byte types run tensor-core tiles there.
+template <class T, int K, Layout L>
+inline constexpr bool kStagedStrips = sizeof(T) == 4 && L == Layout::NCHW&& K >= kTallKernelHeight;
+
 template <class Policy, class T, int K, Layout L>
 struct ResolvePolicy {
   using type = Policy;

@@ -32,6 +32,11 @@ struct ForwardParams {
   int tile_rows;         // staged kernel: output rows per tile (a multiple of R * row_step)
   int smem_in_elems;     // staged kernel: shared elements for the input band
   int run_rows;          // rolling kernel: output rows a thread walks (one residue mod row_step)
+  // Staged tiles in column strips (forward_strips_nchw_kernel): output
+  // columns a tile (the last strip of a row may hold fewer), the shared row
+  // pitches of x's box and of y's strip, in elements, and the consecutive
+  // tiles a block takes.
+  int strip_cols, strip_in_pitch, strip_out_pitch, strip_run;
   // Reads the taps of w in reverse order: backward_input runs a stride-1 dx
   // as this forward with the flipped filter (backward_input_plan.cuh).
   bool flip_taps;

@@ -28,6 +28,10 @@ struct KernelChoice {
   int staged_in_elems = 0;    // input band capacity, elements
   int staged_vec = 0;         // elements per band copy vector (the policy's vector)
   bool staged_pairs = false;  // the staged kernel's threads own column pairs (kPairs)
+  // Staged tiles over column strips of this many output columns (forward_strips_nchw_kernel),
+  // and their shared row pitches (x's box, y's strip); 0: whole rows.
+  int staged_strip_cols = 0;
+  int staged_in_pitch = 0, staged_out_pitch = 0;
   int smem_bytes = 0;
   // A staged tile computed on tensor cores (forward_mma_kernel.cuh); then
   // rows_per_thread is the 16 rows of an mma block.
@@ -171,6 +175,59 @@ void plan_staged(const Problem& p, int full_vec, KernelChoice& choice) {
   choice.staged_in_elems = int(in_elems(tile));
   choice.staged_vec = full_vec;
   choice.smem_bytes = int(bytes(tile));
+}
+
+/// Consecutive strip tiles a block takes (forward_strips_nchw_kernel): its
+/// weights load once a run and its indices advance without divisions; few
+/// enough that the fp32 K = 31 case's 40960 tiles still make ~15 waves of
+/// five blocks a multiprocessor.
+inline constexpr int kStagedStripRun = 4;
+/// Threads of a strip tile, and about the columns of a strip. 96 (six
+/// strips of 91 at 542 columns, 95 % of the lanes busy against 85 % at 128)
+/// lost: fp32 K = 31 70.8 -> 67.9 %, the K = 15 probe 79.2 -> 75.5 %
+/// (f39.2, H100; 96 registers a thread, 18 warps a multiprocessor).
+inline constexpr int kStagedStripThreads = 128;
+
+// Plans staged tiles over column strips (forward_strips_nchw_kernel) where no
+// whole-row tile fits: a (K x 1) window reads only its own column, so a
+// strip needs no columns beside it. A strip holds about one output column a
+// thread (kStagedStripThreads: rows of 542 in five strips of 109); x's box
+// starts at a vector-aligned column and holds whole vectors (stage_box_rows: W a
+// multiple of the vector, x aligned to it); y's strip rows sit in shared
+// memory at their global phase mod the vector, so that each goes out as aligned
+// vectors. Budgets as plan_staged's: a unit within the tall budget, tiles
+// grown within kStagedSmemBudget; else choice.staged stays false.
+template <class T>
+void plan_staged_strips(const Problem& p, const void* x, KernelChoice& choice) {
+  constexpr int V = kVecElems16<T>;
+  if (p.w % V != 0 || !aligned_to(x, V * int64_t(sizeof(T)))) return;
+  const int64_t wo = p.out_w();
+  const int64_t strips = (wo + kStagedStripThreads - 1) / kStagedStripThreads;
+  const int64_t cols = (wo + strips - 1) / strips;
+  // The box: the strip's first input column floored to the vector, so up to
+  // V - 1 more columns than the strip's span.
+  const int64_t in_pitch = round_up((cols - 1) * p.stride_w + V, V);
+  const int64_t out_pitch = cols + ((wo - cols) % V + V) % V;  // >= cols, = wo mod V
+  const int64_t unit_rows = int64_t(choice.rows_per_thread) * choice.row_step;
+  auto in_elems = [&](int64_t tile_rows) {
+    return staged_band_rows(tile_rows, p.stride_h, p.k, p.dilation_h) * in_pitch;
+  };
+  // y's rows start at phase < V; the last row's vectors may read V past it.
+  auto bytes = [&](int64_t tile_rows) {
+    return (in_elems(tile_rows) + tile_rows * out_pitch + 2 * V) * int64_t(sizeof(T));
+  };
+  if (bytes(unit_rows) > (p.k >= kStagedTallK ? kStagedTallSmemBudget : kStagedSmemBudget)) return;
+  const int64_t tile = staged_tile_rows(p, unit_rows, kStagedSmemBudget, false, bytes);
+  choice.staged = true;
+  choice.staged_pairs = false;
+  choice.threads = kStagedStripThreads;
+  choice.staged_tile_rows = int(tile);
+  choice.staged_in_elems = int(in_elems(tile));
+  choice.staged_vec = V;
+  choice.smem_bytes = int(bytes(tile));
+  choice.staged_strip_cols = int(cols);
+  choice.staged_in_pitch = int(in_pitch);
+  choice.staged_out_pitch = int(out_pitch);
 }
 
 // Whether a staged NCHW tile of `p` can run on tensor cores: 2-byte types,
@@ -318,7 +375,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
   int full_vec = 1, scalar_rows = 0;
   bool staged_allowed = false, mma_allowed = false;
   int rolling_vec = 0, nhwc_channels = 0;
-  bool fixed_shift_allowed = false;
+  bool fixed_shift_allowed = false, strips_allowed = false;
   auto take_policy = [&](auto k_const) {
     dispatch_layout(p.layout, [&](auto layout_const) {
       using P = typename ResolvePolicy<Policy, T, decltype(k_const)::value, decltype(layout_const)::value>::type;
@@ -333,6 +390,8 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
       nhwc_channels = P::kNhwcTensorChannels;
       fixed_shift_allowed =
           is_default_table_v<Policy> && kWindowFixedShift<T, decltype(k_const)::value, decltype(layout_const)::value>;
+      strips_allowed =
+          is_default_table_v<Policy> && kStagedStrips<T, decltype(k_const)::value, decltype(layout_const)::value>;
     });
   };
   if (ratio <= 2 && dispatch_static_k(p.k, take_policy)) {
@@ -358,6 +417,7 @@ KernelChoice choose_kernel(const Problem& p, const void* x, const void* y) {
     if (staged_rows && mma_allowed && mma_applies<T>(p)) plan_mma<T>(p, x, choice);
     if (!choice.mma && staged_rows) {
       plan_staged<T>(p, full_vec, choice);
+      if (!choice.staged && strips_allowed) plan_staged_strips<T>(p, x, choice);
       const int64_t items = choice.staged_tile_rows / choice.rows_per_thread * ((p.out_w() + 2) / 2);
       if (choice.staged_pairs && items < 2 * choice.threads && choice.threads > kStagedSmallThreads)
         choice.threads = kStagedSmallThreads;
@@ -419,7 +479,9 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   f.run_rows = choice.rolling ? choice.rows_per_thread : 0;
 
   const int64_t col_groups = (f.cols + choice.vec_elems - 1) / choice.vec_elems;
-  const int threads_log2 = log2_ceil(choice.threads);
+  // Floor: the strip tiles' 96 threads are not a power of two (their tiles
+  // are set below; this keeps the division here defined).
+  const int threads_log2 = log2_ceil(choice.threads) - ((int64_t(1) << log2_ceil(choice.threads)) > choice.threads);
   const int col_log2 = log2_ceil(col_groups) < threads_log2 ? log2_ceil(col_groups) : threads_log2;
   f.col_threads_log2 = col_log2;
   const int64_t units_per_block = int64_t(choice.threads) >> col_log2;
@@ -438,7 +500,14 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
     f.smem_in_elems = choice.staged_in_elems;
     f.row_blocks = (ho + f.tile_rows - 1) / f.tile_rows;
     f.col_blocks = 1;
-    f.tiles = f.planes * f.row_blocks;
+    if (choice.staged_strip_cols > 0) {
+      f.strip_cols = choice.staged_strip_cols;
+      f.strip_in_pitch = choice.staged_in_pitch;
+      f.strip_out_pitch = choice.staged_out_pitch;
+      f.strip_run = kStagedStripRun;
+      f.col_blocks = (wo + f.strip_cols - 1) / f.strip_cols;
+    }
+    f.tiles = f.planes * f.row_blocks * f.col_blocks;
   }
   return f;
 }

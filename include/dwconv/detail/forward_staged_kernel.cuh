@@ -17,6 +17,64 @@
 namespace dwconv {
 namespace detail {
 
+/// Where a staged tile's single-column items read and write shared memory:
+/// output column wo of the unit starting at tile row ho_rel reads band
+/// index base + ho_rel * unit_in_rows + wo * stride_w + col_shift (then
+/// in_step a window row) and writes out_phase + ho_rel * out_pitch + wo
+/// (then out_step a row of the unit).
+struct StagedColumns {
+  int base, unit_in_rows, in_step, stride_w, col_shift, w;
+  int out_phase, out_pitch, out_step;
+};
+
+/// The register window over shared memory for this thread's (unit, column)
+/// items of a tile (for_each_staged_item). kPadColumns: input columns
+/// col_shift + wo * stride_w outside [0, w) read zeros (a band of whole
+/// rows); else every column the items read is in the band (a box whose
+/// padding columns are zero-filled).
+template <class T, int Threads, int R, int K, int M, bool kPadColumns>
+__device__ __forceinline__ void staged_columns(const StagedColumns& c,
+                                               const typename NumericTraits<T>::Accum (&wr)[K][1],
+                                               const typename NumericTraits<T>::Accum (&b)[1], const T* s_in, T* s_out,
+                                               int units, int q, int cols, int64_t rows) {
+  using Traits = NumericTraits<T>;
+  using A = typename Traits::Accum;
+  for_each_staged_item<Threads, R>(units, q, cols, rows, [&](int ho_rel, int wo) {
+    const int wi = wo * c.stride_w + c.col_shift;
+    const bool in_bounds = !kPadColumns || (wi >= 0 && wi < c.w);
+    // Columns in the padding read a valid address and discard the value:
+    // a select, not a branch per load.
+    const int in_idx = c.base + ho_rel * c.unit_in_rows + (in_bounds ? wi : 0);
+    const int out_idx = c.out_phase + ho_rel * c.out_pitch + wo;
+    window_rows<A, R, 1, K, M, 1, false>(
+        wr, b,
+        [&](int i, A(&xv)[1]) {
+          const A v = Traits::to_accum(s_in[in_idx + i * c.in_step]);
+          xv[0] = in_bounds ? v : A(0);
+        },
+        [&](int r, const A(&acc)[1]) { s_out[out_idx + r * c.out_step] = Traits::from_accum(acc[0]); });
+  });
+}
+
+/// What both staged NCHW kernels take from their parameters first: shared
+/// memory (the input band or box, then y's band or strip at
+/// p.smem_in_elems), the row step, widths, units a tile and band rows.
+template <class T, int R, int K, int M>
+struct StagedTile {
+  static_assert(K > 0 && M >= 1, "the staged kernels are for static kernel heights");
+  T* s_in;
+  T* s_out;
+  int q, wo_n, w_n, units, band_rows;
+  __device__ __forceinline__ StagedTile(const ForwardParams& p, unsigned char* smem)
+      : s_in(reinterpret_cast<T*>(smem)),
+        s_out(s_in + p.smem_in_elems),
+        q(p.row_step),
+        wo_n(int(p.cols)),
+        w_n(int(p.w)),
+        units(p.tile_rows / R),  // (row block of R*q rows, phase) pairs per tile
+        band_rows(int(staged_band_rows(p.tile_rows, p.stride_h, K, p.dilation_h))) {}
+};
+
 /// Tile: one plane (n, c) and p.tile_rows output rows (a multiple of R * q).
 /// Each thread owns one output column and R rows at a time (register window
 /// over shared memory). Dynamic shared memory: p.smem_in_elems + output band.
@@ -42,16 +100,11 @@ __global__ void __launch_bounds__(Threads)
   follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
-  static_assert(K > 0 && M >= 1, "the staged kernel is for static kernel heights");
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* s_in = reinterpret_cast<T*>(smem_raw);
-  T* s_out = s_in + p.smem_in_elems;
-
-  const int q = p.row_step;
-  const int wo_n = int(p.cols);
-  const int w_n = int(p.w);
-  const int units = p.tile_rows / R;  // (row block of R*q rows, phase) pairs per tile
-  const int band_rows = int(staged_band_rows(p.tile_rows, p.stride_h, K, p.dilation_h));
+  const StagedTile<T, R, K, M> st(p, smem_raw);
+  T* const s_in = st.s_in;
+  T* const s_out = st.s_out;
+  const int q = st.q, wo_n = st.wo_n, w_n = st.w_n, units = st.units, band_rows = st.band_rows;
   const int in_step = p.dilation_h * w_n;  // between window rows
   const int out_step = q * wo_n;           // between a thread's output rows
   const int unit_in_rows = p.stride_h * w_n;
@@ -108,25 +161,93 @@ __global__ void __launch_bounds__(Threads)
             });
       });
     } else {
-      for_each_staged_item<Threads, R>(units, q, wo_n, r1 - r0, [&](int ho_rel, int wo) {
-        const int wi = wo * p.stride_w - p.pad_left;
-        const bool in_bounds = wi >= 0 && wi < w_n;
-        // Columns in the padding read a valid address and discard the value:
-        // a select, not a branch per load.
-        const int in_idx = s_base + ho_rel * unit_in_rows + (in_bounds ? wi : 0);
-        const int out_idx = out_phase + ho_rel * wo_n + wo;
-        window_rows<A, R, 1, K, M, 1, false>(
-            wr, b,
-            [&](int i, A(&xv)[1]) {
-              const A v = Traits::to_accum(s_in[in_idx + i * in_step]);
-              xv[0] = in_bounds ? v : A(0);
-            },
-            [&](int r, const A(&acc)[1]) { s_out[out_idx + r * out_step] = Traits::from_accum(acc[0]); });
-      });
+      const StagedColumns cs{s_base, unit_in_rows, in_step, p.stride_w, -p.pad_left, w_n, out_phase, wo_n, out_step};
+      staged_columns<T, Threads, R, K, M, true>(cs, wr, b, s_in, s_out, units, q, wo_n, r1 - r0);
     }
     __syncthreads();
     block_copy<false, T, V>(gy, s_out, int(r1 - r0) * wo_n, out_phase);
     __syncthreads();  // the next tile overwrites both bands
+  }
+}
+
+/// NCHW rows too wide for a whole-row band (tall kernels on wide rows, the
+/// plan's staged_strip_cols): tiles of p.tile_rows output rows by a strip of
+/// p.strip_cols output columns (the last strip of a row may be narrower). A
+/// (K x 1) window reads only its own column, so a strip needs no columns
+/// beside it. x's band is a box of p.strip_in_pitch columns from a vector-
+/// aligned one, its padding columns zero-filled (stage_box_rows); y's strip
+/// rows sit p.strip_out_pitch apart in shared memory at their global phase
+/// mod V, so that each row goes out as aligned V-element vectors
+/// (store_rows_aligned): rows off the 32-byte sector leave part sectors
+/// only at a strip's two ends, where the rolling kernel's row stores left
+/// them in every warp (fp32 K = 31 at pad 15: 72 % of the floor).
+///
+/// A block takes p.strip_run consecutive tiles in (plane, strip, row block)
+/// order, so that its channel's weights load once a run and its tiles'
+/// indices advance without divisions (the per-tile divisions and weight
+/// loads were a quarter of a tile's instructions); the row block below a
+/// tile reads its K - 1 halo rows from L2.
+template <class T, int Threads, int R, int V, int K, int M>
+__global__ void __launch_bounds__(Threads)
+    forward_strips_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
+                               const T* __restrict__ bias, T* __restrict__ y) {
+  follow_previous_grid();
+  using Traits = NumericTraits<T>;
+  using A = typename Traits::Accum;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const StagedTile<T, R, K, M> st(p, smem_raw);
+  T* const s_in = st.s_in;
+  T* const s_out = st.s_out;
+  const int q = st.q, wo_n = st.wo_n, w_n = st.w_n, units = st.units, band_rows = st.band_rows;
+  const int in_pitch = p.strip_in_pitch, out_pitch = p.strip_out_pitch;
+  const int64_t strip_tiles = p.col_blocks * p.row_blocks;  // a plane's
+  const int64_t runs = (p.tiles + p.strip_run - 1) / p.strip_run;
+
+  for (int64_t run = blockIdx.x; run < runs; run += gridDim.x) {
+    int64_t tile = run * p.strip_run;
+    const int64_t end = tile + p.strip_run < p.tiles ? tile + p.strip_run : p.tiles;
+    int64_t plane = tile / strip_tiles;
+    const int64_t in_plane = tile - plane * strip_tiles;
+    int strip = int(in_plane / p.row_blocks);
+    int row_block = int(in_plane - int64_t(strip) * p.row_blocks);
+    int64_t loaded = -1;  // the plane whose weights wr holds
+    A wr[K][1];
+    A b[1];
+    for (; tile < end; ++tile) {
+      const int64_t r0 = int64_t(row_block) * p.tile_rows;
+      const int64_t r1 = r0 + p.tile_rows < p.out_h ? r0 + p.tile_rows : p.out_h;
+      const int c0 = strip * p.strip_cols;
+      const int cols = wo_n - c0 < p.strip_cols ? wo_n - c0 : p.strip_cols;
+      const int first = c0 * p.stride_w - p.pad_left;  // the strip's first input column
+      const int x0 = floor_multiple(first, V);
+      stage_box_rows<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, r0 * p.stride_h - p.pad_top, x0, band_rows,
+                           in_pitch / V, s_in);
+      if (plane != loaded) {
+        // Read while the box is in flight: loaded after the barrier they
+        // would add a memory latency.
+        const int64_t channel = plane % p.c;
+        load_weights<T, K, 1, true>(p, w, channel, wr);
+        b[0] = bias ? Traits::to_accum(load_before_barrier(bias + channel)) : A(0);
+        loaded = plane;
+      }
+      T* gy = y + plane * p.out_plane_pitch + r0 * wo_n + c0;
+      const int out_phase = vector_phase<T, V>(gy);
+      copy_async_wait_all();
+      __syncthreads();
+      const StagedColumns cs{first - x0, p.stride_h * in_pitch, p.dilation_h * in_pitch, p.stride_w, 0, 0, out_phase,
+                             out_pitch,  q * out_pitch};
+      staged_columns<T, Threads, R, K, M, false>(cs, wr, b, s_in, s_out, units, q, cols, r1 - r0);
+      __syncthreads();
+      store_rows_aligned<T, V>(gy, wo_n, s_out, out_pitch, out_phase, int(r1 - r0), cols);
+      __syncthreads();  // the next tile overwrites both
+      if (++row_block == p.row_blocks) {
+        row_block = 0;
+        if (++strip == p.col_blocks) {
+          strip = 0;
+          ++plane;
+        }
+      }
+    }
   }
 }
 

@@ -220,6 +220,82 @@ __device__ __forceinline__ void store_box(const T* s, int s_pitch, T* g, int64_t
   });
 }
 
+/// Copies `rows` rows of `len` elements from shared memory to global memory
+/// at `g` (rows `g_pitch` apart), where row r's elements start at shared
+/// index phase + r * s_pitch, congruent mod V to their global index
+/// (s_pitch = g_pitch mod V, phase = vector_phase(g)): each row goes out as
+/// aligned V-element vectors, element by element only in the vectors a
+/// row's ends cut. A warp a row, a lane a vector: the row's bounds once a
+/// row, no per-vector divisions, and the cut vectors' predicated stores
+/// beside the whole ones (a walk of (row, vector) cells with a loop for the
+/// cut ones cost ~85 instructions a warp a cell, a fifth of an fp32 K = 31
+/// strip tile's, ncu source counters on the H100).
+template <class T, int V>
+__device__ __forceinline__ void store_rows_aligned(T* g, int64_t g_pitch, const T* s, int s_pitch, int phase, int rows,
+                                                   int len) {
+  using Vec = AlignedVector<T, V>;
+  static_assert((V & (V - 1)) == 0, "a power-of-two vector");
+  const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) >> 5, warps = int(blockDim.x) >> 5;
+  const int slots = (len + 2 * V - 2) / V;  // vectors a row touches, at most, whatever its phase
+  for (int j = lane; j < slots; j += 32) {
+    int a = phase + warp * s_pitch;  // row r's first element in shared memory (>= 0)
+    T* gr = g + warp * g_pitch;      // row r
+    for (int r = warp; r < rows; r += warps, a += warps * s_pitch, gr += warps * g_pitch) {
+      // The lane's vector: shared elements [e0, e0 + V), row elements
+      // [o, o + V) with o = e0 - a.
+      const int e0 = (a & ~(V - 1)) + j * V;
+      const int o = e0 - a;
+      if (o >= 0 && o + V <= len) {
+        *reinterpret_cast<Vec*>(gr + o) = *reinterpret_cast<const Vec*>(s + e0);
+      } else {
+#pragma unroll
+        for (int v = 0; v < V; ++v)
+          if (unsigned(o + v) < unsigned(len)) gr[o + v] = s[e0 + v];
+      }
+    }
+  }
+}
+
+/// Starts copying a box of a plane of `h` rows of `w` elements into shared
+/// memory at `s`: rows [row0, row0 + rows) by `vecs` V-element vectors from
+/// column col0, vecs * V elements a shared row, with rows outside [0, h)
+/// and vectors outside [0, w) zero-filled. V divides col0 and w, and
+/// `plane` is aligned to V elements, so each vector lies wholly inside or
+/// outside. Asynchronous as stage_band. A warp a row, a lane a vector: the
+/// column bounds once a thread, the row bounds once a row (stage_box's walk
+/// of cells cost ~28 instructions a vector).
+template <class T, int V>
+__device__ __forceinline__ void stage_box_rows(const T* plane, int64_t h, int w, int64_t row0, int col0, int rows,
+                                               int vecs, T* s) {
+  using A = typename NumericTraits<T>::Accum;
+  using Vec = AlignedVector<T, V>;
+  Vec zero;
+#pragma unroll
+  for (int v = 0; v < V; ++v) zero.e[v] = NumericTraits<T>::from_accum(A(0));
+  const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) >> 5, warps = int(blockDim.x) >> 5;
+  // Rows [r_lo, r_hi) of the box lie inside the plane.
+  const int r_lo = int(row0 < 0 ? (-row0 < rows ? -row0 : rows) : 0);
+  const int r_hi = int(h - row0 < rows ? (h - row0 > r_lo ? h - row0 : r_lo) : rows);
+  const int step = warps * vecs;  // shared vectors between a warp's rows
+  const int64_t g_step = int64_t(warps) * w * int64_t(sizeof(T));
+  for (int c = lane; c < vecs; c += 32) {
+    const int col = col0 + c * V;
+    Vec* dst = reinterpret_cast<Vec*>(s) + warp * vecs + c;
+    int r = warp;
+    if (col >= 0 && col < w) {
+      // Zeros above the plane, copies inside it, zeros below: no bounds a row.
+      for (; r < r_lo; r += warps, dst += step) *dst = zero;
+      uintptr_t g = element_address(plane, (row0 + r) * w + col);
+      for (; r < r_hi; r += warps, dst += step, g += uintptr_t(g_step))
+        copy_async<int(sizeof(Vec))>(dst, reinterpret_cast<const void*>(g));
+    }
+    for (; r < rows; r += warps, dst += step) *dst = zero;
+  }
+}
+
+/// The largest multiple of m (> 0) not above v, for negative v too.
+__host__ __device__ inline int floor_multiple(int v, int m) { return (v >= 0 ? v / m : -((-v + m - 1) / m)) * m; }
+
 /// Row pitch, in elements, of a shared band of rows of `len` 2-byte elements
 /// that ldmatrix reads or mma fragments write in 8-row groups: room for
 /// whole 16-column strips, and an odd number of 16-byte units, so the 8 rows
