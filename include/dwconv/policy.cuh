@@ -314,9 +314,11 @@ inline constexpr bool kWindowFixedShift = sizeof(T) == 4 && L == Layout::NCHW&& 
 // fits (tall kernels on wide rows) in column strips
 // (forward_strips_nchw_kernel): x's box, y's strip through shared memory and out as aligned
 // 16-byte vectors, in place of the rolling kernel, whose stores of rows off
-// the 32-byte sector held fp32 K = 31 at pad 15 (rows of 542) to 72 % where
-// NHWC reads 90 % (ncu: 162 registers, 15 % occupancy; f22-f24 in
-// bench/NOTES.md). fp32 only: 2-byte types run tensor-core tiles there.
+// the 32-byte sector cost it (f22-f24 in bench/NOTES.md). H100, one call
+// (f39.3): a K = 15 probe with rows of 526 66 -> 79 % of the floor; fp32
+// K = 31 at pad 15 (rows of 542) 71.6 -> 71.9, where the strip tile's ~70
+// instructions an output make it issue-bound. fp32 only: 2-byte types run
+// tensor-core tiles there.
 template <class T, int K, Layout L>
 inline constexpr bool kStagedStrips = sizeof(T) == 4 && L == Layout::NCHW&& K >= kTallKernelHeight;
 
