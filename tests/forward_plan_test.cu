@@ -129,6 +129,93 @@ TEST(ForwardPlan, RollingRuns) {
   EXPECT_TRUE((detail::choose_kernel<float, TilePolicy<128, 16, 4, true, 0, 4>>(q, kAligned, kAligned).rolling));
 }
 
+// Runs sized to whole waves of the resident blocks (rolling_wave_run): the
+// model's choice on the benchmark's cases at the H100's residency, never a
+// shorter run than the plan's, and the plan's own where it cannot say.
+TEST(ForwardPlan, RollingWaveRuns) {
+  Problem k9;  // the benchmark's 2-byte NHWC K = 9 case
+  k9.n = 4;
+  k9.c = 32;
+  k9.h = 4096;
+  k9.w = 256;
+  k9.k = 9;
+  k9.pad_top = k9.pad_bottom = k9.pad_left = k9.pad_right = 4;
+  k9.layout = Layout::NHWC;
+  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(k9, kAligned, kAligned);
+  ASSERT_TRUE(h.rolling);
+  EXPECT_EQ(h.vec_elems, 4);
+  EXPECT_EQ(h.rows_per_thread, 66);
+  // 3 blocks of 128 a multiprocessor, 132 multiprocessors: 17 runs of 241
+  // rows, 1156 blocks in 2.92 waves (f42's best side).
+  EXPECT_EQ(detail::rolling_wave_run<__half>(k9, h, 396), 241);
+  detail::KernelChoice w = h;
+  w.rows_per_thread = 241;
+  EXPECT_EQ(detail::make_forward_params(k9, w).tiles, 1156);
+  EXPECT_EQ(detail::rolling_wave_run<__half>(k9, h, 0), 66);  // residency unknown
+  // Its dx (the forward of the transposed problem): 18 runs of 228 rows in
+  // 2.91 waves; one wave of 683 rows lost (kRollingWaveMinWaves).
+  const Problem k9_dx = detail::transposed_problem(k9);
+  const detail::KernelChoice hd = detail::choose_kernel<__half, DefaultPolicy>(k9_dx, kAligned, kAligned);
+  ASSERT_TRUE(hd.rolling);
+  EXPECT_EQ(hd.rows_per_thread, 64);
+  EXPECT_EQ(detail::rolling_wave_run<__half>(k9_dx, hd, 396), 228);
+
+  // fp32 K = 31 in NHWC keeps two runs a column (f24's best); NCHW rows off
+  // the sector keep their four.
+  Problem t = tall_problem(512);
+  t.layout = Layout::NHWC;
+  const detail::KernelChoice f = detail::choose_kernel<float, DefaultPolicy>(t, kAligned, kAligned);
+  ASSERT_TRUE(f.rolling);
+  EXPECT_EQ(detail::rolling_wave_run<float>(t, f, 396), 256);
+  const void* x_odd = static_cast<const char*>(kAligned) + 4;
+  const detail::KernelChoice off = detail::choose_kernel<float, DefaultPolicy>(tall_problem(512), x_odd, kAligned);
+  ASSERT_TRUE(off.rolling);
+  EXPECT_EQ(detail::rolling_wave_run<float>(tall_problem(512), off, 396), 128);
+  // fp32 NCHW K = 15 dx (rows of 526 in, 512 out) at 6 blocks a
+  // multiprocessor: one run a column saves the model under 5 % and lost.
+  Problem k15 = tall_problem(512);
+  k15.k = 15;
+  k15.pad_top = k15.pad_bottom = k15.pad_left = k15.pad_right = 7;
+  const Problem k15_dx = detail::transposed_problem(k15);
+  const detail::KernelChoice fd = detail::choose_kernel<float, DefaultPolicy>(k15_dx, kAligned, kAligned);
+  ASSERT_TRUE(fd.rolling);
+  EXPECT_EQ(fd.rows_per_thread, 256);
+  EXPECT_EQ(detail::rolling_wave_run<float>(k15_dx, fd, 6 * 132), 256);
+
+  // Any problem and residency: a run between the plan's and its column's
+  // (a residue's) rows, and the tiles it makes fit int grids.
+  std::mt19937_64 rng(7);
+  int rolled = 0, lengthened = 0;
+  for (int i = 0; i < 2000; ++i) {
+    Problem p;
+    p.n = 1 + int64_t(rng() % 8);
+    p.c = 8 * (1 + int64_t(rng() % 16));
+    p.h = 1 + int64_t(rng() % 3000);
+    p.w = 1 + int64_t(rng() % 300);
+    p.k = (rng() % 2) ? 15 : 31;
+    p.dilation_h = 1 + int(rng() % 3);
+    p.pad_top = p.pad_bottom = int(rng() % 16);
+    p.layout = (rng() % 2) ? Layout::NCHW : Layout::NHWC;
+    if (!validate(p).ok()) continue;
+    const detail::KernelChoice c = detail::choose_kernel<float, DefaultPolicy>(p, kAligned, kAligned);
+    if (!c.rolling) continue;
+    const int64_t resident = 1 + int64_t(rng() % 2000);
+    const int run = detail::rolling_wave_run<float>(p, c, resident);
+    ++rolled;
+    lengthened += run > c.rows_per_thread;
+    const int64_t per_residue = (p.out_h() + c.row_step - 1) / c.row_step;
+    EXPECT_GE(run, c.rows_per_thread);
+    EXPECT_LE(run, std::max<int64_t>(per_residue, c.rows_per_thread));
+    detail::KernelChoice r = c;
+    r.rows_per_thread = run;
+    const detail::ForwardParams fp = detail::make_forward_params(p, r);
+    EXPECT_LE(fp.tiles, detail::make_forward_params(p, c).tiles);
+    EXPECT_EQ(fp.run_rows, run);
+  }
+  EXPECT_GT(rolled, 200);
+  EXPECT_GT(lengthened, 20);
+}
+
 // fp32 NCHW rows that no whole-row staged tile fits (K = 31 at pad 15: rows
 // of 542 outputs) take staged tiles in column strips: about a column a
 // thread, a 32-row unit within 48 KiB, y's strip rows at their global

@@ -98,7 +98,12 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
           constexpr int kT = P::kThreads, kV = P::kRollingVecElems;
           auto kernel =
               choice.vec_elems == 1 ? forward_rolling_kernel<T, L, kT, 1, K> : forward_rolling_kernel<T, L, kT, kV, K>;
-          err = launch(kernel, grid, kT, 0, stream, params, x, w, bias, y);
+          // Runs sized to whole waves of this kernel's resident blocks.
+          KernelChoice waves = choice;
+          waves.rows_per_thread = rolling_wave_run<T>(p, choice, resident_blocks(kernel, kT, 0, 0));
+          ForwardParams wp = make_forward_params(p, waves);
+          wp.flip_taps = flip_taps;
+          err = launch(kernel, grid_for(wp.tiles), kT, 0, stream, wp, x, w, bias, y);
           return;
         }
       }

@@ -303,6 +303,13 @@ inline constexpr int64_t kRollingMinRunTaps = 4;
 /// Longest run: keeps the kernel's row counts in int for any height.
 inline constexpr int64_t kRollingMaxRun = int64_t(1) << 20;
 
+// Whether the rolling kernel's single-element NCHW rows of `p` sit off the
+// 32-byte sector (kRollingMinThreadsOffSector).
+template <class T>
+bool rolling_off_sector(const Problem& p, int vec_elems) {
+  return p.layout == Layout::NCHW && vec_elems == 1 && p.out_w() * int64_t(sizeof(T)) % 32 != 0;
+}
+
 // Sets the rolling kernel's vector and run length (choice.rows_per_thread).
 template <class T>
 void plan_rolling(const Problem& p, const void* x, const void* y, int vec, KernelChoice& choice) {
@@ -314,8 +321,8 @@ void plan_rolling(const Problem& p, const void* x, const void* y, int vec, Kerne
   const bool nchw = p.layout == Layout::NCHW;
   const int64_t cols = nchw ? p.out_w() : p.out_w() * p.c;
   const int64_t walkers = (nchw ? p.n * p.c : p.n) * ((cols + choice.vec_elems - 1) / choice.vec_elems) * q;
-  const bool off_sector = nchw && choice.vec_elems == 1 && p.out_w() * int64_t(sizeof(T)) % 32 != 0;
-  const int64_t min_threads = off_sector ? kRollingMinThreadsOffSector : kRollingMinThreads;
+  const int64_t min_threads =
+      rolling_off_sector<T>(p, choice.vec_elems) ? kRollingMinThreadsOffSector : kRollingMinThreads;
   const int64_t runs = walkers >= min_threads || walkers == 0 ? 1 : (min_threads + walkers - 1) / walkers;
   int64_t run = (per_residue + runs - 1) / runs;
   if (run < kRollingMinRunTaps * p.k) run = kRollingMinRunTaps * p.k;
@@ -510,6 +517,60 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
     f.tiles = f.planes * f.row_blocks * f.col_blocks;
   }
   return f;
+}
+
+/// Most run counts rolling_wave_run weighs (a column's runs).
+inline constexpr int64_t kRollingWaveMaxRuns = 1024;
+/// Fewest waves rolling_wave_run's runs make: K = 9 dx in one wave of
+/// 683-row runs lost to three of 241 (below).
+inline constexpr int64_t kRollingWaveMinWaves = 2;
+
+/// The rolling kernel's run length (choice.rows_per_thread) for `resident`
+/// blocks of its kernel at once (resident_blocks). A model of equal blocks
+/// in step: a launch takes ceil(tiles / resident) waves, each as long as a
+/// run's steps (its rows and the K - 1 before its first output). Of the
+/// runs a column from plan_rolling's count down to one that keep at least
+/// kRollingWaveMinWaves waves, the cheapest (ties to the longer run)
+/// replaces the plan's only where the model saves 5 % or more; the plan's
+/// 2^19 threads can leave many short runs whose last blocks drain out of
+/// step and whose K - 1 re-read rows are a large share. A fit to few
+/// points (H100, `2026-11-27-h100-f42-ab.txt`, `-f42.1-ab.txt`, fp16 / bf16
+/// NHWC K = 9): forward 66-row runs in 10.8 waves 85.4 / 85.3 %, 179 in
+/// 3.95 89.4 / 89.4, 241 in 2.92 90.7 / 90.6; dx 64 rows in 10.3 waves
+/// 89.3 / 88.8, 241 in 2.75 91.6 / 91.0, 683 in 0.97 89.5 / 89.9. Where
+/// the model saved under 5 % it misled: fp32 NCHW K = 15 dx, two runs in
+/// 5.2 waves to one in 2.6 (2.6 % in the model), lost 1.7 points. It keeps
+/// fp32 K = 31's two runs a column, which led one and four in f24. Rows
+/// off the sector keep their short runs (f24.1), and every plan keeps its
+/// own where `resident` < 1 (the runtime could not say).
+template <class T>
+int rolling_wave_run(const Problem& p, const KernelChoice& choice, int64_t resident) {
+  const int planned = choice.rows_per_thread;
+  if (!choice.rolling || resident < 1 || rolling_off_sector<T>(p, choice.vec_elems)) return planned;
+  const ForwardParams f = make_forward_params(p, choice);
+  const int64_t q = choice.row_step, ho = p.out_h();
+  const int64_t per_residue = (ho + q - 1) / q;
+  const int64_t runs = (per_residue + planned - 1) / planned;
+  const int64_t units_per_block = int64_t(choice.threads) >> f.col_threads_log2;
+  auto waves_cost = [&](int64_t tiles, int64_t run) { return (tiles + resident - 1) / resident * (run + p.k - 1); };
+  const int64_t planned_cost = waves_cost(f.tiles, planned);
+  int best = planned;
+  int64_t best_cost = planned_cost;
+  for (int64_t r = runs < kRollingWaveMaxRuns ? runs : kRollingWaveMaxRuns; r >= 1; --r) {
+    int64_t run = (per_residue + r - 1) / r;
+    if (run < planned) run = planned;
+    if (run > kRollingMaxRun) run = kRollingMaxRun;
+    // make_forward_params's tiles at this run length.
+    const int64_t units = (ho + run * q - 1) / (run * q) * q;
+    const int64_t tiles = f.planes * f.col_blocks * ((units + units_per_block - 1) / units_per_block);
+    if (tiles < kRollingWaveMinWaves * resident) continue;
+    const int64_t cost = waves_cost(tiles, run);
+    if (cost <= best_cost) {
+      best_cost = cost;
+      best = int(run);
+    }
+  }
+  return best_cost * 20 <= planned_cost * 19 ? best : planned;
 }
 
 }  // namespace detail
