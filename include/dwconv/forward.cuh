@@ -99,11 +99,14 @@ Status launch_forward(const Problem& p, const T* x, const T* w, const T* bias, T
           auto kernel =
               choice.vec_elems == 1 ? forward_rolling_kernel<T, L, kT, 1, K> : forward_rolling_kernel<T, L, kT, kV, K>;
           // Runs sized to whole waves of this kernel's resident blocks.
-          KernelChoice waves = choice;
-          waves.rows_per_thread = rolling_wave_run<T>(p, choice, resident_blocks(kernel, kT, 0, 0));
-          ForwardParams wp = make_forward_params(p, waves);
-          wp.flip_taps = flip_taps;
-          err = launch(kernel, grid_for(wp.tiles), kT, 0, stream, wp, x, w, bias, y);
+          const int run = rolling_wave_run<T>(p, choice, resident_blocks(kernel, kT, 0, 0));
+          if (run != choice.rows_per_thread) {
+            KernelChoice waves = choice;
+            waves.rows_per_thread = run;
+            params = make_forward_params(p, waves);
+            params.flip_taps = flip_taps;
+          }
+          err = launch(kernel, grid_for(params.tiles), kT, 0, stream, params, x, w, bias, y);
           return;
         }
       }

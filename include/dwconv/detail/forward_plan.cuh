@@ -486,8 +486,9 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   f.run_rows = choice.rolling ? choice.rows_per_thread : 0;
 
   const int64_t col_groups = (f.cols + choice.vec_elems - 1) / choice.vec_elems;
-  // Floor: the strip tiles' 96 threads are not a power of two (their tiles
-  // are set below; this keeps the division here defined).
+  // Floor: for a block of threads that is not a power of two (the strip
+  // tiles, which set their own tiles below, once had 96), so that the
+  // division here stays defined.
   const int threads_log2 = log2_ceil(choice.threads) - ((int64_t(1) << log2_ceil(choice.threads)) > choice.threads);
   const int col_log2 = log2_ceil(col_groups) < threads_log2 ? log2_ceil(col_groups) : threads_log2;
   f.col_threads_log2 = col_log2;

@@ -65,6 +65,15 @@ struct StagedTile {
   T* s_in;
   T* s_out;
   int q, wo_n, w_n, units, band_rows;
+  // A kernel's first step: after the grid before it (programmatic
+  // dependent launch), over the block's dynamic shared memory.
+  static __device__ __forceinline__ StagedTile enter(const ForwardParams& p) {
+    follow_previous_grid();
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    return StagedTile(p, smem_raw);
+  }
+
+ private:
   __device__ __forceinline__ StagedTile(const ForwardParams& p, unsigned char* smem)
       : s_in(reinterpret_cast<T*>(smem)),
         s_out(s_in + p.smem_in_elems),
@@ -97,16 +106,12 @@ template <class T, int Threads, int R, int V, int K, int M, bool kPairs = false>
 __global__ void __launch_bounds__(Threads)
     forward_staged_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                                const T* __restrict__ bias, T* __restrict__ y) {
-  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  const StagedTile<T, R, K, M> st(p, smem_raw);
-  T* const s_in = st.s_in;
-  T* const s_out = st.s_out;
-  const int q = st.q, wo_n = st.wo_n, w_n = st.w_n, units = st.units, band_rows = st.band_rows;
+  const auto st = StagedTile<T, R, K, M>::enter(p);
+  const int wo_n = st.wo_n, w_n = st.w_n;
   const int in_step = p.dilation_h * w_n;  // between window rows
-  const int out_step = q * wo_n;           // between a thread's output rows
+  const int out_step = st.q * wo_n;        // between a thread's output rows
   const int unit_in_rows = p.stride_h * w_n;
 
   for (int64_t tile = blockIdx.x; tile < p.tiles; tile += gridDim.x) {
@@ -115,7 +120,7 @@ __global__ void __launch_bounds__(Threads)
     const int64_t r1 = r0 + p.tile_rows < p.out_h ? r0 + p.tile_rows : p.out_h;
     // Band row 0 is input row r0 * stride_h - pad_top.
     const int s_base =
-        stage_band<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, r0 * p.stride_h - p.pad_top, band_rows, s_in);
+        stage_band<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, r0 * p.stride_h - p.pad_top, st.band_rows, st.s_in);
     T* gy = y + plane * p.out_plane_pitch + r0 * wo_n;
     const int out_phase = vector_phase<T, V>(gy);
     // The tile's weights are read while its band is in flight: loaded after
@@ -135,7 +140,7 @@ __global__ void __launch_bounds__(Threads)
       const int phase = (s_base - p.pad_left) & 1;
       const int pairs = (wo_n + phase + 1) / 2;
       using Pair = AlignedVector<T, 2>;
-      for_each_staged_item<Threads, R>(units, q, pairs, r1 - r0, [&](int ho_rel, int pr) {
+      for_each_staged_item<Threads, R>(st.units, st.q, pairs, r1 - r0, [&](int ho_rel, int pr) {
         const int wo = 2 * pr - phase;
         const int wi = wo - p.pad_left;
         const bool in0 = wi >= 0 && wi < w_n, in1 = wi + 1 >= 0 && wi + 1 < w_n;
@@ -151,21 +156,21 @@ __global__ void __launch_bounds__(Threads)
         window_rows<A, R, 2, K, M, 1, false>(
             wr, b,
             [&](int i, A(&xv)[2]) {
-              const Pair v = *reinterpret_cast<const Pair*>(s_in + in_idx + i * in_step);
+              const Pair v = *reinterpret_cast<const Pair*>(st.s_in + in_idx + i * in_step);
               xv[0] = Traits::to_accum(v.e[0]);
               xv[1] = Traits::to_accum(v.e[1]);
             },
             [&](int r, const A(&acc)[2]) {
-              if (st0) s_out[out_idx + r * out_step] = Traits::from_accum(in0 ? acc[0] : b[0]);
-              if (st1) s_out[out_idx + r * out_step + 1] = Traits::from_accum(in1 ? acc[1] : b[0]);
+              if (st0) st.s_out[out_idx + r * out_step] = Traits::from_accum(in0 ? acc[0] : b[0]);
+              if (st1) st.s_out[out_idx + r * out_step + 1] = Traits::from_accum(in1 ? acc[1] : b[0]);
             });
       });
     } else {
       const StagedColumns cs{s_base, unit_in_rows, in_step, p.stride_w, -p.pad_left, w_n, out_phase, wo_n, out_step};
-      staged_columns<T, Threads, R, K, M, true>(cs, wr, b, s_in, s_out, units, q, wo_n, r1 - r0);
+      staged_columns<T, Threads, R, K, M, true>(cs, wr, b, st.s_in, st.s_out, st.units, st.q, wo_n, r1 - r0);
     }
     __syncthreads();
-    block_copy<false, T, V>(gy, s_out, int(r1 - r0) * wo_n, out_phase);
+    block_copy<false, T, V>(gy, st.s_out, int(r1 - r0) * wo_n, out_phase);
     __syncthreads();  // the next tile overwrites both bands
   }
 }
@@ -191,14 +196,9 @@ template <class T, int Threads, int R, int V, int K, int M>
 __global__ void __launch_bounds__(Threads)
     forward_strips_nchw_kernel(const ForwardParams p, const T* __restrict__ x, const T* __restrict__ w,
                                const T* __restrict__ bias, T* __restrict__ y) {
-  follow_previous_grid();
   using Traits = NumericTraits<T>;
   using A = typename Traits::Accum;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  const StagedTile<T, R, K, M> st(p, smem_raw);
-  T* const s_in = st.s_in;
-  T* const s_out = st.s_out;
-  const int q = st.q, wo_n = st.wo_n, w_n = st.w_n, units = st.units, band_rows = st.band_rows;
+  const auto st = StagedTile<T, R, K, M>::enter(p);
   const int in_pitch = p.strip_in_pitch, out_pitch = p.strip_out_pitch;
   const int64_t strip_tiles = p.col_blocks * p.row_blocks;  // a plane's
   const int64_t runs = (p.tiles + p.strip_run - 1) / p.strip_run;
@@ -217,11 +217,11 @@ __global__ void __launch_bounds__(Threads)
       const int64_t r0 = int64_t(row_block) * p.tile_rows;
       const int64_t r1 = r0 + p.tile_rows < p.out_h ? r0 + p.tile_rows : p.out_h;
       const int c0 = strip * p.strip_cols;
-      const int cols = wo_n - c0 < p.strip_cols ? wo_n - c0 : p.strip_cols;
+      const int cols = st.wo_n - c0 < p.strip_cols ? st.wo_n - c0 : p.strip_cols;
       const int first = c0 * p.stride_w - p.pad_left;  // the strip's first input column
       const int x0 = floor_multiple(first, V);
-      stage_box_rows<T, V>(x + plane * p.in_plane_pitch, p.h, w_n, r0 * p.stride_h - p.pad_top, x0, band_rows,
-                           in_pitch / V, s_in);
+      stage_box_rows<T, V>(x + plane * p.in_plane_pitch, p.h, st.w_n, r0 * p.stride_h - p.pad_top, x0, st.band_rows,
+                           in_pitch / V, st.s_in);
       if (plane != loaded) {
         // Read while the box is in flight: loaded after the barrier they
         // would add a memory latency.
@@ -230,15 +230,15 @@ __global__ void __launch_bounds__(Threads)
         b[0] = bias ? Traits::to_accum(load_before_barrier(bias + channel)) : A(0);
         loaded = plane;
       }
-      T* gy = y + plane * p.out_plane_pitch + r0 * wo_n + c0;
+      T* gy = y + plane * p.out_plane_pitch + r0 * st.wo_n + c0;
       const int out_phase = vector_phase<T, V>(gy);
       copy_async_wait_all();
       __syncthreads();
       const StagedColumns cs{first - x0, p.stride_h * in_pitch, p.dilation_h * in_pitch, p.stride_w, 0, 0, out_phase,
-                             out_pitch,  q * out_pitch};
-      staged_columns<T, Threads, R, K, M, false>(cs, wr, b, s_in, s_out, units, q, cols, r1 - r0);
+                             out_pitch,  st.q * out_pitch};
+      staged_columns<T, Threads, R, K, M, false>(cs, wr, b, st.s_in, st.s_out, st.units, st.q, cols, r1 - r0);
       __syncthreads();
-      store_rows_aligned<T, V>(gy, wo_n, s_out, out_pitch, out_phase, int(r1 - r0), cols);
+      store_rows_aligned<T, V>(gy, st.wo_n, st.s_out, out_pitch, out_phase, int(r1 - r0), cols);
       __syncthreads();  // the next tile overwrites both
       if (++row_block == p.row_blocks) {
         row_block = 0;
