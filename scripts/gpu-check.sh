@@ -12,6 +12,9 @@
 # the explicit-tiling sweeps (forward /T<threads>_R<rows>, dw /rolling_U...,
 # /shifted_U..., /fixed_shift_U...)
 # and the probes (probe/...), which BENCH_FILTER=. brings back.
+# SANITIZE_FILTER: the sanitizers' --gtest_filter (default: every test but
+# the >2^31-element ones), e.g. the kernels a change touched, so that a
+# whole-suite call has room for them.
 # For a quicker call on backward work: TEST_REGEX (ctest -R, and only the
 # test binaries it names are built, e.g. 'backward') and BENCH_FORWARD=0
 # (the benchmark without its forward units); BENCH_TYPES (e.g. 'float' or
@@ -148,7 +151,7 @@ if has sanitize; then
       for suite in forward backward; do for t in float half; do
         # Bounded, so that one slow tool cannot take the whole call: rc=124 is a timeout.
         DWCONV_TEST_CASES=40 timeout "${SANITIZER_TIMEOUT:-300}" compute-sanitizer --tool $tool --error-exitcode 9 \
-          $B/tests/${suite}_gpu_test_$t --gtest_filter='-*OffsetsBeyondInt32' > "$OUT/san_${tool}_${suite}_$t.log" 2>&1
+          $B/tests/${suite}_gpu_test_$t --gtest_filter="${SANITIZE_FILTER:--*OffsetsBeyondInt32}" > "$OUT/san_${tool}_${suite}_$t.log" 2>&1
         echo "$tool $suite $t rc=$?"
       done; done
     ) > "$OUT/san_$tool.rc" &

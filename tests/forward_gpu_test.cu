@@ -325,6 +325,39 @@ TEST_F(ForwardGpu, FixedShiftWindow) {
     EXPECT_EQ(fixed, 0);
 }
 
+// NHWC register windows whose rows are a few vectors past a power of two
+// take fewer threads along a row and more row units a block
+// (row_threads_log2): blocks whose threads span several units, each unit's
+// last row block part empty.
+TEST_F(ForwardGpu, NhwcRowsOfFewThreads) {
+  std::mt19937_64 rng(41);
+  int i = 0, fewer = 0;
+  for (int k : {1, 3, 5})
+    for (int64_t c : {int64_t(8), int64_t(16)})
+      for (int64_t w : {int64_t(254), int64_t(510), int64_t(512)}) {
+        Problem p;  // large enough for the table's rows (not a small problem)
+        p.layout = Layout::NHWC;
+        p.n = 8;
+        p.c = c;
+        p.k = k;
+        p.h = 60 + 11 * (i % 3);
+        p.w = w;
+        p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = (k - 1) / 2 + 1 + i % 2;
+        ++i;
+        CaseOptions o;
+        o.has_bias = i % 2 == 0;
+        o.integers = i % 3 == 0;
+        detail::KernelChoice choice;
+        EXPECT_EQ(run_case(p, rng, o, &choice), "") << testbed::describe(p);
+        if (!choice.rolling && !choice.staged && !choice.mma && !choice.mma_nhwc) {
+          const detail::ForwardParams fp = detail::make_forward_params(p, choice);
+          const int64_t groups = (fp.cols + choice.vec_elems - 1) / choice.vec_elems;
+          fewer += (int64_t(1) << fp.col_threads_log2) < std::min<int64_t>(groups, choice.threads);
+        }
+      }
+  EXPECT_GE(fewer, 8);  // 11-13 of 18 in each type (host count)
+}
+
 // Dilation that the stride divides walks rows dilation apart (row_step > 1).
 TEST_F(ForwardGpu, DilationRowSteps) {
   std::mt19937_64 rng(7);

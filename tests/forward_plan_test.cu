@@ -216,6 +216,74 @@ TEST(ForwardPlan, RollingWaveRuns) {
   EXPECT_GT(lengthened, 20);
 }
 
+// NHWC register windows take fewer threads along a row where a row of the
+// most would leave blocks nearly idle: 2-byte K = 3 at padding 1 (514
+// vectors a row) on 16 threads a row, 8 units a block, 97 % of the lanes
+// busy against 80 % at 128. Rows of a power of two keep 128, and so do
+// NCHW rows, small problems and the rolling kernel whatever their width.
+TEST(ForwardPlan, RowThreadsLeaveFewIdleLanes) {
+  Problem p;
+  p.layout = Layout::NHWC;
+  p.n = 64;
+  p.c = 8;
+  p.h = p.w = 512;
+  p.k = 3;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  auto row_threads_log2 = [](const Problem& q, auto type) {
+    using T = decltype(type);
+    const detail::KernelChoice c = detail::choose_kernel<T, DefaultPolicy>(q, kAligned, kAligned);
+    EXPECT_FALSE(c.staged || c.mma || c.mma_nhwc);
+    return detail::make_forward_params(q, c).col_threads_log2;
+  };
+  const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
+  ASSERT_FALSE(h.rolling || h.staged || h.mma || h.mma_nhwc || h.small_rows);
+  const detail::ForwardParams f = detail::make_forward_params(p, h);
+  EXPECT_EQ(f.col_threads_log2, 4);
+  EXPECT_EQ(f.col_blocks, 33);
+  EXPECT_EQ(f.row_blocks, 8);
+  Problem nchw = p;
+  nchw.layout = Layout::NCHW;
+  EXPECT_EQ(row_threads_log2(nchw, float{}), 7);  // 257 vectors of 2
+  Problem tiny = p;
+  tiny.n = 1;
+  tiny.c = 32;
+  tiny.h = tiny.w = 64;
+  EXPECT_TRUE((detail::choose_kernel<__half, DefaultPolicy>(tiny, kAligned, kAligned).small_rows));
+  EXPECT_EQ(row_threads_log2(tiny, __half{}), 7);
+  p.pad_left = p.pad_right = 0;
+  EXPECT_EQ(row_threads_log2(p, __half{}), 7);
+  Problem k9;  // the benchmark's K = 9 case: 2112 vectors a row, rolling
+  k9.n = 4;
+  k9.c = 32;
+  k9.h = 4096;
+  k9.w = 256;
+  k9.k = 9;
+  k9.pad_top = k9.pad_bottom = k9.pad_left = k9.pad_right = 4;
+  k9.layout = Layout::NHWC;
+  const detail::KernelChoice r = detail::choose_kernel<__half, DefaultPolicy>(k9, kAligned, kAligned);
+  ASSERT_TRUE(r.rolling);
+  EXPECT_EQ(detail::make_forward_params(k9, r).col_threads_log2, 7);
+  EXPECT_EQ(row_threads_log2(k9, float{}), 6);  // fp32 rows of 2112 vectors of 4: 64 a row
+
+  // Any row and plane: within [least, most], and never more idle lanes
+  // than the most threads a row leave.
+  std::mt19937_64 rng(11);
+  auto slots = [](int64_t groups, int64_t units, int threads_log2, int l) {
+    const int64_t per_block = int64_t(1) << (threads_log2 - l);
+    return ((groups + (int64_t(1) << l) - 1) >> l << l) * ((units + per_block - 1) / per_block * per_block);
+  };
+  for (int i = 0; i < 2000; ++i) {
+    const int64_t groups = 1 + int64_t(rng() % 5000), units = 1 + int64_t(rng() % 600);
+    const int threads_log2 = 5 + int(rng() % 4);
+    const int most = std::min(detail::log2_ceil(groups), threads_log2);
+    const int l = detail::row_threads_log2(groups, units, threads_log2, detail::kMinRowThreadsLog2);
+    EXPECT_LE(l, most);
+    EXPECT_GE(l, std::min(most, detail::kMinRowThreadsLog2));
+    EXPECT_LE(slots(groups, units, threads_log2, l), slots(groups, units, threads_log2, most));
+    EXPECT_EQ(detail::row_threads_log2(groups, units, threads_log2, threads_log2), most);
+  }
+}
+
 // fp32 NCHW rows that no whole-row staged tile fits (K = 31 at pad 15: rows
 // of 542 outputs) take staged tiles in column strips: about a column a
 // thread, a 32-row unit within 48 KiB, y's strip rows at their global

@@ -462,6 +462,37 @@ inline int log2_ceil(int64_t v) {
   return l;
 }
 
+/// Fewest threads of a block along a row (log2) that row_threads_log2
+/// weighs: 16 threads of 16-byte vectors still read 256 contiguous bytes.
+inline constexpr int kMinRowThreadsLog2 = 4;
+
+/// Threads of a block along a row (log2) for rows of `col_groups` vectors
+/// and planes of `units` row units; the block's other threads take further
+/// units (2^threads_log2 threads a block). Of the counts from the most a
+/// row can use down to 2^least_log2, the one whose blocks hold the fewest
+/// idle lanes, ties to more along the row. A row a few vectors past a
+/// power of two left whole blocks nearly idle at the most: 2-byte NHWC
+/// K = 3 at padding 1 (514 vectors on 5 blocks of 128, 80 % of the lanes
+/// busy) read 91 % of the floor where the same rows without the padding
+/// columns read 97 %; at 16 threads a row (97 % busy) 93.5 (H100,
+/// `2026-11-27-h100-f44-ab.txt`: fp16 / bf16 +1.8 / +2.0, fp32 NHWC K = 9
+/// +2.1 at 64, fp32 NHWC padding 1 -1.6 at 16).
+inline int row_threads_log2(int64_t col_groups, int64_t units, int threads_log2, int least_log2) {
+  const int most = log2_ceil(col_groups) < threads_log2 ? log2_ceil(col_groups) : threads_log2;
+  int best = most;
+  int64_t best_slots = -1;
+  for (int l = most; l == most || l >= least_log2; --l) {
+    const int64_t row_slots = (col_groups + (int64_t(1) << l) - 1) >> l << l;
+    const int64_t per_block = int64_t(1) << (threads_log2 - l);
+    const int64_t slots = row_slots * ((units + per_block - 1) / per_block * per_block);
+    if (best_slots < 0 || slots < best_slots) {
+      best_slots = slots;
+      best = l;
+    }
+  }
+  return best;
+}
+
 inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& choice) {
   ForwardParams f{};
   const int64_t ho = p.out_h(), wo = p.out_w();
@@ -490,11 +521,18 @@ inline ForwardParams make_forward_params(const Problem& p, const KernelChoice& c
   // tiles, which set their own tiles below, once had 96), so that the
   // division here stays defined.
   const int threads_log2 = log2_ceil(choice.threads) - ((int64_t(1) << log2_ceil(choice.threads)) > choice.threads);
-  const int col_log2 = log2_ceil(col_groups) < threads_log2 ? log2_ceil(col_groups) : threads_log2;
-  f.col_threads_log2 = col_log2;
-  const int64_t units_per_block = int64_t(choice.threads) >> col_log2;
   const int64_t rows_per_tile = int64_t(choice.rows_per_thread) * choice.row_step;
   f.units_per_plane = (ho + rows_per_tile - 1) / rows_per_tile * choice.row_step;
+  // Rows of the most threads where fewer lost or were not measured: NCHW
+  // (f44: fp32 at padding 1 -30 points at 16 threads a row, dilation 2
+  // -21), small problems (the 1x32 units a fifth slower), and the rolling
+  // kernel, whose runs and waves (plan_rolling, rolling_wave_run) were
+  // fitted on them.
+  const bool most_threads = choice.rolling || choice.small_rows || p.layout == Layout::NCHW;
+  const int col_log2 =
+      row_threads_log2(col_groups, f.units_per_plane, threads_log2, most_threads ? threads_log2 : kMinRowThreadsLog2);
+  f.col_threads_log2 = col_log2;
+  const int64_t units_per_block = int64_t(choice.threads) >> col_log2;
   f.row_blocks = (f.units_per_plane + units_per_block - 1) / units_per_block;
   f.col_blocks = (col_groups + (int64_t(1) << col_log2) - 1) >> col_log2;
   f.tiles = f.planes * f.row_blocks * f.col_blocks;
