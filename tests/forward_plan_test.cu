@@ -28,6 +28,20 @@ Problem tall_problem(int64_t w) {
   return p;
 }
 
+// The benchmark's 2-byte NHWC K = 9 case (4x32x4096x256, padding 4): the
+// rolling kernel's, rows of 2112 vectors of 4.
+Problem k9_problem() {
+  Problem p;
+  p.n = 4;
+  p.c = 32;
+  p.h = 4096;
+  p.w = 256;
+  p.k = 9;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 4;
+  p.layout = Layout::NHWC;
+  return p;
+}
+
 // K = 31 with padding along W, on a tall policy without the rolling kernel:
 // fp16 on CUDA cores stages one 32-row unit in more than 48 KiB; fp32
 // cannot, and its scalar fallback walks 16 rows, not the policy's 32.
@@ -133,14 +147,7 @@ TEST(ForwardPlan, RollingRuns) {
 // model's choice on the benchmark's cases at the H100's residency, never a
 // shorter run than the plan's, and the plan's own where it cannot say.
 TEST(ForwardPlan, RollingWaveRuns) {
-  Problem k9;  // the benchmark's 2-byte NHWC K = 9 case
-  k9.n = 4;
-  k9.c = 32;
-  k9.h = 4096;
-  k9.w = 256;
-  k9.k = 9;
-  k9.pad_top = k9.pad_bottom = k9.pad_left = k9.pad_right = 4;
-  k9.layout = Layout::NHWC;
+  const Problem k9 = k9_problem();
   const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(k9, kAligned, kAligned);
   ASSERT_TRUE(h.rolling);
   EXPECT_EQ(h.vec_elems, 4);
@@ -252,14 +259,7 @@ TEST(ForwardPlan, RowThreadsLeaveFewIdleLanes) {
   EXPECT_EQ(row_threads_log2(tiny, __half{}), 7);
   p.pad_left = p.pad_right = 0;
   EXPECT_EQ(row_threads_log2(p, __half{}), 7);
-  Problem k9;  // the benchmark's K = 9 case: 2112 vectors a row, rolling
-  k9.n = 4;
-  k9.c = 32;
-  k9.h = 4096;
-  k9.w = 256;
-  k9.k = 9;
-  k9.pad_top = k9.pad_bottom = k9.pad_left = k9.pad_right = 4;
-  k9.layout = Layout::NHWC;
+  const Problem k9 = k9_problem();  // rolling in 2-byte types
   const detail::KernelChoice r = detail::choose_kernel<__half, DefaultPolicy>(k9, kAligned, kAligned);
   ASSERT_TRUE(r.rolling);
   EXPECT_EQ(detail::make_forward_params(k9, r).col_threads_log2, 7);
