@@ -42,6 +42,19 @@ Problem k9_problem() {
   return p;
 }
 
+// A K = 3 NHWC problem at padding 1 on square images of `hw`, as the
+// benchmark's seed-with-bias and 1x32x64x64 cases.
+Problem k3_nhwc_problem(int64_t n, int64_t c, int64_t hw) {
+  Problem p;
+  p.layout = Layout::NHWC;
+  p.n = n;
+  p.c = c;
+  p.h = p.w = hw;
+  p.k = 3;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  return p;
+}
+
 // K = 31 with padding along W, on a tall policy without the rolling kernel:
 // fp16 on CUDA cores stages one 32-row unit in more than 48 KiB; fp32
 // cannot, and its scalar fallback walks 16 rows, not the policy's 32.
@@ -229,13 +242,7 @@ TEST(ForwardPlan, RollingWaveRuns) {
 // busy against 80 % at 128. Rows of a power of two keep 128, and so do
 // NCHW rows, small problems and the rolling kernel whatever their width.
 TEST(ForwardPlan, RowThreadsLeaveFewIdleLanes) {
-  Problem p;
-  p.layout = Layout::NHWC;
-  p.n = 64;
-  p.c = 8;
-  p.h = p.w = 512;
-  p.k = 3;
-  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  Problem p = k3_nhwc_problem(64, 8, 512);
   auto row_threads_log2 = [](const Problem& q, auto type) {
     using T = decltype(type);
     const detail::KernelChoice c = detail::choose_kernel<T, DefaultPolicy>(q, kAligned, kAligned);
@@ -251,10 +258,7 @@ TEST(ForwardPlan, RowThreadsLeaveFewIdleLanes) {
   Problem nchw = p;
   nchw.layout = Layout::NCHW;
   EXPECT_EQ(row_threads_log2(nchw, float{}), 7);  // 257 vectors of 2
-  Problem tiny = p;
-  tiny.n = 1;
-  tiny.c = 32;
-  tiny.h = tiny.w = 64;
+  const Problem tiny = k3_nhwc_problem(1, 32, 64);
   EXPECT_TRUE((detail::choose_kernel<__half, DefaultPolicy>(tiny, kAligned, kAligned).small_rows));
   EXPECT_EQ(row_threads_log2(tiny, __half{}), 7);
   p.pad_left = p.pad_right = 0;
@@ -469,13 +473,7 @@ TEST(ForwardPlan, WaveWalks) {
 // kSmallProblemRows rows a thread (the 1x32x64x64 case: 2 in 2-byte types,
 // 1 in wider ones); large problems and explicit policies keep their rows.
 TEST(ForwardPlan, SmallProblemsTakeShortWindows) {
-  Problem p;
-  p.layout = Layout::NHWC;
-  p.n = 1;
-  p.c = 32;
-  p.h = p.w = 64;
-  p.k = 3;
-  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  Problem p = k3_nhwc_problem(1, 32, 64);
   const detail::KernelChoice h = detail::choose_kernel<__half, DefaultPolicy>(p, kAligned, kAligned);
   EXPECT_TRUE(h.small_rows);
   EXPECT_EQ(h.rows_per_thread, 2);
